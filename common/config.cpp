@@ -1,0 +1,470 @@
+#include "common/config.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "common/atomic_file.h"
+#include "common/errors.h"
+#include "common/sha256.h"
+#include "common/text.h"
+
+namespace osv {
+
+using Json = nlohmann::json;
+
+std::string_view key_type_name(KeyType t) {
+  switch (t) {
+    case KeyType::Int: return "integer";
+    case KeyType::Float: return "number";
+    case KeyType::Bool: return "boolean (true/false)";
+    case KeyType::String: return "string";
+    case KeyType::IntList: return "comma-separated list of integers";
+    case KeyType::FloatList: return "comma-separated list of numbers";
+    case KeyType::StringList: return "comma-separated list of strings";
+  }
+  return "?";
+}
+
+namespace {
+
+KeySpec K(std::string path, KeyType type, Json def, std::string doc, std::vector<std::string> choices = {},
+          std::optional<double> min = std::nullopt, std::optional<double> max = std::nullopt, bool hashed = true) {
+  return KeySpec{std::move(path), type, std::move(def), std::move(doc), std::move(choices), min, max, hashed};
+}
+
+using T = KeyType;
+constexpr double kInf = 1e300;
+
+std::vector<KeySpec> build_schema() {
+  std::vector<KeySpec> s;
+  // --- identity and execution ---
+  s.push_back(K("preset", T::String, "small", "preset this config was resolved from (recorded, not hashed)",
+                {"tiny", "small", "svd"}, {}, {}, false));
+  s.push_back(K("method", T::String, "teacher", "method to train/sample (see `osvbench info --methods`)"));
+  s.push_back(K("seed", T::Int, 0, "global seed for training and data order", {}, 0));
+  s.push_back(K("device", T::String, "cpu", "torch device: cpu, cuda, cuda:N (recorded, not hashed)", {}, {}, {}, false));
+  s.push_back(K("dtype", T::String, "fp32", "compute dtype of the networks", {"fp32", "fp16", "bf16"}));
+  s.push_back(K("run.root", T::String, "runs", "directory holding run directories (not hashed)", {}, {}, {}, false));
+  s.push_back(K("run.threads", T::Int, 0, "intra-op CPU threads, 0 = torch default (not hashed)", {}, 0, {}, false));
+  s.push_back(K("run.progress_interval_s", T::Float, 10.0,
+                "seconds between progress lines when not on a terminal (not hashed)", {}, 0.1, {}, false));
+  s.push_back(K("run.checkpoint_every", T::Int, 100, "training steps between checkpoints (not hashed)", {}, 1, {},
+                false));
+  // --- data (SPEC §5: OpenVid-1M, 1,000 test clips, 14 frames, 7 fps) ---
+  s.push_back(K("data.source", T::String, "synthetic", "where clips come from",
+                {"synthetic", "openvid", "mp4_folder", "frames_folder"}));
+  s.push_back(K("data.root", T::String, "", "folder of videos (openvid/mp4_folder/frames_folder)"));
+  s.push_back(K("data.csv", T::String, "", "OpenVid-1M CSV (openvid)"));
+  s.push_back(K("data.frames", T::Int, 14, "frames per clip T", {}, 1));
+  s.push_back(K("data.height", T::Int, 576, "clip height H in pixels (multiple of 8)", {}, 8));
+  s.push_back(K("data.width", T::Int, 1024, "clip width W in pixels (multiple of 8)", {}, 8));
+  s.push_back(K("data.fps", T::Float, 7.0, "frame rate clips are resampled to", {}, 0.1));
+  s.push_back(K("data.num_train", T::Int, 0, "training clips, 0 = all available", {}, 0));
+  s.push_back(K("data.num_test", T::Int, 1000, "held-out test clips (paper: 1,000)", {}, 1));
+  s.push_back(K("data.split_seed", T::Int, 0, "seed of the train/test split", {}, 0));
+  // --- models ---
+  s.push_back(K("model.path", T::String, "", "diffusers SVD folder (svd preset); empty = embedded models"));
+  s.push_back(K("model.vae_scaling_factor", T::Float, 0.18215, "VAE latent scaling factor (SPEC §1)", {}, 0.0));
+  // --- EDM / SVD preconditioning (SPEC §1) ---
+  s.push_back(K("edm.sigma_min", T::Float, 0.002, "smallest noise level", {}, 0.0));
+  s.push_back(K("edm.sigma_max", T::Float, 700.0, "largest noise level", {}, 0.0));
+  s.push_back(K("edm.rho", T::Float, 7.0, "Karras schedule exponent", {}, 0.0));
+  s.push_back(K("edm.sigma_data", T::Float, 1.0, "data standard deviation of the preconditioning", {}, 0.0));
+  s.push_back(K("cond.fps", T::Int, 7, "added_time_ids fps (passed as fps - 1)", {}, 1));
+  s.push_back(K("cond.motion_bucket_id", T::Int, 127, "added_time_ids motion bucket", {}, 0));
+  s.push_back(K("cond.noise_aug", T::Float, 0.02, "noise augmentation of the conditioning frame", {}, 0.0));
+  // --- sampling (SPEC §1, §3) ---
+  s.push_back(K("sample.steps", T::Int, 25, "sampling steps k", {}, 1));
+  s.push_back(K("sample.sampler", T::String, "euler", "sampler: teacher Euler, k-step consistency, Time Travel",
+                {"euler", "consistency", "tts"}));
+  s.push_back(K("sample.cfg", T::Bool, true, "classifier-free guidance at inference (2 NFE per step)"));
+  s.push_back(K("sample.cfg_min", T::Float, 1.0, "CFG ramp start (first frame)", {}, 0.0));
+  s.push_back(K("sample.cfg_max", T::Float, 3.0, "CFG ramp end (last frame); the paper's 'CFG = 3.0'", {}, 0.0));
+  s.push_back(K("sample.tts_fresh_noise", T::Bool, false,
+                "TTS: fresh Gaussian noise per step instead of the chain's initial noise [default false]"));
+  s.push_back(K("sample.num_samples", T::Int, 1000, "clips generated for evaluation", {}, 1));
+  s.push_back(K("sample.seed", T::Int, 0, "seed of the sampling noise", {}, 0));
+  // --- shared training knobs (SPEC §2) ---
+  s.push_back(K("train.grid_n", T::Int, 100, "Karras training grid size N [default 100]", {}, 2));
+  s.push_back(K("train.huber_c", T::Float, 0.001, "pseudo-Huber c (paper appendix)", {}, 0.0));
+  s.push_back(K("train.huber_mode", T::String, "per_sample",
+                "pseudo-Huber over the whole sample or per element (AnimateLCM)", {"per_sample", "elementwise"}));
+  s.push_back(K("train.lambda_power", T::Float, 0.1, "weight (1/(sigma_n - sigma_n+1))^p [default 0.1]", {}, 0.0));
+  s.push_back(K("train.consistency_param", T::String, "svd",
+                "consistency function: SVD preconditioning [default] or exact boundary", {"svd", "exact_boundary"}));
+  s.push_back(K("train.batch", T::Int, 1, "clips per step (paper: 1)", {}, 1));
+  s.push_back(K("train.cond_dropout", T::Float, 0.1, "teacher training: conditioning dropout for CFG", {}, 0.0, 1.0));
+  s.push_back(K("train.teacher_iters", T::Int, 20000, "teacher training iterations (embedded presets)", {}, 0));
+  s.push_back(K("train.teacher_lr", T::Float, 1e-4, "teacher training learning rate (embedded presets)", {}, 0.0));
+  // --- OSV (SPEC §3) ---
+  s.push_back(K("osv.lora_rank", T::Int, 64, "LoRA rank [default 64]", {}, 1));
+  s.push_back(K("osv.lora_alpha", T::Float, 64.0, "LoRA alpha [default 64]", {}, 0.0));
+  s.push_back(K("osv.lambda_lgp", T::Float, 0.1, "stage-1 adversarial weight", {}, 0.0));
+  s.push_back(K("osv.lambda_acd", T::Float, 0.1, "stage-2 adversarial weight", {}, 0.0));
+  s.push_back(K("osv.solver_steps", T::Int, 5, "teacher Euler steps m in ACD [default 5]", {}, 1));
+  s.push_back(K("osv.ema", T::Float, 0.95, "EMA target decay mu [default 0.95]", {}, 0.0, 1.0));
+  s.push_back(K("osv.cfg_wmin_choices", T::FloatList, Json::array({1.0, 1.25, 1.5}),
+                "ACD teacher CFG ramp start, drawn uniformly [default, AnimateLCM]", {}, 0.0));
+  s.push_back(K("osv.cfg_wmax_choices", T::FloatList, Json::array({2.0, 2.25, 2.5}),
+                "ACD teacher CFG ramp end, drawn uniformly [default, AnimateLCM]", {}, 0.0));
+  s.push_back(K("osv.extra_trainable", T::StringList, Json::array(),
+                "parameter-name patterns trained besides LoRA in stage 2 [default none]"));
+  s.push_back(K("osv.stage1", T::Bool, true, "run stage 1 (LGP); Table 2b/2c"));
+  s.push_back(K("osv.stage2", T::Bool, true, "run stage 2 (ACD); Table 2c"));
+  s.push_back(K("osv.adversarial", T::Bool, true, "adversarial loss in stage 2; Table 2d"));
+  s.push_back(K("osv.stage1_iters", T::Int, 2000, "stage-1 iterations (paper 2k)", {}, 0));
+  s.push_back(K("osv.stage2_iters", T::Int, 20000, "stage-2 iterations (paper 20k)", {}, 0));
+  s.push_back(K("osv.stage2_highres_iters", T::Int, 10000, "last stage-2 iterations at high resolution", {}, 0));
+  s.push_back(K("osv.lr", T::Float, 5e-6, "Adam learning rate, both stages", {}, 0.0));
+  // --- latent discriminator (SPEC §3) ---
+  s.push_back(K("disc.kind", T::String, "upsampler", "discriminator input path; Table 2e",
+                {"upsampler", "decoder", "unet_encoder"}));
+  s.push_back(K("disc.upsample_r", T::Int, 4, "sub-pixel upsampling factor r", {}, 1));
+  s.push_back(K("disc.input_size", T::Int, 224, "backbone input size (multiple of the patch size)", {}, 14));
+  s.push_back(K("disc.taps", T::IntList, Json::array({2, 5, 8, 11}), "backbone blocks tapped [default]", {}, 0));
+  s.push_back(K("disc.tap_patch_embed", T::Bool, true, "also tap the patch embedding [default]"));
+  s.push_back(K("disc.backbone_path", T::String, "", "DINOv2 (transformers layout); empty = embedded backbone"));
+  s.push_back(K("disc.lr", T::Float, 5e-6, "discriminator learning rate", {}, 0.0));
+  // --- AnimateLCM (SPEC §4) ---
+  s.push_back(K("animatelcm.grid_n", T::Int, 40, "Karras grid size", {}, 2));
+  s.push_back(K("animatelcm.lr", T::Float, 1e-6, "AdamW learning rate", {}, 0.0));
+  s.push_back(K("animatelcm.weight_decay", T::Float, 1e-3, "AdamW weight decay", {}, 0.0));
+  s.push_back(K("animatelcm.strategy", T::String, "whole", "trained parameters", {"whole", "decoupled", "lora"}));
+  s.push_back(K("animatelcm.ema", T::Float, 0.95, "target EMA decay", {}, 0.0, 1.0));
+  s.push_back(K("animatelcm.iters", T::Int, 20000, "training iterations", {}, 0));
+  // --- SF-V (SPEC §4) ---
+  s.push_back(K("sfv.gen_grid", T::Int, 4, "Karras grid the generator noise is drawn from", {}, 1));
+  s.push_back(K("sfv.disc_grid", T::Int, 1000, "Karras grid of the discriminator noise sigma'", {}, 2));
+  s.push_back(K("sfv.p_mean", T::Float, -1.0, "log-normal mean of sigma'"));
+  s.push_back(K("sfv.p_std", T::Float, 1.0, "log-normal std of sigma'", {}, 0.0));
+  s.push_back(K("sfv.r1_gamma", T::Float, 1.0, "R1 penalty weight on real inputs [default 1.0; not given]", {}, 0.0));
+  s.push_back(K("sfv.recon_weight", T::Float, 0.1, "pseudo-Huber reconstruction weight", {}, 0.0));
+  s.push_back(K("sfv.lr_g", T::Float, 1e-5, "generator learning rate", {}, 0.0));
+  s.push_back(K("sfv.lr_d", T::Float, 1e-4, "discriminator learning rate", {}, 0.0));
+  s.push_back(K("sfv.ema", T::Float, 0.95, "generator EMA decay", {}, 0.0, 1.0));
+  s.push_back(K("sfv.iters", T::Int, 20000, "training iterations", {}, 0));
+  // --- FVD (SPEC §6) ---
+  s.push_back(K("fvd.detector", T::String, "i3d", "feature extractor: native I3D or the TorchScript detector",
+                {"i3d", "i3d_torchscript"}));
+  s.push_back(K("fvd.weights", T::String, "", "detector weights (safetensors or .pt); empty = embedded default"));
+  s.push_back(K("fvd.bn_eps", T::Float, 1e-3, "I3D batch-norm eps: 1e-3 TF-faithful, 1e-5 VideoGPT/TATS", {}, 0.0));
+  s.push_back(K("fvd.preprocess", T::String, "tf", "preprocessing mode", {"tf", "styleganv", "center"}));
+  s.push_back(K("fvd.cov_normaliser", T::String, "N", "covariance normaliser: N (StyleGAN-V) or N-1 (TF-GAN)",
+                {"N", "N-1"}));
+  s.push_back(K("fvd.features", T::String, "logits", "400-d logits or 1024-d pooled features", {"logits", "pool"}));
+  s.push_back(K("fvd.num_real", T::Int, 1000, "real clips in the statistics", {}, 2));
+  s.push_back(K("fvd.num_fake", T::Int, 1000, "generated clips in the statistics", {}, 2));
+  s.push_back(K("fvd.frames", T::Int, 14, "frames per clip fed to the detector", {}, 1));
+  s.push_back(K("fvd.bootstrap", T::Int, 1000, "bootstrap resamples of the confidence interval, 0 = none", {}, 0));
+  s.push_back(K("fvd.bootstrap_seed", T::Int, 0, "seed of the bootstrap", {}, 0));
+  return s;
+}
+
+// Preset values over the schema defaults. The svd preset is the paper's scale; tiny runs in
+// CI in seconds; small is the embedded default for a 2-core CPU.
+const std::map<std::string, Json>& presets() {
+  static const std::map<std::string, Json> p = {
+      {"tiny",
+       Json{{"device", "cpu"}, {"data.frames", 4}, {"data.height", 32}, {"data.width", 32},
+            {"data.num_train", 16}, {"data.num_test", 8}, {"sample.num_samples", 8}, {"sample.steps", 4},
+            {"train.teacher_iters", 20}, {"train.teacher_lr", 1e-3}, {"train.grid_n", 20},
+            {"osv.lora_rank", 4}, {"osv.lora_alpha", 4.0}, {"osv.stage1_iters", 4}, {"osv.stage2_iters", 8},
+            {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 56},
+            {"disc.taps", Json::array({0, 1})}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},
+            {"fvd.num_real", 8}, {"fvd.num_fake", 8}, {"fvd.frames", 4}, {"fvd.bootstrap", 20},
+            {"run.checkpoint_every", 5}}},
+      {"small",
+       Json{{"device", "cpu"}, {"data.frames", 8}, {"data.height", 64}, {"data.width", 64},
+            {"data.num_train", 2048}, {"data.num_test", 256}, {"sample.num_samples", 256},
+            {"train.teacher_iters", 4000}, {"train.teacher_lr", 2e-4}, {"osv.lora_rank", 16},
+            {"osv.lora_alpha", 16.0}, {"osv.stage1_iters", 300}, {"osv.stage2_iters", 1000},
+            {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},
+            {"disc.taps", Json::array({1, 3, 5})}, {"animatelcm.iters", 1000}, {"animatelcm.lr", 1e-4},
+            {"sfv.iters", 1000}, {"fvd.num_real", 256}, {"fvd.num_fake", 256}, {"fvd.frames", 8},
+            {"fvd.bootstrap", 200}}},
+      {"svd",
+       Json{{"device", "cuda"}, {"dtype", "fp16"}, {"data.source", "openvid"}, {"data.frames", 14},
+            {"data.height", 576}, {"data.width", 1024}, {"sample.num_samples", 1000}}},
+  };
+  return p;
+}
+
+const std::map<std::string, std::string>& preset_docs() {
+  static const std::map<std::string, std::string> d = {
+      {"tiny", "seconds-scale models and data for tests and CI (4 frames, 32x32)"},
+      {"small", "the embedded default: small models trained here on synthetic clips, 2-core CPU (8 frames, 64x64)"},
+      {"svd", "paper scale: real Stable Video Diffusion, DINOv2 and I3D checkpoints on a GPU (14 frames, 1024x576)"},
+  };
+  return d;
+}
+
+// Splits "a.b.c" into a JSON pointer into the nested document.
+Json::json_pointer pointer(std::string_view path) {
+  std::string p;
+  for (const auto& part : split(path, '.')) p += "/" + part;
+  return Json::json_pointer(p);
+}
+
+// Keys close to a mistyped one, by full path or by last segment ("stepz" -> sample.steps).
+std::string suggest_keys(std::string_view key);
+
+std::string show(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// Checks one scalar against the spec; returns the normalised JSON value.
+Json check_scalar(const KeySpec& k, KeyType scalar_type, const Json& v, std::string_view shown) {
+  auto fail_type = [&]() -> Json {
+    throw UsageError(fmt::format("config key '{}': expected {}, got '{}'", k.path, key_type_name(k.type), shown));
+  };
+  Json out;
+  switch (scalar_type) {
+    case T::Int:
+      if (v.is_number_integer() || v.is_number_unsigned()) {
+        out = v.get<long long>();
+      } else if (v.is_number_float() && std::nearbyint(v.get<double>()) == v.get<double>() &&
+                 std::abs(v.get<double>()) < 9e15) {
+        out = static_cast<long long>(v.get<double>());
+      } else {
+        return fail_type();
+      }
+      break;
+    case T::Float:
+      if (!v.is_number()) return fail_type();
+      out = v.get<double>();
+      if (!std::isfinite(out.get<double>())) return fail_type();
+      break;
+    case T::Bool:
+      if (!v.is_boolean()) return fail_type();
+      out = v;
+      break;
+    case T::String:
+      if (!v.is_string()) return fail_type();
+      out = v;
+      if (!k.choices.empty() &&
+          std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
+        throw UsageError(fmt::format("config key '{}': expected one of {}, got '{}'{}", k.path, join(k.choices, ", "),
+                                     shown, did_you_mean(v.get<std::string>(), k.choices)));
+      }
+      break;
+    default:
+      return fail_type();
+  }
+  if (out.is_number()) {
+    const double d = out.get<double>();
+    if (k.min && d < *k.min)
+      throw UsageError(fmt::format("config key '{}': must be >= {}, got {}", k.path, *k.min, shown));
+    if (k.max && d > *k.max)
+      throw UsageError(fmt::format("config key '{}': must be <= {}, got {}", k.path, *k.max, shown));
+  }
+  return out;
+}
+
+KeyType element_type(KeyType t) {
+  switch (t) {
+    case T::IntList: return T::Int;
+    case T::FloatList: return T::Float;
+    case T::StringList: return T::String;
+    default: return t;
+  }
+}
+
+bool is_list(KeyType t) { return t == T::IntList || t == T::FloatList || t == T::StringList; }
+
+Json check_value(const KeySpec& k, const Json& v) {
+  if (!is_list(k.type)) return check_scalar(k, k.type, v, show(v));
+  if (!v.is_array())
+    throw UsageError(fmt::format("config key '{}': expected {}, got '{}'", k.path, key_type_name(k.type), show(v)));
+  Json out = Json::array();
+  for (const auto& e : v) out.push_back(check_scalar(k, element_type(k.type), e, show(e)));
+  return out;
+}
+
+// Text form of a value (command line) to JSON of the spec's type.
+Json parse_text(const KeySpec& k, KeyType t, std::string_view text) {
+  auto fail = [&]() -> Json {
+    throw UsageError(fmt::format("config key '{}': expected {}, got '{}'", k.path, key_type_name(k.type), text));
+  };
+  switch (t) {
+    case T::Int: {
+      if (auto v = parse_int(text)) return *v;
+      // "1e3" for an integer key is accepted when it is integral.
+      if (auto d = parse_double(text); d && std::nearbyint(*d) == *d && std::abs(*d) < 9e15)
+        return static_cast<long long>(*d);
+      return fail();
+    }
+    case T::Float: {
+      if (auto v = parse_double(text)) return *v;
+      return fail();
+    }
+    case T::Bool: {
+      if (auto v = parse_bool(text)) return *v;
+      return fail();
+    }
+    case T::String:
+      return std::string(text);
+    default: {
+      Json arr = Json::array();
+      const std::string t2 = trim(text);
+      if (t2.empty() || t2 == "[]") return arr;
+      for (const auto& part : split(t2, ',')) arr.push_back(parse_text(k, element_type(t), trim(part)));
+      return arr;
+    }
+  }
+}
+
+void flatten(const Json& j, const std::string& prefix, std::vector<std::pair<std::string, Json>>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object() && !find_key(path)) {
+      flatten(*it, path, out);
+    } else {
+      out.emplace_back(path, *it);
+    }
+  }
+}
+
+std::string suggest_keys(std::string_view key) {
+  std::vector<std::pair<std::size_t, std::string>> scored;
+  const std::size_t threshold = std::max<std::size_t>(2, key.size() / 3);
+  for (const auto& k : config_schema()) {
+    const std::string leaf = k.path.substr(k.path.rfind('.') + 1);
+    const std::size_t d = std::min(edit_distance(key, k.path), edit_distance(key, leaf));
+    if (d <= threshold) scored.emplace_back(d, k.path);
+  }
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> best;
+  for (std::size_t i = 0; i < scored.size() && i < 3; ++i) best.push_back(scored[i].second);
+  if (best.empty()) return "";
+  return " (did you mean " + join(best, " or ") + "?)";
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& config_schema() {
+  static const std::vector<KeySpec> s = build_schema();
+  return s;
+}
+
+const KeySpec* find_key(std::string_view path) {
+  for (const auto& k : config_schema())
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> v;
+  for (const auto& [name, _] : presets()) v.push_back(name);
+  return v;
+}
+
+std::string preset_description(std::string_view name) {
+  auto it = preset_docs().find(std::string(name));
+  return it == preset_docs().end() ? "" : it->second;
+}
+
+std::string resolve_key(std::string_view key) {
+  if (find_key(key)) return std::string(key);
+  std::vector<std::string> matches;
+  for (const auto& k : config_schema()) {
+    const std::string& p = k.path;
+    if (p.size() > key.size() && p.compare(p.size() - key.size(), key.size(), key) == 0 &&
+        p[p.size() - key.size() - 1] == '.')
+      matches.push_back(p);
+  }
+  if (matches.size() == 1) return matches.front();
+  if (matches.size() > 1)
+    throw UsageError(fmt::format("config key '{}' is ambiguous: it could be {}", key, join(matches, ", ")));
+  throw UsageError(fmt::format("unknown config key '{}'{}; `osvbench info --config-keys` lists them all", key,
+                               suggest_keys(key)));
+}
+
+Config Config::resolve(const std::string& preset, const std::vector<std::string>& overrides,
+                       const std::optional<std::filesystem::path>& file) {
+  auto it = presets().find(preset);
+  if (it == presets().end())
+    throw UsageError(fmt::format("unknown preset '{}': expected one of {}{}", preset, join(preset_names(), ", "),
+                                 did_you_mean(preset, preset_names())));
+  Config c;
+  for (const auto& k : config_schema()) c.json_[pointer(k.path)] = k.default_value;
+  for (const auto& [path, value] : it->second.items()) c.set_json(path, value);
+  c.json_[pointer("preset")] = preset;
+  if (file) {
+    Json j;
+    try {
+      j = Json::parse(read_file(*file));
+    } catch (const Json::parse_error& e) {
+      throw UsageError(fmt::format("config file '{}' is not valid JSON: {}", file->string(), e.what()));
+    }
+    if (!j.is_object()) throw UsageError(fmt::format("config file '{}' must hold a JSON object", file->string()));
+    std::vector<std::pair<std::string, Json>> flat;
+    flatten(j, "", flat);
+    for (const auto& [path, value] : flat) {
+      if (path == "preset") continue;  // the preset is chosen on the command line
+      try {
+        c.set_json(resolve_key(path), value);
+      } catch (const UsageError& e) {
+        throw UsageError(fmt::format("config file '{}': {}", file->string(), e.what()));
+      }
+    }
+  }
+  for (const auto& o : overrides) c.apply_override(o);
+  return c;
+}
+
+Config Config::from_json(const Json& j) {
+  if (!j.is_object()) throw UsageError("a config must be a JSON object");
+  std::vector<std::pair<std::string, Json>> flat;
+  flatten(j, "", flat);
+  std::string preset = "small";
+  for (const auto& [path, value] : flat)
+    if (path == "preset" && value.is_string()) preset = value.get<std::string>();
+  Config c = resolve(preset, {});
+  for (const auto& [path, value] : flat) {
+    if (!find_key(path)) throw UsageError(fmt::format("unknown config key '{}'{}", path, suggest_keys(path)));
+    c.set_json(path, value);
+  }
+  return c;
+}
+
+void Config::apply_override(std::string_view assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string_view::npos || eq == 0)
+    throw UsageError(fmt::format("override '{}' is not of the form key=value", assignment));
+  const std::string key = trim(assignment.substr(0, eq));
+  const std::string_view value = assignment.substr(eq + 1);
+  set_text(resolve_key(key), value);
+}
+
+void Config::set_text(std::string_view path, std::string_view value) {
+  const KeySpec* k = find_key(path);
+  if (!k) throw UsageError(fmt::format("unknown config key '{}'{}", path, suggest_keys(path)));
+  set_json(path, parse_text(*k, k->type, value));
+}
+
+void Config::set_json(std::string_view path, const Json& value) {
+  const KeySpec* k = find_key(path);
+  if (!k) throw UsageError(fmt::format("unknown config key '{}'{}", path, suggest_keys(path)));
+  json_[pointer(path)] = check_value(*k, value);
+}
+
+const Json& Config::at(std::string_view path) const {
+  const auto p = pointer(path);
+  if (!json_.contains(p)) throw UsageError(fmt::format("unknown config key '{}'", path));
+  return json_.at(p);
+}
+
+std::string Config::preset() const { return at("preset").get<std::string>(); }
+
+std::string Config::canonical() const {
+  Json hashed = Json::object();
+  for (const auto& k : config_schema())
+    if (k.hashed) hashed[pointer(k.path)] = at(k.path);
+  // nlohmann::json objects are ordered maps: dump() is key-order independent.
+  return hashed.dump();
+}
+
+std::string Config::hash() const { return sha256_hex("osvbench-config-v1\n" + canonical()); }
+
+}  // namespace osv

@@ -1,0 +1,76 @@
+// Run configuration: a JSON document resolved from a preset (tiny, small, svd), an optional
+// JSON file and `key=value` overrides, validated against one schema of typed keys.
+//
+// Every knob SPEC.md marks [default] lives in the schema with its default and its doc.
+// The config hash (SHA-256 of the canonical JSON of all result-affecting keys) names the
+// run directory; keys that cannot change results (output paths, threads, log cadence) are
+// recorded but not hashed.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace osv {
+
+enum class KeyType { Int, Float, Bool, String, IntList, FloatList, StringList };
+std::string_view key_type_name(KeyType t);  // "integer", "number", ..., used in errors
+
+struct KeySpec {
+  std::string path;                  // dotted, e.g. "sample.steps"
+  KeyType type;
+  nlohmann::json default_value;
+  std::string doc;
+  std::vector<std::string> choices;  // String keys only; empty = free text
+  std::optional<double> min;         // numeric keys and list elements
+  std::optional<double> max;
+  bool hashed = true;                // false: recorded, but does not change results
+};
+
+// All known keys, in documentation order.
+const std::vector<KeySpec>& config_schema();
+const KeySpec* find_key(std::string_view path);
+std::vector<std::string> preset_names();
+// One-line description of a preset.
+std::string preset_description(std::string_view name);
+
+class Config {
+ public:
+  // preset, then `file` (a JSON object, nested or with dotted keys), then overrides in order.
+  // Throws osv::UsageError naming the offending key and the expected type.
+  static Config resolve(const std::string& preset, const std::vector<std::string>& overrides,
+                        const std::optional<std::filesystem::path>& file = std::nullopt);
+  // Reads a resolved config (a run's config.json) back; validates every key.
+  static Config from_json(const nlohmann::json& j);
+
+  // Applies one "key=value" override (key may be a unique leaf name: "steps").
+  void apply_override(std::string_view assignment);
+  // Sets one key from its text form with the schema's type checks.
+  void set_text(std::string_view path, std::string_view value);
+  // Sets one key from JSON (type-checked).
+  void set_json(std::string_view path, const nlohmann::json& value);
+
+  const nlohmann::json& json() const { return json_; }  // nested, sorted keys
+  const nlohmann::json& at(std::string_view path) const;
+  template <typename T>
+  T get(std::string_view path) const { return at(path).get<T>(); }
+
+  std::string preset() const;
+  // Hex SHA-256 over the canonical JSON of the hashed keys; stable across key order.
+  std::string hash() const;
+  std::string short_hash() const { return hash().substr(0, 12); }
+  // The hashed subset, canonical (what hash() digests).
+  std::string canonical() const;
+
+ private:
+  nlohmann::json json_ = nlohmann::json::object();
+};
+
+// Resolves a user-typed key to a schema path: exact match, else a unique leaf/suffix match.
+// Throws UsageError for unknown ("did you mean") or ambiguous keys.
+std::string resolve_key(std::string_view key);
+
+}  // namespace osv

@@ -1,0 +1,472 @@
+#include "harness/cli.h"
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+#include <set>
+
+#include "common/build_info.h"
+#include "common/config.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/run_dir.h"
+#include "common/text.h"
+#include "datasets/video_backend.h"
+#include "harness/builtin_methods.h"
+#include "methods/api/registry.h"
+#include "metrics/fvd/protocol.h"
+#include "models/device.h"
+#include "reports/provenance.h"
+
+namespace osv {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kExitCodes =
+    "Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown command/option/key, bad value),\n"
+    "            3 not implemented yet, 4 bad input data or checkpoint.\n"
+    "Config overrides are key=value pairs after the options (`osvbench info --config-keys` lists the keys);\n"
+    "a unique key suffix works too: steps=8 means sample.steps=8.";
+
+// Options every run-producing sub-command shares.
+struct CommonOptions {
+  std::string preset = "small";
+  std::string config_file;
+  std::vector<std::string> overrides;
+  std::string runs;
+  std::string device;
+  int threads = -1;
+  long long seed = -1;
+  bool dry_run = false;
+};
+
+void add_common(CLI::App* app, CommonOptions& c) {
+  app->add_option("--preset", c.preset, "tiny (tests), small (embedded default, CPU) or svd (paper scale, GPU)")
+      ->capture_default_str();
+  app->add_option("--config", c.config_file, "JSON file of config values, applied after the preset");
+  app->add_option("--runs", c.runs, "directory of run directories (config run.root, default ./runs)");
+  app->add_option("--device", c.device, "cpu, cuda or cuda:N (config device)");
+  app->add_option("--threads", c.threads, "intra-op CPU threads, 0 = torch default (config run.threads)");
+  app->add_option("--seed", c.seed, "global seed (config seed)");
+  app->add_flag("--dry-run", c.dry_run, "print the resolved config, its hash and run directory; run nothing");
+  app->add_option("overrides", c.overrides, "key=value config overrides, applied last");
+  app->fallthrough();
+}
+
+// Resolves the config from the common options; `sugar` are overrides that dedicated
+// options (--steps, --method, ...) expand to, applied before the positional ones.
+Config resolve_config(const CommonOptions& c, const std::vector<std::string>& sugar) {
+  std::vector<std::string> ov = sugar;
+  if (!c.runs.empty()) ov.push_back("run.root=" + c.runs);
+  if (!c.device.empty()) ov.push_back("device=" + c.device);
+  if (c.threads >= 0) ov.push_back(fmt::format("run.threads={}", c.threads));
+  if (c.seed >= 0) ov.push_back(fmt::format("seed={}", c.seed));
+  ov.insert(ov.end(), c.overrides.begin(), c.overrides.end());
+  std::optional<std::filesystem::path> file;
+  if (!c.config_file.empty()) file = c.config_file;
+  Config cfg = Config::resolve(c.preset, ov, file);
+  if (const auto t = cfg.get<long long>("run.threads"); t > 0) at::set_num_threads(static_cast<int>(t));
+  return cfg;
+}
+
+void print_dry_run(const Config& cfg) {
+  std::cout << cfg.json().dump(2) << "\n";
+  std::cout << "config hash: " << cfg.hash() << "\n";
+  std::cout << "run directory: " << RunDir::path_for(cfg).string() << "\n";
+}
+
+[[noreturn]] void not_yet(std::string_view what, int issue, std::string_view detail) {
+  throw NotImplementedError(fmt::format("{} has not been implemented yet; it lands with issue #{} ({}). "
+                                        "Nothing was run. --dry-run shows the resolved config.",
+                                        what, issue, detail));
+}
+
+std::vector<std::string> comma_list(const std::string& s) {
+  std::vector<std::string> out;
+  for (const auto& p : split(s, ','))
+    if (auto t = trim(p); !t.empty()) out.push_back(t);
+  return out;
+}
+
+// "3.0" -> cfg on with that w_max; "none" -> cfg off.
+std::vector<std::string> cfg_overrides(const std::string& cfg) {
+  if (cfg == "none" || cfg == "off") return {"sample.cfg=false"};
+  if (!parse_double(cfg)) throw UsageError(fmt::format("--cfg: expected a number (w_max) or 'none', got '{}'", cfg));
+  return {"sample.cfg=true", "sample.cfg_max=" + cfg};
+}
+
+// ---- info ----
+struct InfoOptions {
+  bool json = false, config_keys = false, methods = false, presets = false, protocols = false;
+};
+
+void print_info(const InfoOptions& o) {
+  if (o.json) {
+    std::cout << environment_info().dump(2) << "\n";
+    return;
+  }
+  if (o.config_keys) {
+    for (const auto& k : config_schema()) {
+      std::string extra;
+      if (!k.choices.empty()) extra = " {" + join(k.choices, ",") + "}";
+      std::cout << fmt::format("{:<28} {:<10} {:<22} {}{}{}\n", k.path, std::string(key_type_name(k.type)).substr(0, 10),
+                               k.default_value.is_string() ? k.default_value.get<std::string>() : k.default_value.dump(),
+                               k.doc, extra, k.hashed ? "" : "");
+    }
+    return;
+  }
+  if (o.methods) {
+    for (const auto& name : MethodRegistry::instance().names()) {
+      const auto& m = MethodRegistry::instance().get(name);
+      std::cout << fmt::format("{:<11} {}\n{:<11} samplers: {}; from {}\n", m.name, m.title, "", join(m.samplers, ", "),
+                               m.paper);
+    }
+    return;
+  }
+  if (o.presets) {
+    for (const auto& p : preset_names()) std::cout << fmt::format("{:<6} {}\n", p, preset_description(p));
+    return;
+  }
+  if (o.protocols) {
+    for (const auto& p : fvd_protocols())
+      std::cout << fmt::format("{:<12} real {} fake {} frames {}: {}\n", p.name, p.num_real, p.num_fake, p.frames,
+                               p.description);
+    return;
+  }
+  const json e = environment_info();
+  const auto& b = build_info();
+  std::cout << "osvbench " << version_string() << "\n";
+  std::cout << fmt::format("{:<10} {} ({})\n", "torch", b.torch_headers, b.torch_mode);
+  std::cout << fmt::format("{:<10} MKL {}, MKL-DNN {}, OpenMP {}\n", "backends", at::hasMKL() ? "yes" : "no",
+                           at::hasMKLDNN() ? "yes" : "no", at::hasOpenMP() ? "yes" : "no");
+  std::cout << fmt::format("{:<10} intra-op {}, inter-op {}, hardware {}\n", "threads",
+                           e["threads"]["intra_op"].get<int>(), e["threads"]["inter_op"].get<int>(),
+                           e["threads"]["hardware"].get<long>());
+  if (!b.with_cuda) {
+    std::cout << fmt::format("{:<10} not in this build (CPU-only; the cuda preset builds it)\n", "CUDA");
+  } else if (!cuda_available()) {
+    std::cout << fmt::format("{:<10} built with CUDA, but no device is visible\n", "CUDA");
+  } else {
+    const auto devs = cuda_devices();
+    std::cout << fmt::format("{:<10} available, {} device(s)\n", "CUDA", devs.size());
+    for (const auto& d : devs)
+      std::cout << fmt::format("{:<10}   cuda:{} {} ({:.1f} GiB, sm_{}{})\n", "", d.index, d.name,
+                               static_cast<double>(d.total_memory) / (1 << 30), d.major, d.minor);
+  }
+  const auto v = video_backend_info();
+  if (v.available) {
+    auto yes = [](const std::string& s) { return s.empty() ? std::string("none") : s; };
+    std::cout << fmt::format("{:<10} libavformat {}, libavcodec {}; encoders: h264 {}, mpeg4 {}, gif {}, webp {}\n",
+                             "FFmpeg", v.libavformat, v.libavcodec, yes(v.h264_encoder), yes(v.mpeg4_encoder),
+                             yes(v.gif_encoder), yes(v.webp_encoder));
+  } else {
+    std::cout << fmt::format("{:<10} not in this build (OSVBENCH_WITH_FFMPEG=OFF): no mp4 decoding or writing\n",
+                             "FFmpeg");
+  }
+  std::cout << fmt::format("{:<10} {}, {}, fmt: {}\n", "build", b.build_type, b.compiler, b.fmt_source);
+  std::cout << fmt::format("{:<10} {}\n", "presets", join(preset_names(), ", "));
+  std::cout << fmt::format("{:<10} {}\n", "methods", join(MethodRegistry::instance().names(), ", "));
+  std::cout << "More: osvbench info --json | --config-keys | --methods | --presets | --protocols\n";
+}
+
+// Rejects a first argument that looks like a sub-command but is none, with a suggestion.
+void check_subcommand_name(int argc, char** argv, const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* s : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(s->get_name());
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--log-level") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    if (std::find(names.begin(), names.end(), a) == names.end())
+      throw UsageError(fmt::format("unknown sub-command '{}'{}; sub-commands: {}", a, did_you_mean(a, names),
+                                   join(names, ", ")));
+    return;
+  }
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  register_builtin_methods();
+  if (!log::init_from_env()) std::fprintf(stderr, "osvbench: warning: ignoring invalid OSVBENCH_LOG value\n");
+
+  CLI::App app{
+      "osvbench: trains, samples and evaluates fast image-to-video diffusion (OSV, AnimateLCM, SF-V and the\n"
+      "Stable Video Diffusion teacher) behind one method interface, with an I3D-based FVD.",
+      "osvbench"};
+  app.set_version_flag("--version", [] {
+    return fmt::format("osvbench {}\ntorch {}", version_string(), build_info().torch_headers);
+  });
+  app.footer(kExitCodes);
+  app.require_subcommand(1);
+  std::string log_level;
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (env OSVBENCH_LOG)");
+
+  // prepare
+  CommonOptions prepare_c;
+  std::string prepare_only;
+  bool prepare_force = false;
+  auto* prepare = app.add_subcommand(
+      "prepare", "Build the embedded default's assets from scratch: VAE, image encoder, teacher, FVD detector");
+  add_common(prepare, prepare_c);
+  prepare->add_option("--only", prepare_only, "comma list of assets: vae,image_encoder,teacher,detector,backbone");
+  prepare->add_flag("--force", prepare_force, "rebuild assets even when cached");
+
+  // train
+  CommonOptions train_c;
+  std::string train_method, train_stage = "all";
+  auto* train = app.add_subcommand("train", "Train or distil a method (resumes a killed run from its last checkpoint)");
+  add_common(train, train_c);
+  train->add_option("--method", train_method, "teacher, animatelcm, sfv or osv (config method)");
+  train->add_option("--stage", train_stage, "OSV stage: 1 (LGP), 2 (ACD) or all")->capture_default_str();
+
+  // sample
+  CommonOptions sample_c;
+  std::string sample_method, sample_sampler, sample_cfg, sample_out;
+  int sample_steps = 0, sample_num = 0;
+  std::vector<std::string> sample_images;
+  auto* sample = app.add_subcommand("sample", "Generate videos and a frame grid from first frames or dataset clips");
+  add_common(sample, sample_c);
+  sample->add_option("--method", sample_method, "method to sample (config method)");
+  sample->add_option("--steps", sample_steps, "sampling steps k (config sample.steps)");
+  sample->add_option("--sampler", sample_sampler, "euler, consistency or tts (config sample.sampler)");
+  sample->add_option("--cfg", sample_cfg, "CFG w_max (ramp from sample.cfg_min) or 'none'");
+  sample->add_option("--num", sample_num, "number of clips (config sample.num_samples)");
+  sample->add_option("--images", sample_images, "first-frame images to animate (default: test-split clips)");
+  sample->add_option("--out", sample_out, "output folder (default: the run directory)");
+
+  // fvd
+  auto* fvd = app.add_subcommand("fvd", "FVD: statistics from videos, merging shards, distance between two sets");
+  fvd->require_subcommand(1);
+  CommonOptions fvd_stats_c, fvd_merge_c, fvd_compute_c;
+  std::string fvd_videos, fvd_stats_out, fvd_merge_out, fvd_real, fvd_fake, fvd_protocol, fvd_compute_out;
+  std::vector<std::string> fvd_merge_in;
+  auto* fvd_stats = fvd->add_subcommand("stats", "Extract detector features of a folder of videos into a stats file");
+  add_common(fvd_stats, fvd_stats_c);
+  fvd_stats->add_option("--videos", fvd_videos, "folder of videos (mp4 or frame folders)")->required();
+  fvd_stats->add_option("--out", fvd_stats_out, "stats file to write (safetensors)")->required();
+  auto* fvd_merge = fvd->add_subcommand("merge", "Merge stats files of shards into one (exact)");
+  add_common(fvd_merge, fvd_merge_c);
+  fvd_merge->add_option("--in", fvd_merge_in, "stats files to merge")->required();
+  fvd_merge->add_option("--out", fvd_merge_out, "merged stats file")->required();
+  auto* fvd_compute = fvd->add_subcommand("compute", "FVD between two sets (folders of videos or stats files)");
+  add_common(fvd_compute, fvd_compute_c);
+  fvd_compute->add_option("--real", fvd_real, "reference set: folder of videos or stats file")->required();
+  fvd_compute->add_option("--fake", fvd_fake, "generated set: folder of videos or stats file")->required();
+  fvd_compute->add_option("--protocol", fvd_protocol, "named protocol, e.g. fvd2048_16f or osv_paper");
+  fvd_compute->add_option("--out", fvd_compute_out, "result JSON (default: stdout)");
+
+  // compare
+  CommonOptions compare_c;
+  std::string compare_methods = "teacher,animatelcm,sfv,osv", compare_steps = "1,2,8,25", compare_samplers,
+              compare_cfg, compare_format = "md,json", compare_out;
+  auto* compare = app.add_subcommand(
+      "compare", "Sample and score every (method, sampler, steps, cfg) combination; comma lists expand to a grid");
+  add_common(compare, compare_c);
+  compare->add_option("--methods", compare_methods, "comma list of methods")->capture_default_str();
+  compare->add_option("--steps", compare_steps, "comma list of step counts")->capture_default_str();
+  compare->add_option("--samplers", compare_samplers, "comma list of samplers (default: each method's own)");
+  compare->add_option("--cfg", compare_cfg, "comma list of CFG w_max values or 'none' (default: teacher 3.0, others none)");
+  compare->add_option("--format", compare_format, "comma list of md, json, jsonl, html")->capture_default_str();
+  compare->add_option("--out", compare_out, "folder for the reports (default: the runs directory)");
+
+  // ablate
+  CommonOptions ablate_c;
+  std::string ablate_table;
+  bool ablate_list = false;
+  auto* ablate = app.add_subcommand("ablate", "Reproduce a paper table's rows: 1, 2a ... 2h, or all");
+  add_common(ablate, ablate_c);
+  ablate->add_option("--table", ablate_table, "table id: 1, 2a, 2b, 2c, 2d, 2e, 2f, 2g, 2h or all");
+  ablate->add_flag("--list", ablate_list, "list the tables and their rows with the paper's values");
+
+  // regress
+  CommonOptions regress_c;
+  std::string regress_result, regress_baseline;
+  double regress_max_fvd = -1, regress_tolerance = -1;
+  auto* regress = app.add_subcommand("regress", "CI gate: fail when FVD regresses against a baseline or a bound");
+  add_common(regress, regress_c);
+  regress->add_option("--result", regress_result, "result.json to check")->required();
+  regress->add_option("--baseline", regress_baseline, "baseline result.json");
+  regress->add_option("--max-fvd", regress_max_fvd, "absolute FVD bound");
+  regress->add_option("--tolerance", regress_tolerance, "allowed relative increase over the baseline, e.g. 0.05");
+
+  // report
+  CommonOptions report_c;
+  std::string report_out;
+  auto* report = app.add_subcommand("report", "Write the self-contained HTML/JSON report of finished runs");
+  add_common(report, report_c);
+  report->add_option("--out", report_out, "report file (.html or .json)");
+
+  // info
+  InfoOptions info_o;
+  auto* info = app.add_subcommand("info", "Print torch version, CUDA devices, threads, FFmpeg and build options");
+  info->add_flag("--json", info_o.json, "machine-readable environment (what results record)");
+  info->add_flag("--config-keys", info_o.config_keys, "every config key: type, default, meaning");
+  info->add_flag("--methods", info_o.methods, "registered methods and their samplers");
+  info->add_flag("--presets", info_o.presets, "the presets");
+  info->add_flag("--protocols", info_o.protocols, "named FVD protocols");
+  info->fallthrough();
+
+  try {
+    if (argc <= 1) {
+      std::cout << app.help();
+      return kExitUsage;
+    }
+    check_subcommand_name(argc, argv, app);
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "osvbench: error: " << e.what() << "\nRun with --help for more information.\n";
+    return kExitUsage;
+  } catch (const UsageError& e) {
+    std::cerr << "osvbench: error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  try {
+    if (!log_level.empty()) {
+      auto l = log::parse_level(log_level);
+      if (!l) throw UsageError(fmt::format("--log-level: expected trace, debug, info, warn, error or off, got '{}'",
+                                           log_level));
+      log::set_level(*l);
+    }
+    if (info->parsed()) {
+      print_info(info_o);
+      return kExitOk;
+    }
+    if (prepare->parsed()) {
+      const std::set<std::string> known = {"vae", "image_encoder", "teacher", "detector", "backbone"};
+      for (const auto& a : comma_list(prepare_only))
+        if (!known.count(a))
+          throw UsageError(fmt::format("--only: unknown asset '{}'{}", a,
+                                       did_you_mean(a, std::vector<std::string>(known.begin(), known.end()))));
+      Config cfg = resolve_config(prepare_c, {});
+      if (prepare_c.dry_run) return print_dry_run(cfg), kExitOk;
+      not_yet("osvbench prepare", 6, "teacher training and the embedded default's assets");
+    }
+    if (train->parsed()) {
+      if (train_stage != "1" && train_stage != "2" && train_stage != "all")
+        throw UsageError(fmt::format("--stage: expected 1, 2 or all, got '{}'", train_stage));
+      std::vector<std::string> sugar;
+      if (!train_method.empty()) sugar.push_back("method=" + train_method);
+      Config cfg = resolve_config(train_c, sugar);
+      const auto& m = MethodRegistry::instance().get(cfg.get<std::string>("method"));
+      if (train_stage != "all" && m.name != "osv")
+        throw UsageError(fmt::format("--stage {} applies to osv only, not '{}'", train_stage, m.name));
+      parse_device(cfg.get<std::string>("device"));
+      if (train_c.dry_run) return print_dry_run(cfg), kExitOk;
+      m.create(cfg);
+      not_yet("osvbench train", 6, "the shared training loop");
+    }
+    if (sample->parsed()) {
+      std::vector<std::string> sugar;
+      if (!sample_method.empty()) sugar.push_back("method=" + sample_method);
+      if (sample_steps) sugar.push_back(fmt::format("sample.steps={}", sample_steps));
+      if (!sample_sampler.empty()) sugar.push_back("sample.sampler=" + sample_sampler);
+      if (sample_num) sugar.push_back(fmt::format("sample.num_samples={}", sample_num));
+      if (!sample_cfg.empty())
+        for (auto& o : cfg_overrides(sample_cfg)) sugar.push_back(o);
+      Config cfg = resolve_config(sample_c, sugar);
+      const auto& m = MethodRegistry::instance().get(cfg.get<std::string>("method"));
+      const auto sampler = cfg.get<std::string>("sample.sampler");
+      if (std::find(m.samplers.begin(), m.samplers.end(), sampler) == m.samplers.end())
+        throw UsageError(fmt::format("method '{}' does not sample with '{}'; its samplers: {}", m.name, sampler,
+                                     join(m.samplers, ", ")));
+      parse_device(cfg.get<std::string>("device"));
+      if (sample_c.dry_run) return print_dry_run(cfg), kExitOk;
+      m.create(cfg);
+      not_yet("osvbench sample", 6, "the teacher and its sampler");
+    }
+    if (fvd_stats->parsed() || fvd_merge->parsed() || fvd_compute->parsed()) {
+      const CommonOptions& c = fvd_stats->parsed() ? fvd_stats_c : fvd_merge->parsed() ? fvd_merge_c : fvd_compute_c;
+      Config cfg = resolve_config(c, {});
+      if (!fvd_protocol.empty()) apply_fvd_protocol(cfg, find_fvd_protocol(fvd_protocol));
+      if (c.dry_run) return print_dry_run(cfg), kExitOk;
+      not_yet("osvbench fvd", 4, "I3D, preprocessing and the Frechet distance");
+    }
+    if (compare->parsed()) {
+      const auto methods = comma_list(compare_methods);
+      const auto steps = comma_list(compare_steps);
+      const auto samplers = comma_list(compare_samplers);
+      const auto cfgs = comma_list(compare_cfg);
+      const auto formats = comma_list(compare_format);
+      for (const auto& f : formats)
+        if (f != "md" && f != "json" && f != "jsonl" && f != "html")
+          throw UsageError(fmt::format("--format: expected md, json, jsonl or html, got '{}'", f));
+      for (const auto& s : steps)
+        if (auto v = parse_int(s); !v || *v < 1)
+          throw UsageError(fmt::format("--steps: expected positive integers, got '{}'", s));
+      // llama-bench style: the Cartesian product of every list, one run config per row.
+      std::vector<std::tuple<std::string, std::string, std::string, std::string, Config>> rows;
+      for (const auto& mname : methods) {
+        const auto& m = MethodRegistry::instance().get(mname);
+        const auto& ss = samplers.empty() ? m.samplers : samplers;
+        std::vector<std::string> cs = cfgs;
+        if (cs.empty()) cs = {mname == "teacher" ? "3.0" : "none"};
+        for (const auto& sampler : ss) {
+          if (std::find(m.samplers.begin(), m.samplers.end(), sampler) == m.samplers.end()) continue;
+          for (const auto& st : steps)
+            for (const auto& cf : cs) {
+              std::vector<std::string> sugar = {"method=" + mname, "sample.sampler=" + sampler, "sample.steps=" + st};
+              for (auto& o : cfg_overrides(cf)) sugar.push_back(o);
+              rows.emplace_back(mname, sampler, st, cf, resolve_config(compare_c, sugar));
+            }
+        }
+      }
+      if (rows.empty()) throw UsageError("compare: no (method, sampler) combination applies");
+      if (compare_c.dry_run) {
+        std::cout << "| method | sampler | steps | cfg | config hash |\n|---|---|---|---|---|\n";
+        for (const auto& [m, s, st, cf, cfg] : rows)
+          std::cout << fmt::format("| {} | {} | {} | {} | {} |\n", m, s, st, cf, cfg.short_hash());
+        std::cout << rows.size() << " runs planned\n";
+        return kExitOk;
+      }
+      not_yet("osvbench compare", 9, "the harness over all methods");
+    }
+    if (ablate->parsed()) {
+      const std::vector<std::string> tables = {"1", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h", "all"};
+      if (!ablate_list && ablate_table.empty()) throw UsageError("ablate: give --table ID or --list");
+      if (!ablate_table.empty() && std::find(tables.begin(), tables.end(), ablate_table) == tables.end())
+        throw UsageError(fmt::format("--table: unknown table '{}'{}; tables: {}", ablate_table,
+                                     did_you_mean(ablate_table, tables), join(tables, ", ")));
+      Config cfg = resolve_config(ablate_c, {});
+      if (ablate_c.dry_run) return print_dry_run(cfg), kExitOk;
+      not_yet("osvbench ablate", 9, "the paper's tables as data files and their runner");
+    }
+    if (regress->parsed()) {
+      if (regress_baseline.empty() && regress_max_fvd < 0)
+        throw UsageError("regress: give --baseline FILE and/or --max-fvd VALUE");
+      Config cfg = resolve_config(regress_c, {});
+      if (regress_c.dry_run) return print_dry_run(cfg), kExitOk;
+      not_yet("osvbench regress", 9, "the FVD regression gate");
+    }
+    if (report->parsed()) {
+      Config cfg = resolve_config(report_c, {});
+      if (report_c.dry_run) return print_dry_run(cfg), kExitOk;
+      not_yet("osvbench report", 9, "the HTML/JSON reports");
+    }
+    std::cerr << app.help();
+    return kExitUsage;
+  } catch (const UsageError& e) {
+    std::cerr << "osvbench: error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const NotImplementedError& e) {
+    std::cerr << "osvbench: not implemented: " << e.what() << "\n";
+    return kExitNotImplemented;
+  } catch (const InputError& e) {
+    std::cerr << "osvbench: bad input: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "osvbench: failed: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace osv

@@ -1,0 +1,7 @@
+// The `osvbench` command line: sub-commands prepare, train, sample, fvd, compare, ablate,
+// regress, report and info. Returns the process exit code (see common/errors.h).
+#pragma once
+
+namespace osv {
+int run_cli(int argc, char** argv);
+}

@@ -1,0 +1,39 @@
+// Methods register by name (as lm-evaluation-harness's @register_model). Registration is
+// explicit (harness/builtin_methods.cpp) so static linking cannot drop a method silently.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "methods/api/method.h"
+
+namespace osv {
+
+class Config;
+
+struct MethodInfo {
+  std::string name;     // "osv"
+  std::string title;    // "OSV (LGP + ACD, latent DINOv2 discriminator, TTS)"
+  std::string paper;    // where the method comes from
+  std::vector<std::string> samplers;  // sampler names it accepts
+  // Builds the method from a resolved config; throws osv::NotImplementedError until it lands.
+  std::function<std::unique_ptr<Method>(const Config&)> create;
+};
+
+class MethodRegistry {
+ public:
+  static MethodRegistry& instance();
+  // Throws std::logic_error on a duplicate name.
+  void add(MethodInfo info);
+  // Throws osv::UsageError naming the known methods and a "did you mean".
+  const MethodInfo& get(const std::string& name) const;
+  bool contains(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<MethodInfo> methods_;
+};
+
+}  // namespace osv

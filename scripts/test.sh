@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing (scripts/setup.sh), builds the CPU
+# preset and runs the test suites with ctest.
+#   OSVBENCH_TEST_LABELS  ctest label regex (default: unit|parity|e2e; add |slow for more)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh >/dev/null
+source scripts/env.sh
+start=$(date +%s)
+bash scripts/build.sh default
+echo "[test] built in $(( $(date +%s) - start )) s" >&2
+ctest --preset default -L "${OSVBENCH_TEST_LABELS:-unit|parity|e2e}" -j "$(nproc)"

@@ -1,0 +1,135 @@
+// The osvbench executable end to end: help, info, exit codes of every error path.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(OSVBENCH_EXE) + " " + args + " 2>&1";
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  Result r{-1, ""};
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) r.out += buf.data();
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+bool has(const Result& r, const std::string& s) { return r.out.find(s) != std::string::npos; }
+
+TEST(Cli, HelpListsEverySubcommand) {
+  const auto r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"prepare", "train", "sample", "fvd", "compare", "ablate", "regress", "report", "info"})
+    EXPECT_TRUE(has(r, s)) << s;
+  EXPECT_TRUE(has(r, "Exit codes"));
+}
+
+TEST(Cli, SubcommandHelpIsReal) {
+  const auto r = run("compare --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(has(r, "--steps"));
+  EXPECT_TRUE(has(r, "--methods"));
+  EXPECT_TRUE(has(r, "--dry-run"));
+  EXPECT_EQ(run("fvd compute --help").code, 0);
+}
+
+TEST(Cli, VersionAndInfo) {
+  const auto v = run("--version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_TRUE(has(v, "torch 2."));
+  const auto i = run("info");
+  EXPECT_EQ(i.code, 0);
+  for (const char* s : {"torch", "threads", "CUDA", "FFmpeg", "build", "methods"}) EXPECT_TRUE(has(i, s)) << s;
+  const auto j = run("info --json");
+  EXPECT_EQ(j.code, 0);
+  EXPECT_TRUE(has(j, "\"intra_op\""));
+  EXPECT_EQ(run("info --config-keys").code, 0);
+}
+
+TEST(Cli, NoSubcommandIsAUsageError) { EXPECT_EQ(run("").code, 2); }
+
+TEST(Cli, UnknownSubcommandSuggests) {
+  const auto r = run("trian");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r, "unknown sub-command 'trian'"));
+  EXPECT_TRUE(has(r, "did you mean 'train'"));
+}
+
+TEST(Cli, UnknownOptionIsAUsageError) {
+  const auto r = run("train --bogus");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r, "--bogus"));
+}
+
+TEST(Cli, BadOverrideNamesKeyAndType) {
+  const auto r = run("sample --preset tiny steps=abc");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r, "'sample.steps': expected integer, got 'abc'")) << r.out;
+  const auto u = run("sample --preset tiny stepz=3");
+  EXPECT_EQ(u.code, 2);
+  EXPECT_TRUE(has(u, "unknown config key 'stepz'")) << u.out;
+}
+
+TEST(Cli, UnknownMethodPresetAndSamplerAreUsageErrors) {
+  EXPECT_EQ(run("train --method osvv").code, 2);
+  EXPECT_EQ(run("train --preset huge").code, 2);
+  const auto s = run("sample --method teacher --sampler tts");
+  EXPECT_EQ(s.code, 2);
+  EXPECT_TRUE(has(s, "does not sample with 'tts'"));
+  EXPECT_EQ(run("train --method teacher --stage 1").code, 2);
+  EXPECT_EQ(run("ablate --table 3z").code, 2);
+}
+
+TEST(Cli, CudaOnACpuBuildIsAUsageError) {
+  // A CPU-only build must refuse cuda clearly; a CUDA build without a device too.
+  const auto r = run("train --method osv --device cuda");
+  if (!has(run("info"), "CUDA       available")) {
+    EXPECT_EQ(r.code, 2);
+    EXPECT_TRUE(has(r, "cuda")) << r.out;
+  }
+}
+
+TEST(Cli, DryRunPrintsConfigHashAndRunDir) {
+  const auto a = run("train --preset tiny --method osv --dry-run osv.lora_rank=8");
+  EXPECT_EQ(a.code, 0) << a.out;
+  EXPECT_TRUE(has(a, "\"lora_rank\": 8"));
+  EXPECT_TRUE(has(a, "config hash: "));
+  EXPECT_TRUE(has(a, "run directory: runs/osv-"));
+  // Same config, same hash, every time.
+  const auto b = run("train --preset tiny --dry-run osv.lora_rank=8 --method osv");
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(Cli, CompareExpandsTheGrid) {
+  const auto r = run("compare --preset tiny --methods teacher,osv --steps 1,2 --dry-run");
+  EXPECT_EQ(r.code, 0) << r.out;
+  // teacher: euler x {1,2}; osv: {consistency, tts} x {1,2}.
+  EXPECT_TRUE(has(r, "6 runs planned")) << r.out;
+  EXPECT_TRUE(has(r, "| osv | tts | 1 | none |"));
+  EXPECT_TRUE(has(r, "| teacher | euler | 2 | 3.0 |"));
+}
+
+TEST(Cli, UnimplementedCommandsSayWhatIsMissingAndExit3) {
+  for (const char* c : {"prepare --preset tiny", "train --preset tiny --method osv", "sample --preset tiny",
+                        "fvd compute --real a --fake b", "compare --preset tiny", "ablate --table 2a",
+                        "regress --result r.json --max-fvd 100", "report"}) {
+    const auto r = run(c);
+    EXPECT_EQ(r.code, 3) << c << "\n" << r.out;
+    EXPECT_TRUE(has(r, "not implemented")) << c << "\n" << r.out;
+  }
+}
+
+}  // namespace
