@@ -68,7 +68,21 @@ endforeach()
 add_library(osv_torch INTERFACE)
 add_library(osv::torch ALIAS osv_torch)
 
+# The torch wheels export copies of std::filesystem functions (libtorch.so's remove_all jumps
+# through a null pointer when called from outside). Listing libstdc++ first among the shared
+# libraries makes the dynamic linker resolve those names to the real libstdc++.
+target_link_options(osv_torch INTERFACE "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
+
 if(OSVBENCH_WITH_CUDA)
+  # Caffe2's CUDA probe compiles a test program with the project's C++ standard, which nvcc's
+  # CMake support does not accept as CUDA20; and without an architecture list it runs that
+  # program to detect GPUs, which fails on a build machine without one. osvbench compiles no
+  # kernels of its own, so the list only affects flags.
+  set(CMAKE_CUDA_STANDARD 17)
+  set(OSVBENCH_CUDA_ARCH_LIST "8.0;9.0" CACHE STRING "TORCH_CUDA_ARCH_LIST for the CUDA build")
+  if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+    set(TORCH_CUDA_ARCH_LIST "${OSVBENCH_CUDA_ARCH_LIST}")
+  endif()
   set(Torch_DIR "${_torch_cfg_dir}")
   find_package(Torch REQUIRED CONFIG)
   target_link_libraries(osv_torch INTERFACE ${TORCH_LIBRARIES})
