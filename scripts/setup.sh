@@ -57,7 +57,7 @@ install_venv() {
     return
   fi
   local py="${OSVBENCH_PYTHON:-python3}"
-  say "Python venv: creating $OSVBENCH_VENV with $($py --version 2>&1) (pinned: $(tr '\n' ' ' < "$here/requirements.txt"))"
+  say "Python venv: creating $OSVBENCH_VENV with $($py --version 2>&1) (pinned: $(grep -v "^#" "$here/requirements.txt" | tr "\n" " "))"
   mkdir -p "$(dirname "$OSVBENCH_VENV")"
   [[ -x "$OSVBENCH_VENV/bin/python" ]] || "$py" -m venv "$OSVBENCH_VENV"
   "$OSVBENCH_VENV/bin/python" -m pip install -q --upgrade pip >&2
