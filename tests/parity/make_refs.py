@@ -1,0 +1,146 @@
+"""Reference outputs for the C++ parity tests (label `parity`).
+
+Builds random-initialised tiny configs of the reference models with the real Python
+implementations (diffusers, transformers), perturbs every parameter so that no zero- or
+one-initialised weight hides a missing operation, saves each model with save_pretrained
+(the layout users' real checkpoints have) and saves inputs and outputs as safetensors.
+
+    python make_refs.py OUT_DIR [--only dinov2,clip,unet,vae]
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+
+def perturb(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in sorted(model.named_parameters()):
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+def save_io(out, name, tensors):
+    save_file({k: v.detach().contiguous().float() if v.is_floating_point() else v.contiguous()
+               for k, v in tensors.items()}, os.path.join(out, f"{name}_io.safetensors"))
+
+
+def make_dinov2(out):
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(1)
+    cfg = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_ratio=2,
+                       image_size=28, patch_size=14, layerscale_value=0.5, attn_implementation="eager")
+    m = perturb(Dinov2Model(cfg), 11)
+    m.save_pretrained(os.path.join(out, "dinov2"))
+    io = {}
+    for tag, (h, w) in {"native": (28, 28), "other": (42, 56)}.items():
+        x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(len(tag) * 101))
+        with torch.no_grad():
+            r = m(pixel_values=x, output_hidden_states=True)
+        io[f"{tag}.pixel_values"] = x
+        io[f"{tag}.last_hidden_state"] = r.last_hidden_state
+        io[f"{tag}.pooler_output"] = r.pooler_output
+        for i, hs in enumerate(r.hidden_states):
+            io[f"{tag}.hidden_states.{i}"] = hs
+    save_io(out, "dinov2", io)
+
+
+def make_clip(out):
+    from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(2)
+    cfg = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
+                           image_size=28, patch_size=14, projection_dim=24, hidden_act="gelu",
+                           attn_implementation="eager")
+    m = perturb(CLIPVisionModelWithProjection(cfg), 12)
+    m.save_pretrained(os.path.join(out, "clip"))
+    # The SVD pipeline's image path: [0,1] image -> [-1,1] -> antialiased resize -> [0,1] -> CLIP normalise.
+    image = torch.rand(2, 3, 40, 64, generator=torch.Generator().manual_seed(5))
+    x = _resize_with_antialiasing(image * 2.0 - 1.0, (cfg.image_size, cfg.image_size))
+    x = (x + 1.0) / 2.0
+    pixel_values = CLIPImageProcessor()(images=x, do_normalize=True, do_center_crop=False, do_resize=False,
+                                        do_rescale=False, return_tensors="pt").pixel_values
+    with torch.no_grad():
+        r = m(pixel_values=pixel_values)
+    save_io(out, "clip", {"image": image, "pixel_values": pixel_values, "image_embeds": r.image_embeds,
+                          "last_hidden_state": r.last_hidden_state})
+
+
+def make_unet(out):
+    from diffusers import UNetSpatioTemporalConditionModel
+
+    torch.manual_seed(3)
+    m = UNetSpatioTemporalConditionModel(
+        sample_size=8, in_channels=8, out_channels=4,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal",
+                          "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
+                        "CrossAttnUpBlockSpatioTemporal"),
+        block_out_channels=(32, 64, 64), addition_time_embed_dim=8, projection_class_embeddings_input_dim=24,
+        layers_per_block=2, cross_attention_dim=32, transformer_layers_per_block=1, num_attention_heads=(2, 4, 4),
+        num_frames=4)
+    m = perturb(m, 13)
+    m.save_pretrained(os.path.join(out, "unet"), safe_serialization=True)
+    g = torch.Generator().manual_seed(7)
+    sample = torch.randn(2, 4, 8, 8, 8, generator=g)
+    sigma = torch.tensor([700.0, 0.5])
+    timestep = 0.25 * sigma.log()
+    ehs = torch.randn(2, 1, 32, generator=g)
+    ids = torch.tensor([[6.0, 127.0, 0.02], [4.0, 60.0, 0.1]])
+    with torch.no_grad():
+        y = m(sample, timestep, encoder_hidden_states=ehs, added_time_ids=ids).sample
+    save_io(out, "unet", {"sample": sample, "timestep": timestep, "encoder_hidden_states": ehs,
+                          "added_time_ids": ids, "out": y})
+
+
+def make_vae(out):
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    torch.manual_seed(4)
+    m = AutoencoderKLTemporalDecoder(in_channels=3, out_channels=3,
+                                     down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                                     block_out_channels=(32, 64), layers_per_block=1, latent_channels=4,
+                                     sample_size=16)
+    m = perturb(m, 14)
+    m.save_pretrained(os.path.join(out, "vae"), safe_serialization=True)
+    g = torch.Generator().manual_seed(8)
+    frames = 3
+    images = torch.rand(2 * frames, 3, 16, 16, generator=g) * 2 - 1
+    with torch.no_grad():
+        dist = m.encode(images).latent_dist
+        latents = torch.randn(2 * frames, 4, 8, 8, generator=g)
+        decoded = m.decode(latents, num_frames=frames).sample
+    save_io(out, "vae", {"images": images, "latent_mean": dist.mean, "latent_std": dist.std,
+                         "latents": latents, "decoded": decoded,
+                         "num_frames": torch.tensor([frames], dtype=torch.int64)})
+
+
+MAKERS = {"dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("out")
+    ap.add_argument("--only", default=",".join(MAKERS))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(1)
+    for name in args.only.split(","):
+        MAKERS[name](args.out)
+        print(f"[parity] wrote {name} reference to {args.out}", file=sys.stderr)
+    with open(os.path.join(args.out, "versions.json"), "w") as f:
+        import diffusers
+        import transformers
+        json.dump({"torch": torch.__version__, "diffusers": diffusers.__version__,
+                   "transformers": transformers.__version__}, f)
+
+
+if __name__ == "__main__":
+    main()
