@@ -5,6 +5,7 @@
 #include "common/errors.h"
 #include "models/nn_util.h"
 #include "models/safetensors.h"
+#include "models/svd_blocks.h"
 #include "models/weights.h"
 
 namespace osv {
@@ -61,90 +62,7 @@ torch::Tensor timestep_features(const torch::Tensor& t, int64_t dim) {
 
 namespace unet_detail {
 using namespace torch::nn;
-
-// linear_1 -> SiLU -> linear_2 (diffusers TimestepEmbedding)
-struct TimestepEmbeddingImpl : Module {
-  TimestepEmbeddingImpl(int64_t in, int64_t hidden, int64_t out) {
-    linear_1 = register_module("linear_1", Linear(in, hidden));
-    linear_2 = register_module("linear_2", Linear(hidden, out));
-  }
-  torch::Tensor forward(const torch::Tensor& x) { return linear_2(torch::silu(linear_1(x))); }
-  Linear linear_1{nullptr}, linear_2{nullptr};
-};
-
-GroupNorm group_norm(int64_t channels, double eps) { return GroupNorm(GroupNormOptions(32, channels).eps(eps)); }
-
-// diffusers ResnetBlock2D with the default time-embedding addition. x: [N, C, h, w], temb: [N, E]
-struct ResnetBlock2DImpl : Module {
-  ResnetBlock2DImpl(int64_t in, int64_t out, int64_t temb, double eps) {
-    norm1 = register_module("norm1", group_norm(in, eps));
-    conv1 = register_module("conv1", Conv2d(Conv2dOptions(in, out, 3).padding(1)));
-    time_emb_proj = register_module("time_emb_proj", Linear(temb, out));
-    norm2 = register_module("norm2", group_norm(out, eps));
-    conv2 = register_module("conv2", Conv2d(Conv2dOptions(out, out, 3).padding(1)));
-    if (in != out) conv_shortcut = register_module("conv_shortcut", Conv2d(Conv2dOptions(in, out, 1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb) {
-    auto h = conv1(torch::silu(norm1(x)));
-    h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-    h = conv2(torch::silu(norm2(h)));
-    return (conv_shortcut ? conv_shortcut(x) : x) + h;
-  }
-  GroupNorm norm1{nullptr}, norm2{nullptr};
-  Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
-  Linear time_emb_proj{nullptr};
-};
-
-// Convolutions over frames only (kernel 3x1x1). x: [B, C, T, h, w], temb: [B, T, E]
-struct TemporalResnetBlockImpl : Module {
-  TemporalResnetBlockImpl(int64_t channels, int64_t temb, double eps) {
-    auto conv = Conv3dOptions(channels, channels, {3, 1, 1}).padding({1, 0, 0});
-    norm1 = register_module("norm1", group_norm(channels, eps));
-    conv1 = register_module("conv1", Conv3d(conv));
-    time_emb_proj = register_module("time_emb_proj", Linear(temb, channels));
-    norm2 = register_module("norm2", group_norm(channels, eps));
-    conv2 = register_module("conv2", Conv3d(conv));
-  }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb) {
-    auto h = conv1(torch::silu(norm1(x)));
-    // [B, T, C] -> [B, C, T, 1, 1]
-    h = h + time_emb_proj(torch::silu(temb)).permute({0, 2, 1}).unsqueeze(-1).unsqueeze(-1);
-    h = conv2(torch::silu(norm2(h)));
-    return x + h;
-  }
-  GroupNorm norm1{nullptr}, norm2{nullptr};
-  Conv3d conv1{nullptr}, conv2{nullptr};
-  Linear time_emb_proj{nullptr};
-};
-
-// Learned blend of spatial and temporal paths: alpha = sigmoid(mix_factor) (video frames).
-struct AlphaBlenderImpl : Module {
-  AlphaBlenderImpl() { mix_factor = register_parameter("mix_factor", torch::full({1}, 0.5)); }
-  torch::Tensor forward(const torch::Tensor& spatial, const torch::Tensor& temporal) {
-    auto a = torch::sigmoid(mix_factor).to(spatial.scalar_type());
-    return a * spatial + (1.0 - a) * temporal;
-  }
-  torch::Tensor mix_factor;
-};
-
-struct SpatioTemporalResBlockImpl : Module {
-  SpatioTemporalResBlockImpl(int64_t in, int64_t out, int64_t temb, double eps) {
-    spatial_res_block = register_module("spatial_res_block", std::make_shared<ResnetBlock2DImpl>(in, out, temb, eps));
-    temporal_res_block = register_module("temporal_res_block", std::make_shared<TemporalResnetBlockImpl>(out, temb, eps));
-    time_mixer = register_module("time_mixer", std::make_shared<AlphaBlenderImpl>());
-  }
-  // x: [B*T, C, h, w], temb: [B*T, E]
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb, int64_t frames) {
-    auto h = spatial_res_block->forward(x, temb);
-    const auto BT = h.size(0), C = h.size(1), H = h.size(2), W = h.size(3), B = BT / frames;
-    auto spatial = h.reshape({B, frames, C, H, W}).permute({0, 2, 1, 3, 4});  // [B, C, T, h, w]
-    auto temporal = temporal_res_block->forward(spatial, temb.reshape({B, frames, -1}));
-    return time_mixer->forward(spatial, temporal).permute({0, 2, 1, 3, 4}).reshape({BT, C, H, W});
-  }
-  std::shared_ptr<ResnetBlock2DImpl> spatial_res_block;
-  std::shared_ptr<TemporalResnetBlockImpl> temporal_res_block;
-  std::shared_ptr<AlphaBlenderImpl> time_mixer;
-};
+using namespace svd_blocks;
 
 // diffusers Attention with to_q/to_k/to_v (no bias) and to_out.0. x: [N, L, C], context: [N, S, Dc]
 struct AttentionImpl : Module {
@@ -283,16 +201,6 @@ struct TransformerSpatioTemporalModelImpl : Module {
 
 struct DownsampleImpl : Module {
   explicit DownsampleImpl(int64_t c) { conv = register_module("conv", Conv2d(Conv2dOptions(c, c, 3).stride(2).padding(1))); }
-  Conv2d conv{nullptr};
-};
-
-struct UpsampleImpl : Module {
-  explicit UpsampleImpl(int64_t c) { conv = register_module("conv", Conv2d(Conv2dOptions(c, c, 3).padding(1))); }
-  torch::Tensor forward(const torch::Tensor& x, std::optional<std::vector<int64_t>> size) {
-    auto o = F::InterpolateFuncOptions().mode(torch::kNearest);
-    if (size) o.size(*size); else o.scale_factor(std::vector<double>{2.0, 2.0});
-    return conv(F::interpolate(x, o));
-  }
   Conv2d conv{nullptr};
 };
 

@@ -37,7 +37,7 @@ struct UNetSVDConfig {
   static UNetSVDConfig from_json(const nlohmann::json& j);
 };
 
-namespace unet_detail {
+namespace svd_blocks {
 struct TimestepEmbeddingImpl;
 }
 
@@ -53,7 +53,7 @@ class UNetSpatioTemporalConditionModelImpl : public torch::nn::Module {
  private:
   UNetSVDConfig config_;
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
-  std::shared_ptr<unet_detail::TimestepEmbeddingImpl> time_embedding_, add_embedding_;
+  std::shared_ptr<svd_blocks::TimestepEmbeddingImpl> time_embedding_, add_embedding_;
   torch::nn::ModuleList down_blocks_, up_blocks_;
   std::shared_ptr<torch::nn::Module> mid_block_;
   torch::nn::GroupNorm conv_norm_out_{nullptr};

@@ -106,7 +106,7 @@ def make_vae(out):
     torch.manual_seed(4)
     m = AutoencoderKLTemporalDecoder(in_channels=3, out_channels=3,
                                      down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                                     block_out_channels=(32, 64), layers_per_block=1, latent_channels=4,
+                                     block_out_channels=(32, 64), layers_per_block=2, latent_channels=4,
                                      sample_size=16)
     m = perturb(m, 14)
     m.save_pretrained(os.path.join(out, "vae"), safe_serialization=True)
