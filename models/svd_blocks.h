@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include "models/lora.h"
+
 namespace osv::svd_blocks {
 using namespace torch::nn;
 namespace F = torch::nn::functional;
@@ -17,7 +19,7 @@ struct TimestepEmbeddingImpl : Module {
     linear_1 = register_module("linear_1", Linear(in, hidden));
     linear_2 = register_module("linear_2", Linear(hidden, out));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return linear_2(torch::silu(linear_1(x))); }
+  torch::Tensor forward(const torch::Tensor& x) { return lora_call(linear_2, torch::silu(lora_call(linear_1, x))); }
   Linear linear_1{nullptr}, linear_2{nullptr};
 };
 
@@ -35,10 +37,10 @@ struct ResnetBlock2DImpl : Module {
     if (in != out) conv_shortcut = register_module("conv_shortcut", Conv2d(Conv2dOptions(in, out, 1)));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb) {
-    auto h = conv1(torch::silu(norm1(x)));
-    if (time_emb_proj) h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-    h = conv2(torch::silu(norm2(h)));
-    return (conv_shortcut ? conv_shortcut(x) : x) + h;
+    auto h = lora_call(conv1, torch::silu(norm1(x)));
+    if (time_emb_proj) h = h + lora_call(time_emb_proj, torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+    h = lora_call(conv2, torch::silu(norm2(h)));
+    return (conv_shortcut ? lora_call(conv_shortcut, x) : x) + h;
   }
   GroupNorm norm1{nullptr}, norm2{nullptr};
   Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
@@ -56,10 +58,10 @@ struct TemporalResnetBlockImpl : Module {
     conv2 = register_module("conv2", Conv3d(conv));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb) {
-    auto h = conv1(torch::silu(norm1(x)));
+    auto h = lora_call(conv1, torch::silu(norm1(x)));
     // [B, T, C] -> [B, C, T, 1, 1]
-    if (time_emb_proj) h = h + time_emb_proj(torch::silu(temb)).permute({0, 2, 1}).unsqueeze(-1).unsqueeze(-1);
-    h = conv2(torch::silu(norm2(h)));
+    if (time_emb_proj) h = h + lora_call(time_emb_proj, torch::silu(temb)).permute({0, 2, 1}).unsqueeze(-1).unsqueeze(-1);
+    h = lora_call(conv2, torch::silu(norm2(h)));
     return x + h;
   }
   GroupNorm norm1{nullptr}, norm2{nullptr};
@@ -111,7 +113,7 @@ struct UpsampleImpl : Module {
   torch::Tensor forward(const torch::Tensor& x, std::optional<std::vector<int64_t>> size = std::nullopt) {
     auto o = F::InterpolateFuncOptions().mode(torch::kNearest);
     if (size) o.size(*size); else o.scale_factor(std::vector<double>{2.0, 2.0});
-    return conv(F::interpolate(x, o));
+    return lora_call(conv, F::interpolate(x, o));
   }
   Conv2d conv{nullptr};
 };

@@ -76,7 +76,8 @@ struct AttentionImpl : Module {
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context) {
     const auto& c = context.defined() ? context : x;
-    return to_out[0]->as<Linear>()->forward(multi_head_attention(to_q(x), to_k(c), to_v(c), heads));
+    return lora_forward(*to_out[0]->as<Linear>(),
+                        multi_head_attention(lora_call(to_q, x), lora_call(to_k, c), lora_call(to_v, c), heads));
   }
   int64_t heads;
   Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
@@ -86,7 +87,7 @@ struct AttentionImpl : Module {
 struct GegluImpl : Module {
   GegluImpl(int64_t in, int64_t out) { proj = register_module("proj", Linear(in, 2 * out)); }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto h = proj(x).chunk(2, -1);
+    auto h = lora_call(proj, x).chunk(2, -1);
     return h[0] * torch::gelu(h[1]);
   }
   Linear proj{nullptr};
@@ -101,7 +102,7 @@ struct FeedForwardImpl : Module {
     register_module("net", net);
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    return net[2]->as<Linear>()->forward(net[0]->as<GegluImpl>()->forward(x));
+    return lora_forward(*net[2]->as<Linear>(), net[0]->as<GegluImpl>()->forward(x));
   }
   ModuleList net;
 };
@@ -179,7 +180,7 @@ struct TransformerSpatioTemporalModelImpl : Module {
     auto time_context = first.unsqueeze(1).expand({B, H * W, first.size(1), first.size(2)})
                             .reshape({B * H * W, first.size(1), first.size(2)});
     auto h = norm(x).permute({0, 2, 3, 1}).reshape({BT, H * W, C});
-    h = proj_in(h);
+    h = lora_call(proj_in, h);
     auto frame_ids = torch::arange(frames, x.options().dtype(torch::kFloat32)).repeat({B});  // [B*T]
     auto emb = time_pos_embed->forward(timestep_features(frame_ids, in_channels).to(h.scalar_type())).unsqueeze(1);
     for (std::size_t i = 0; i < transformer_blocks->size(); ++i) {
@@ -188,7 +189,7 @@ struct TransformerSpatioTemporalModelImpl : Module {
                                                                                                    time_context);
       h = time_mixer->forward(h, mix);
     }
-    h = proj_out(h).reshape({BT, H, W, C}).permute({0, 3, 1, 2});
+    h = lora_call(proj_out, h).reshape({BT, H, W, C}).permute({0, 3, 1, 2});
     return h + x;
   }
   int64_t in_channels;
@@ -320,7 +321,7 @@ torch::Tensor UNetSpatioTemporalConditionModelImpl::forward(const torch::Tensor&
   emb = emb.repeat_interleave(T, 0);                                  // [B*T, E]
   auto ctx = encoder_hidden_states.repeat_interleave(T, 0);          // [B*T, S, D]
 
-  auto h = conv_in_(sample.flatten(0, 1));                            // [B*T, C0, h, w]
+  auto h = lora_call(conv_in_, sample.flatten(0, 1));                            // [B*T, C0, h, w]
   std::vector<torch::Tensor> skips{h};
   for (const auto& m : *down_blocks_) {
     auto* b = m->as<BlockImpl>();
@@ -330,7 +331,7 @@ torch::Tensor UNetSpatioTemporalConditionModelImpl::forward(const torch::Tensor&
       skips.push_back(h);
     }
     if (!b->samplers->is_empty()) {
-      h = b->samplers[0]->as<DownsampleImpl>()->conv(h);
+      h = lora_call(b->samplers[0]->as<DownsampleImpl>()->conv, h);
       skips.push_back(h);
     }
   }
@@ -355,7 +356,7 @@ torch::Tensor UNetSpatioTemporalConditionModelImpl::forward(const torch::Tensor&
       h = b->samplers[0]->as<UpsampleImpl>()->forward(h, size);
     }
   }
-  h = conv_out_(torch::silu(conv_norm_out_(h)));
+  h = lora_call(conv_out_, torch::silu(conv_norm_out_(h)));
   return h.reshape({B, T, h.size(1), h.size(2), h.size(3)});
 }
 
