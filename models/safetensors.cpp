@@ -216,8 +216,14 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& path) {
   c.path_ = path;
   fs::path p = path;
   if (fs::is_directory(p)) {
-    const char* candidates[] = {"diffusion_pytorch_model.safetensors", "model.safetensors",
-                                "diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json"};
+    const char* candidates[] = {"diffusion_pytorch_model.safetensors",
+                                "model.safetensors",
+                                "diffusion_pytorch_model.safetensors.index.json",
+                                "model.safetensors.index.json",
+                                "diffusion_pytorch_model.fp16.safetensors",  // the hub's fp16 variants
+                                "model.fp16.safetensors",
+                                "diffusion_pytorch_model.fp16.safetensors.index.json",
+                                "model.fp16.safetensors.index.json"};
     fs::path found;
     for (const char* name : candidates)
       if (fs::exists(p / name)) {
@@ -226,7 +232,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& path) {
       }
     if (found.empty())
       throw InputError(fmt::format("{}: no safetensors checkpoint (looked for {})", p.string(),
-                                   "diffusion_pytorch_model.safetensors, model.safetensors or their .index.json"));
+                                   "diffusion_pytorch_model[.fp16].safetensors, model[.fp16].safetensors or their .index.json"));
     p = found;
   }
   auto add = [&](const fs::path& file) {

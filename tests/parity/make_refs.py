@@ -122,7 +122,28 @@ def make_vae(out):
                          "num_frames": torch.tensor([frames], dtype=torch.int64)})
 
 
-MAKERS = {"dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae}
+def make_svd(out):
+    """A whole diffusers SVD folder (model_index.json, unet/, vae/, image_encoder/, scheduler/,
+    feature_extractor/) from the tiny components above, saved by the pipeline itself."""
+    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline,
+                           UNetSpatioTemporalConditionModel)
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+
+    pipe = StableVideoDiffusionPipeline(
+        vae=AutoencoderKLTemporalDecoder.from_pretrained(os.path.join(out, "vae")),
+        image_encoder=CLIPVisionModelWithProjection.from_pretrained(os.path.join(out, "clip")),
+        unet=UNetSpatioTemporalConditionModel.from_pretrained(os.path.join(out, "unet")),
+        scheduler=EulerDiscreteScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                         beta_schedule="scaled_linear", interpolation_type="linear",
+                                         prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002,
+                                         steps_offset=1, timestep_spacing="leading", timestep_type="continuous",
+                                         use_karras_sigmas=True),
+        feature_extractor=CLIPImageProcessor(crop_size={"height": 28, "width": 28}, size={"shortest_edge": 28}),
+    )
+    pipe.save_pretrained(os.path.join(out, "svd"), safe_serialization=True)
+
+
+MAKERS = {"dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd}
 
 
 def main():

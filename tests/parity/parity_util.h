@@ -28,7 +28,7 @@ inline double expect_close(const std::string& what, const torch::Tensor& actual,
   if (actual.sizes() != expected.sizes()) return INFINITY;
   const double d = (actual.to(torch::kFloat64) - expected.to(torch::kFloat64)).abs().max().item<double>();
   const double scale = expected.abs().max().item<double>();
-  std::printf("[parity] %-40s max |diff| = %.3g (max |ref| %.3g, tolerance %.0e)\n", what.c_str(), d, scale, tol);
+  std::printf("[parity] %-40s max |diff| = %.3g (max |ref| %.3g, tolerance %.2g)\n", what.c_str(), d, scale, tol);
   EXPECT_LE(d, tol) << what << ": max |diff| " << d;
   return d;
 }
