@@ -25,3 +25,9 @@ cmake --build "$bdir" -j "$(nproc)"
 echo "[gpu-build] configured and built in $(( $(date +%s) - start )) s" >&2
 "$bdir/harness/osvbench" info
 ctest --test-dir "$bdir" -L 'unit|gpu' -j "$(nproc)" --output-on-failure
+ctest --test-dir "$bdir" -L gpu -V 2>&1 | grep '\[gpu\]' || true
+if "$bdir/harness/osvbench" info | grep -q "CUDA       available"; then
+  echo "[gpu-build] full-size SVD UNet, random weights, 14 frames, 576x1024 (latent 72x128), bf16, per NFE:" >&2
+  "$bdir/bench/bench_unet_nfe" --arch svd --frames 14 --height 72 --width 128 --dtype bf16 --device cuda \
+    --iters 10 --warmup 3
+fi
