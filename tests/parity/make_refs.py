@@ -143,7 +143,39 @@ def make_svd(out):
     pipe.save_pretrained(os.path.join(out, "svd"), safe_serialization=True)
 
 
-MAKERS = {"dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd}
+FRECHET_CASES = [(16, 10, 12), (64, 5000, 4000), (400, 100, 150), (400, 2000, 2000), (1024, 500, 600),
+                 (1024, 5000, 5000)]
+
+
+def make_frechet(out):
+    """Fréchet distances by the scipy.linalg.sqrtm formula (the pytorch-fid/TF-GAN way) on random
+    correlated features, with N below and above the dimension (singular and full covariances)."""
+    import numpy as np
+    import scipy.linalg
+
+    rng = np.random.default_rng(123)
+    tensors = {}
+    for i, (d, n1, n2) in enumerate(FRECHET_CASES):
+        mix = rng.standard_normal((d, d)) / np.sqrt(d)
+        x1 = rng.standard_normal((n1, d)) @ mix + rng.standard_normal(d)
+        x2 = (rng.standard_normal((n2, d)) @ (mix + 0.3 * rng.standard_normal((d, d)) / np.sqrt(d))
+              + rng.standard_normal(d) * 0.5)
+        mu1, mu2 = x1.mean(0), x2.mean(0)
+        s1, s2 = np.cov(x1, rowvar=False, bias=True), np.cov(x2, rowvar=False, bias=True)
+        covmean = scipy.linalg.sqrtm(s1 @ s2)
+        covmean = np.real(covmean)
+        fd = float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+        tensors.update({f"{i}.mu1": torch.from_numpy(mu1), f"{i}.s1": torch.from_numpy(s1),
+                        f"{i}.mu2": torch.from_numpy(mu2), f"{i}.s2": torch.from_numpy(s2),
+                        f"{i}.fd": torch.tensor([fd], dtype=torch.float64)})
+        if n1 * d <= 200_000:  # the features of the small cases, to test the C++ accumulation
+            tensors[f"{i}.x1"] = torch.from_numpy(x1)
+            tensors[f"{i}.x2"] = torch.from_numpy(x2)
+    tensors["cases"] = torch.tensor(FRECHET_CASES, dtype=torch.int64)
+    save_file(tensors, os.path.join(out, "frechet_io.safetensors"))
+
+
+MAKERS = {"frechet": make_frechet, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd}
 
 
 def main():

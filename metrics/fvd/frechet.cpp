@@ -1,0 +1,249 @@
+#include "metrics/fvd/frechet.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "common/errors.h"
+#include "models/safetensors.h"
+
+namespace osv {
+
+CovNormaliser parse_cov_normaliser(const std::string& s) {
+  if (s == "N") return CovNormaliser::N;
+  if (s == "N-1") return CovNormaliser::NMinus1;
+  throw UsageError(fmt::format("covariance normaliser '{}': expected N or N-1", s));
+}
+
+std::string cov_normaliser_name(CovNormaliser n) { return n == CovNormaliser::N ? "N" : "N-1"; }
+
+FrechetStats::FrechetStats(int64_t dim, bool keep_features) : dim_(dim), keep_(keep_features) {
+  sum_ = Eigen::VectorXd::Zero(dim);
+  sum_outer_ = Eigen::MatrixXd::Zero(dim, dim);
+  features_.resize(0, dim);
+}
+
+void FrechetStats::add(const Eigen::MatrixXd& x) {
+  if (x.cols() != dim_)
+    throw std::invalid_argument(fmt::format("FrechetStats: features of dimension {} into statistics of {}", x.cols(), dim_));
+  sum_ += x.colwise().sum().transpose();
+  sum_outer_.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
+  count_ += x.rows();
+  if (keep_) {
+    Eigen::MatrixXd grown(features_.rows() + x.rows(), dim_);
+    grown << features_, x;
+    features_.swap(grown);
+  }
+}
+
+void FrechetStats::add(const double* features, int64_t rows) {
+  add(Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_)
+          .cast<double>()
+          .eval());
+}
+
+void FrechetStats::add(const float* features, int64_t rows) {
+  add(Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_)
+          .cast<double>()
+          .eval());
+}
+
+void FrechetStats::merge(const FrechetStats& o) {
+  if (o.dim_ != dim_) throw InputError(fmt::format("cannot merge statistics of dimension {} and {}", dim_, o.dim_));
+  sum_ += o.sum_;
+  sum_outer_ += o.sum_outer_;
+  count_ += o.count_;
+  if (keep_ && o.keep_) {
+    Eigen::MatrixXd grown(features_.rows() + o.features_.rows(), dim_);
+    grown << features_, o.features_;
+    features_.swap(grown);
+  } else {
+    keep_ = false;
+    features_.resize(0, dim_);
+  }
+}
+
+Eigen::VectorXd FrechetStats::mean() const {
+  if (count_ == 0) throw InputError("FVD statistics hold no videos");
+  return sum_ / static_cast<double>(count_);
+}
+
+Eigen::MatrixXd FrechetStats::covariance(CovNormaliser n) const {
+  const double N = static_cast<double>(count_);
+  const double denom = n == CovNormaliser::N ? N : N - 1.0;
+  if (denom <= 0) throw InputError(fmt::format("FVD statistics of {} video(s) have no covariance", count_));
+  Eigen::MatrixXd full = sum_outer_.selfadjointView<Eigen::Lower>();
+  return (full - sum_ * sum_.transpose() / N) / denom;
+}
+
+namespace {
+
+torch::Tensor to_torch(const Eigen::MatrixXd& m) {
+  // Eigen is column-major; store row-major [rows, cols].
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> r = m;
+  return torch::from_blob(r.data(), {r.rows(), r.cols()}, torch::kFloat64).clone();
+}
+
+Eigen::MatrixXd from_torch(const torch::Tensor& t) {
+  auto c = t.to(torch::kFloat64).contiguous();
+  const int64_t rows = c.dim() >= 1 ? c.size(0) : 1, cols = c.dim() == 2 ? c.size(1) : 1;
+  return Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+      c.data_ptr<double>(), rows, cols);
+}
+
+}  // namespace
+
+void FrechetStats::save(const std::filesystem::path& path) const {
+  Eigen::MatrixXd full = sum_outer_.selfadjointView<Eigen::Lower>();
+  std::vector<std::pair<std::string, torch::Tensor>> t = {
+      {"count", torch::tensor({count_}, torch::kInt64)},
+      {"sum", to_torch(sum_).reshape({dim_})},
+      {"sum_outer", to_torch(full)},
+  };
+  if (keep_) t.emplace_back("features", to_torch(features_));
+  auto meta = info;
+  meta["osvbench_fvd_stats"] = "1";
+  save_safetensors(path, t, meta);
+}
+
+FrechetStats FrechetStats::load(const std::filesystem::path& path) {
+  auto f = SafetensorsFile::open(path);
+  if (!f.metadata().count("osvbench_fvd_stats") || !f.contains("sum") || !f.contains("sum_outer") || !f.contains("count"))
+    throw InputError(fmt::format("{}: not an osvbench FVD statistics file", path.string()));
+  const auto sum = f.tensor("sum");
+  FrechetStats s(sum.size(0), f.contains("features"));
+  s.sum_ = from_torch(sum.reshape({-1, 1}));
+  s.sum_outer_ = from_torch(f.tensor("sum_outer"));
+  s.count_ = f.tensor("count").item<int64_t>();
+  if (s.sum_outer_.rows() != s.dim_ || s.sum_outer_.cols() != s.dim_)
+    throw InputError(fmt::format("{}: sum_outer is not {}x{}", path.string(), s.dim_, s.dim_));
+  if (s.keep_) {
+    s.features_ = from_torch(f.tensor("features"));
+    if (s.features_.rows() != s.count_ || s.features_.cols() != s.dim_)
+      throw InputError(fmt::format("{}: features do not match count {} and dimension {}", path.string(), s.count_, s.dim_));
+  }
+  for (const auto& [k, v] : f.metadata())
+    if (k != "osvbench_fvd_stats") s.info[k] = v;
+  return s;
+}
+
+double frechet_distance(const Eigen::VectorXd& mu1, const Eigen::MatrixXd& s1, const Eigen::VectorXd& mu2,
+                        const Eigen::MatrixXd& s2) {
+  if (mu1.size() != mu2.size() || s1.rows() != s2.rows() || s1.rows() != mu1.size())
+    throw InputError(fmt::format("Fréchet distance between features of dimension {} and {}", mu1.size(), mu2.size()));
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> e1(s1);
+  const Eigen::VectorXd d1 = e1.eigenvalues().cwiseMax(0.0).cwiseSqrt();
+  const Eigen::MatrixXd s1_half = e1.eigenvectors() * d1.asDiagonal() * e1.eigenvectors().transpose();
+  Eigen::MatrixXd m = s1_half * s2 * s1_half;
+  m = 0.5 * (m + m.transpose());
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> em(m, Eigen::EigenvaluesOnly);
+  const double tr_sqrt = em.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
+  return (mu1 - mu2).squaredNorm() + s1.trace() + s2.trace() - 2.0 * tr_sqrt;
+}
+
+double frechet_distance(const FrechetStats& a, const FrechetStats& b, CovNormaliser n) {
+  return frechet_distance(a.mean(), a.covariance(n), b.mean(), b.covariance(n));
+}
+
+namespace {
+
+// Mean and covariance of the rows of x weighted by integer counts w (a bootstrap resample).
+void weighted_moments(const Eigen::MatrixXd& x, const Eigen::VectorXd& w, CovNormaliser n, Eigen::VectorXd& mu,
+                      Eigen::MatrixXd& cov) {
+  const double N = w.sum();
+  mu = (x.transpose() * w) / N;
+  const Eigen::MatrixXd xw = x.array().colwise() * w.array().sqrt();
+  cov = xw.transpose() * xw - N * mu * mu.transpose();
+  cov /= (n == CovNormaliser::N ? N : N - 1.0);
+}
+
+Eigen::VectorXd resample_counts(int64_t n, int64_t draws, std::mt19937_64& rng) {
+  Eigen::VectorXd w = Eigen::VectorXd::Zero(n);
+  std::uniform_int_distribution<int64_t> pick(0, n - 1);
+  for (int64_t i = 0; i < draws; ++i) w[pick(rng)] += 1.0;
+  return w;
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const auto hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+}  // namespace
+
+FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const FvdOptions& o) {
+  FvdResult r;
+  r.n_real = real.count();
+  r.n_fake = fake.count();
+  r.dim = real.dim();
+  r.normaliser = cov_normaliser_name(o.normaliser);
+  const auto mu1 = real.mean(), mu2 = fake.mean();
+  const auto s1 = real.covariance(o.normaliser), s2 = fake.covariance(o.normaliser);
+  r.fvd = frechet_distance(mu1, s1, mu2, s2);
+  r.mean_term = (mu1 - mu2).squaredNorm();
+  r.mean_bias = s1.trace() / static_cast<double>(r.n_real) + s2.trace() / static_cast<double>(r.n_fake);
+  const bool have_features = real.has_features() && fake.has_features();
+  if (o.bootstrap > 0) {
+    if (!have_features) throw UsageError("a bootstrap interval needs per-video features in both statistics");
+    std::mt19937_64 rng(o.seed);
+    std::vector<double> fds;
+    Eigen::VectorXd m1, m2;
+    Eigen::MatrixXd c1, c2;
+    for (int b = 0; b < o.bootstrap; ++b) {
+      weighted_moments(real.features(), resample_counts(r.n_real, r.n_real, rng), o.normaliser, m1, c1);
+      weighted_moments(fake.features(), resample_counts(r.n_fake, r.n_fake, rng), o.normaliser, m2, c2);
+      fds.push_back(frechet_distance(m1, c1, m2, c2));
+    }
+    const double alpha = (1.0 - o.confidence) / 2.0;
+    r.ci_low = percentile(fds, alpha);
+    r.ci_high = percentile(fds, 1.0 - alpha);
+    r.bootstrap = o.bootstrap;
+    r.confidence = o.confidence;
+    r.bootstrap_seed = o.seed;
+  }
+  if (o.fd_inf) {
+    if (!have_features) throw UsageError("FD-infinity needs per-video features in both statistics");
+    // FD_N = FD_inf + k / N: fit over subsets of 1/4 .. 1 of the videos, take the intercept.
+    std::mt19937_64 rng(o.seed + 1);
+    std::vector<double> xs, ys;
+    for (double frac : {0.25, 0.4, 0.55, 0.7, 0.85, 1.0}) {
+      auto subset = [&](const FrechetStats& s) {
+        std::vector<int64_t> idx(static_cast<std::size_t>(s.count()));
+        std::iota(idx.begin(), idx.end(), 0);
+        std::shuffle(idx.begin(), idx.end(), rng);
+        const auto k = std::max<int64_t>(2, static_cast<int64_t>(frac * static_cast<double>(s.count())));
+        Eigen::VectorXd w = Eigen::VectorXd::Zero(s.count());
+        for (int64_t i = 0; i < k; ++i) w[idx[static_cast<std::size_t>(i)]] = 1.0;
+        return std::pair{w, k};
+      };
+      auto [w1, k1] = subset(real);
+      auto [w2, k2] = subset(fake);
+      Eigen::VectorXd m1, m2;
+      Eigen::MatrixXd c1, c2;
+      weighted_moments(real.features(), w1, o.normaliser, m1, c1);
+      weighted_moments(fake.features(), w2, o.normaliser, m2, c2);
+      xs.push_back(1.0 / static_cast<double>(std::min(k1, k2)));
+      ys.push_back(frechet_distance(m1, c1, m2, c2));
+    }
+    const double n = static_cast<double>(xs.size());
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      sx += xs[i];
+      sy += ys[i];
+      sxx += xs[i] * xs[i];
+      sxy += xs[i] * ys[i];
+    }
+    const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    r.fd_inf = (sy - slope * sx) / n;
+  }
+  return r;
+}
+
+}  // namespace osv

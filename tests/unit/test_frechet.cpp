@@ -1,0 +1,99 @@
+// FVD statistics and the Fréchet distance: analytic cases, save/load/merge, bootstrap, bias.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <filesystem>
+#include <random>
+
+#include "metrics/fvd/frechet.h"
+
+namespace osv {
+namespace {
+
+Eigen::MatrixXd gaussian(int64_t n, int64_t d, double shift, double scale, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 1.0);
+  Eigen::MatrixXd x(n, d);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) x(i, j) = shift + scale * g(rng);
+  return x;
+}
+
+TEST(Frechet, AnalyticCases) {
+  // Identical Gaussians: 0. Diagonal covariances: sum (m1-m2)^2 + (s1 - s2)^2 per dimension.
+  Eigen::VectorXd mu1(2), mu2(2);
+  mu1 << 0, 1;
+  mu2 << 3, 1;
+  Eigen::MatrixXd s1 = Eigen::Vector2d(4, 9).asDiagonal(), s2 = Eigen::Vector2d(1, 9).asDiagonal();
+  EXPECT_NEAR(frechet_distance(mu1, s1, mu1, s1), 0.0, 1e-12);
+  EXPECT_NEAR(frechet_distance(mu1, s1, mu2, s2), 9.0 + (2.0 - 1.0) * (2.0 - 1.0), 1e-12);
+  // A zero covariance (N = 1 video) is singular but fine.
+  EXPECT_NEAR(frechet_distance(mu1, Eigen::MatrixXd::Zero(2, 2), mu2, s2), 9.0 + 1.0 + 9.0, 1e-12);
+}
+
+TEST(Frechet, NormaliserChangesTheCovariance) {
+  FrechetStats s(3);
+  s.add(gaussian(10, 3, 0, 1, 1));
+  const auto a = s.covariance(CovNormaliser::N), b = s.covariance(CovNormaliser::NMinus1);
+  EXPECT_NEAR((b * 9.0 / 10.0 - a).cwiseAbs().maxCoeff(), 0.0, 1e-12);
+  EXPECT_EQ(parse_cov_normaliser("N-1"), CovNormaliser::NMinus1);
+}
+
+TEST(Frechet, SaveLoadAndMergeAreExact) {
+  const auto dir = std::filesystem::temp_directory_path() / "osvbench_test_frechet";
+  std::filesystem::create_directories(dir);
+  const auto x = gaussian(50, 8, 1, 2, 7);
+  FrechetStats whole(8, true), a(8, true), b(8, true);
+  whole.add(x);
+  a.add(Eigen::MatrixXd(x.topRows(20)));
+  b.add(Eigen::MatrixXd(x.bottomRows(30)));
+  a.info["detector"] = "i3d";
+  a.save(dir / "a.safetensors");
+  b.save(dir / "b.safetensors");
+  auto la = FrechetStats::load(dir / "a.safetensors");
+  EXPECT_EQ(la.info.at("detector"), "i3d");
+  EXPECT_EQ(la.mean(), a.mean());  // save/load is bit-exact
+  EXPECT_EQ(la.covariance(CovNormaliser::N), a.covariance(CovNormaliser::N));
+  la.merge(FrechetStats::load(dir / "b.safetensors"));
+  EXPECT_EQ(la.count(), 50);
+  // Merging adds the sums; only the summation order differs from one pass.
+  EXPECT_LE((la.mean() - whole.mean()).cwiseAbs().maxCoeff(), 1e-14);
+  EXPECT_LE((la.covariance(CovNormaliser::N) - whole.covariance(CovNormaliser::N)).cwiseAbs().maxCoeff(), 1e-13);
+  EXPECT_EQ(la.features().rows(), 50);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Frechet, BootstrapIntervalIsSeededAndContainsTheEstimate) {
+  FrechetStats r(4, true), f(4, true);
+  r.add(gaussian(200, 4, 0, 1, 1));
+  f.add(gaussian(200, 4, 0.5, 1.2, 2));
+  FvdOptions o;
+  o.bootstrap = 100;
+  o.seed = 3;
+  o.fd_inf = true;
+  const auto a = compute_fvd(r, f, o), b = compute_fvd(r, f, o);
+  ASSERT_TRUE(a.ci_low && a.ci_high && a.fd_inf);
+  EXPECT_EQ(*a.ci_low, *b.ci_low);
+  EXPECT_LT(*a.ci_low, a.fvd);
+  EXPECT_GT(*a.ci_high, a.fvd);
+  // The mean term's expected value for equal distributions: tr S1/N1 + tr S2/N2.
+  EXPECT_NEAR(a.mean_bias, (4 * 1.0) / 200 + (4 * 1.44) / 200, 0.02);
+  o.seed = 4;
+  EXPECT_NE(*compute_fvd(r, f, o).ci_low, *a.ci_low);
+  FrechetStats no_features(4);
+  no_features.add(gaussian(20, 4, 0, 1, 5));
+  EXPECT_THROW(compute_fvd(no_features, f, o), std::exception);
+}
+
+TEST(Frechet, SameDistributionGivesSmallFvdDifferentGivesLarge) {
+  FrechetStats a(16), b(16), c(16);
+  a.add(gaussian(2000, 16, 0, 1, 1));
+  b.add(gaussian(2000, 16, 0, 1, 2));
+  c.add(gaussian(2000, 16, 1, 1, 3));
+  const double same = frechet_distance(a, b, CovNormaliser::N), diff = frechet_distance(a, c, CovNormaliser::N);
+  EXPECT_LT(same, 0.1);
+  EXPECT_NEAR(diff, 16.0, 0.5);
+}
+
+}  // namespace
+}  // namespace osv
