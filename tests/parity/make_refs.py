@@ -16,6 +16,8 @@ import sys
 import torch
 from safetensors.torch import save_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 
 def perturb(model, seed):
     g = torch.Generator().manual_seed(seed)
@@ -175,7 +177,36 @@ def make_frechet(out):
     save_file(tensors, os.path.join(out, "frechet_io.safetensors"))
 
 
-MAKERS = {"frechet": make_frechet, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd}
+def make_i3d(out):
+    """Random-weight I3D (the port's names, 287 tensors), its TorchScript detector, and features
+    of uint8 test videos through the tf preprocessing."""
+    import i3d_ref
+
+    torch.manual_seed(6)
+    net = i3d_ref.InceptionI3d(eps=1e-3).eval()
+    g = torch.Generator().manual_seed(16)
+    with torch.no_grad():
+        for name, t in sorted(net.state_dict().items()):
+            if name.endswith("running_var"):
+                t.copy_(0.5 + torch.rand(t.shape, generator=g))
+            elif name.endswith("running_mean"):
+                t.copy_(0.1 * torch.randn(t.shape, generator=g))
+            elif t.is_floating_point():
+                t.add_(0.02 * torch.randn(t.shape, generator=g))
+    weights = {k: v.contiguous() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert len(weights) == 287, len(weights)
+    save_file(weights, os.path.join(out, "i3d_random.safetensors"))
+    det = torch.jit.script(i3d_ref.Detector(net))
+    det.save(os.path.join(out, "i3d_torchscript_random.pt"))
+    videos = torch.randint(0, 256, (2, 10, 3, 48, 64), generator=g, dtype=torch.uint8)  # [B, T, 3, H, W]
+    with torch.no_grad():
+        x = i3d_ref.resize_tf_legacy(videos.float(), 224, 224) * (2.0 / 255.0) - 1.0  # tf mode
+        logits, pooled = net(x.permute(0, 2, 1, 3, 4))
+        scripted = det(videos.permute(0, 2, 1, 3, 4).contiguous(), True, True, True)
+    save_io(out, "i3d", {"videos": videos, "logits": logits, "pooled": pooled, "scripted": scripted})
+
+
+MAKERS = {"frechet": make_frechet, "i3d": make_i3d, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd}
 
 
 def main():
