@@ -16,6 +16,7 @@
 #include "common/text.h"
 #include "datasets/video_backend.h"
 #include "harness/builtin_methods.h"
+#include "harness/fvd_command.h"
 #include "methods/api/registry.h"
 #include "metrics/fvd/protocol.h"
 #include "models/device.h"
@@ -261,7 +262,9 @@ int run_cli(int argc, char** argv) {
   fvd_compute->add_option("--real", fvd_real, "reference set: folder of videos or stats file")->required();
   fvd_compute->add_option("--fake", fvd_fake, "generated set: folder of videos or stats file")->required();
   fvd_compute->add_option("--protocol", fvd_protocol, "named protocol, e.g. fvd2048_16f or osv_paper");
-  fvd_compute->add_option("--out", fvd_compute_out, "result JSON (default: stdout)");
+  fvd_compute->add_option("--out", fvd_compute_out, "also write the result as JSON here");
+  bool fvd_fd_inf = false;
+  fvd_compute->add_flag("--fd-inf", fvd_fd_inf, "also report FD-infinity (1/N extrapolation; needs per-video features)");
 
   // compare
   CommonOptions compare_c;
@@ -389,7 +392,10 @@ int run_cli(int argc, char** argv) {
       Config cfg = resolve_config(c, {});
       if (!fvd_protocol.empty()) apply_fvd_protocol(cfg, find_fvd_protocol(fvd_protocol));
       if (c.dry_run) return print_dry_run(cfg), kExitOk;
-      not_yet("osvbench fvd", 4, "I3D, preprocessing and the Frechet distance");
+      if (fvd_merge->parsed()) return fvd_merge_command(fvd_merge_in, fvd_merge_out), kExitOk;
+      if (fvd_compute->parsed())
+        return fvd_compute_command(cfg, fvd_real, fvd_fake, fvd_compute_out, fvd_fd_inf), kExitOk;
+      not_yet("osvbench fvd stats", 5, "reading video folders");
     }
     if (compare->parsed()) {
       const auto methods = comma_list(compare_methods);

@@ -6,7 +6,13 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "metrics/fvd/frechet.h"
 
 namespace {
 
@@ -128,12 +134,53 @@ TEST(Cli, CompareExpandsTheGrid) {
 
 TEST(Cli, UnimplementedCommandsSayWhatIsMissingAndExit3) {
   for (const char* c : {"prepare --preset tiny", "train --preset tiny --method osv", "sample --preset tiny",
-                        "fvd compute --real a --fake b", "compare --preset tiny", "ablate --table 2a",
+                        "fvd stats --videos v --out s.safetensors", "compare --preset tiny", "ablate --table 2a",
                         "regress --result r.json --max-fvd 100", "report"}) {
     const auto r = run(c);
     EXPECT_EQ(r.code, 3) << c << "\n" << r.out;
     EXPECT_TRUE(has(r, "not implemented")) << c << "\n" << r.out;
   }
+}
+
+TEST(Cli, FvdComputeAndMergeOnStatisticsFiles) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_cli_fvd";
+  fs::create_directories(dir);
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> g;
+  auto make = [&](const std::string& name, int n, double shift, const std::string& detector) {
+    osv::FrechetStats s(8, true);
+    Eigen::MatrixXd x(n, 8);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < 8; ++j) x(i, j) = shift + g(rng);
+    s.add(x);
+    s.info = {{"detector", detector}, {"weights_sha256", "ab"}, {"preprocess", "tf"}, {"features", "logits"}};
+    s.save(dir / name);
+  };
+  make("real.safetensors", 60, 0.0, "i3d");
+  make("fake1.safetensors", 30, 1.0, "i3d");
+  make("fake2.safetensors", 30, 1.0, "i3d");
+  make("other.safetensors", 30, 1.0, "i3d_torchscript");
+  const auto m = run("fvd merge --in " + (dir / "fake1.safetensors").string() + " " +
+                     (dir / "fake2.safetensors").string() + " --out " + (dir / "fake.safetensors").string());
+  EXPECT_EQ(m.code, 0) << m.out;
+  const auto r = run("fvd compute --preset tiny --real " + (dir / "real.safetensors").string() + " --fake " +
+                     (dir / "fake.safetensors").string() + " --out " + (dir / "r.json").string() + " --fd-inf");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(has(r, "FVD ")) << r.out;
+  EXPECT_TRUE(has(r, "CI [")) << r.out;
+  EXPECT_TRUE(has(r, "N real 60 / fake 60")) << r.out;
+  EXPECT_TRUE(has(r, "preprocessing tf, covariance normaliser N")) << r.out;
+  const auto j = nlohmann::json::parse(osv::read_file(dir / "r.json"));
+  EXPECT_GT(j["fvd"].get<double>(), 4.0);  // mean shift of 1 in 8 dimensions
+  EXPECT_TRUE(j.contains("ci"));
+  EXPECT_EQ(j["detector"]["detector"], "i3d");
+  EXPECT_TRUE(j["provenance"].contains("config_hash"));
+  const auto bad = run("fvd compute --real " + (dir / "real.safetensors").string() + " --fake " +
+                       (dir / "other.safetensors").string());
+  EXPECT_EQ(bad.code, 4) << bad.out;
+  EXPECT_TRUE(has(bad, "'detector' differs")) << bad.out;
+  fs::remove_all(dir);
 }
 
 }  // namespace
