@@ -1,0 +1,371 @@
+#include "datasets/video_io.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "common/atomic_file.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "osv_build_config.h"
+
+#if OSV_WITH_FFMPEG
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+}
+#endif
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#include <stb/stb_image_write.h>
+
+namespace osv {
+namespace fs = std::filesystem;
+
+std::vector<int64_t> resample_indices(int64_t source_frames, double source_fps, double fps, double start_s,
+                                      int64_t frames) {
+  std::vector<int64_t> idx;
+  if (fps <= 0) fps = source_fps;
+  for (int64_t k = 0; frames <= 0 || k < frames; ++k) {
+    const double t = start_s + static_cast<double>(k) / fps;
+    const auto i = static_cast<int64_t>(std::llround(t * source_fps));
+    if (i >= source_frames) break;
+    idx.push_back(i);
+  }
+  return idx;
+}
+
+void write_png(const fs::path& path, const torch::Tensor& image) {
+  auto hwc = image.to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  const int h = static_cast<int>(hwc.size(0)), w = static_cast<int>(hwc.size(1));
+  std::string bytes;
+  stbi_write_png_to_func(
+      [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
+      &bytes, w, h, 3, hwc.data_ptr(), w * 3);
+  if (bytes.empty()) throw std::runtime_error(fmt::format("cannot encode PNG '{}'", path.string()));
+  atomic_write(path, bytes);
+}
+
+void write_frame_grid(const fs::path& path, const torch::Tensor& videos, int64_t max_columns) {
+  const auto N = videos.size(0), T = videos.size(1), H = videos.size(3), W = videos.size(4);
+  const int64_t cols = std::min(T, max_columns);
+  const int64_t pad = 2;
+  auto grid = torch::full({3, N * (H + pad) + pad, cols * (W + pad) + pad}, 255, torch::kUInt8);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t t = cols == 1 ? 0 : c * (T - 1) / (cols - 1);
+      grid.slice(1, pad + n * (H + pad), pad + n * (H + pad) + H).slice(2, pad + c * (W + pad), pad + c * (W + pad) + W) =
+          videos[n][t];
+    }
+  write_png(path, grid);
+}
+
+#if OSV_WITH_FFMPEG
+namespace {
+
+std::string av_error(int e) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(e, buf, sizeof buf);
+  return buf;
+}
+
+struct FormatInput {
+  AVFormatContext* p = nullptr;
+  ~FormatInput() {
+    if (p) avformat_close_input(&p);
+  }
+};
+struct CodecCtx {
+  AVCodecContext* p = nullptr;
+  ~CodecCtx() {
+    if (p) avcodec_free_context(&p);
+  }
+};
+struct Frame {
+  AVFrame* p = av_frame_alloc();
+  ~Frame() { av_frame_free(&p); }
+};
+struct Packet {
+  AVPacket* p = av_packet_alloc();
+  ~Packet() { av_packet_free(&p); }
+};
+struct Sws {
+  SwsContext* p = nullptr;
+  ~Sws() { sws_freeContext(p); }
+};
+
+}  // namespace
+
+DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
+  const std::string file = path.string();
+  auto fail = [&](const std::string& reason, const std::string& detail) {
+    return InputError(fmt::format("{}: {} ({})", reason, file, detail));
+  };
+  if (!fs::exists(path)) throw fail("missing", "no such file");
+  if (fs::file_size(path) == 0) throw fail("empty", "zero-length file");
+  av_log_set_level(AV_LOG_ERROR);
+  FormatInput in;
+  if (int e = avformat_open_input(&in.p, file.c_str(), nullptr, nullptr); e < 0) throw fail("not a video", av_error(e));
+  if (int e = avformat_find_stream_info(in.p, nullptr); e < 0) throw fail("not a video", av_error(e));
+  const AVCodec* dec = nullptr;
+  const int si = av_find_best_stream(in.p, AVMEDIA_TYPE_VIDEO, -1, -1, &dec, 0);
+  if (si < 0 || !dec) throw fail("no video stream", "no decodable video stream");
+  AVStream* st = in.p->streams[si];
+  CodecCtx ctx;
+  ctx.p = avcodec_alloc_context3(dec);
+  avcodec_parameters_to_context(ctx.p, st->codecpar);
+  ctx.p->thread_count = 1;
+  if (int e = avcodec_open2(ctx.p, dec, nullptr); e < 0) throw fail("decode error", av_error(e));
+
+  DecodedVideo out;
+  out.source_width = ctx.p->width;
+  out.source_height = ctx.p->height;
+  AVRational rate = av_guess_frame_rate(in.p, st, nullptr);
+  out.source_fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 25.0;
+  out.duration_s = in.p->duration > 0 ? static_cast<double>(in.p->duration) / AV_TIME_BASE
+                   : st->duration > 0 ? static_cast<double>(st->duration) * av_q2d(st->time_base)
+                                      : 0.0;
+  const double fps = o.fps > 0 ? o.fps : out.source_fps;
+  if (o.frames > 0 && out.duration_s > 0) {
+    const double need = o.start_s + static_cast<double>(o.frames - 1) / fps;
+    if (need > out.duration_s + 0.5 / out.source_fps)
+      throw fail("too short", fmt::format("{:.2f} s long, {} frames at {} fps from {:.2f} s need {:.2f} s",
+                                          out.duration_s, o.frames, fps, o.start_s, need));
+  }
+  if (o.start_s > 0) {
+    const auto ts = static_cast<int64_t>(o.start_s / av_q2d(st->time_base));
+    av_seek_frame(in.p, si, ts, AVSEEK_FLAG_BACKWARD);
+    avcodec_flush_buffers(ctx.p);
+  }
+  // Output geometry: cover H x W, centre crop.
+  const int64_t sw = ctx.p->width, sh = ctx.p->height;
+  if (sw <= 0 || sh <= 0) throw fail("decode error", "frame size unknown");
+  int64_t oh = o.height > 0 ? o.height : sh, ow = o.width > 0 ? o.width : sw;
+  const double scale = std::max(static_cast<double>(oh) / sh, static_cast<double>(ow) / sw);
+  const int64_t rh = std::max<int64_t>(oh, std::lround(sh * scale)), rw = std::max<int64_t>(ow, std::lround(sw * scale));
+
+  Sws sws;
+  std::vector<torch::Tensor> picked;
+  Frame frame, prev;
+  double prev_t = -1e300;
+  bool have_prev = false;
+  int64_t k = 0;
+  const double t0 = o.start_s;
+  auto convert = [&](AVFrame* f) {
+    sws.p = sws_getCachedContext(sws.p, f->width, f->height, static_cast<AVPixelFormat>(f->format), static_cast<int>(rw),
+                                 static_cast<int>(rh), AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
+    if (!sws.p) throw fail("decode error", "no pixel-format conversion");
+    auto rgb = torch::empty({rh, rw, 3}, torch::kUInt8);
+    uint8_t* dst[1] = {rgb.data_ptr<uint8_t>()};
+    int stride[1] = {static_cast<int>(rw * 3)};
+    sws_scale(sws.p, f->data, f->linesize, 0, f->height, dst, stride);
+    const int64_t top = (rh - oh) / 2, left = (rw - ow) / 2;
+    return rgb.slice(0, top, top + oh).slice(1, left, left + ow).permute({2, 0, 1}).contiguous();
+  };
+  auto target = [&](int64_t i) { return t0 + static_cast<double>(i) / fps; };
+  auto done = [&] { return o.frames > 0 && k >= o.frames; };
+  // Pick, for each target time, the nearer of the frames around it.
+  auto offer = [&](AVFrame* f, double t) {
+    while (!done() && t >= target(k)) {
+      if (have_prev && std::abs(prev_t - target(k)) <= std::abs(t - target(k)) && prev_t >= t0 - 0.5 / out.source_fps)
+        picked.push_back(convert(prev.p));
+      else
+        picked.push_back(convert(f));
+      ++k;
+    }
+    av_frame_unref(prev.p);
+    av_frame_ref(prev.p, f);
+    prev_t = t;
+    have_prev = true;
+  };
+  Packet pkt;
+  int64_t decoded = 0;
+  int64_t first_pts = AV_NOPTS_VALUE;
+  auto drain = [&]() {
+    while (true) {
+      int e = avcodec_receive_frame(ctx.p, frame.p);
+      if (e == AVERROR(EAGAIN) || e == AVERROR_EOF) return;
+      if (e < 0) throw fail("decode error", av_error(e));
+      // Time from the first decoded frame (encoder delays and edit lists shift raw pts).
+      const int64_t pts = frame.p->best_effort_timestamp;
+      if (pts != AV_NOPTS_VALUE && first_pts == AV_NOPTS_VALUE) first_pts = o.start_s > 0 ? 0 : pts;
+      const double t = pts == AV_NOPTS_VALUE ? static_cast<double>(decoded) / out.source_fps
+                                             : static_cast<double>(pts - first_pts) * av_q2d(st->time_base);
+      ++decoded;
+      log::trace("decode {}: frame {} pts {} t {:.4f}", file, decoded, pts, t);
+      offer(frame.p, t);
+      av_frame_unref(frame.p);
+    }
+  };
+  while (!done()) {
+    int e = av_read_frame(in.p, pkt.p);
+    if (e == AVERROR_EOF) break;
+    if (e < 0) throw fail("decode error", av_error(e));
+    if (pkt.p->stream_index == si) {
+      while (true) {
+        const int s = avcodec_send_packet(ctx.p, pkt.p);
+        if (s == AVERROR(EAGAIN)) {  // output pending: take it, then resend the packet
+          drain();
+          continue;
+        }
+        if (s < 0) {
+          av_packet_unref(pkt.p);
+          throw fail("decode error", av_error(s));
+        }
+        break;
+      }
+      drain();
+    }
+    av_packet_unref(pkt.p);
+  }
+  if (!done()) {
+    avcodec_send_packet(ctx.p, nullptr);
+    drain();
+    // The last frame stands for target times up to half a frame past it.
+    while (have_prev && !done() && std::abs(prev_t - target(k)) <= 0.5 / out.source_fps + 1e-9) {
+      picked.push_back(convert(prev.p));
+      ++k;
+    }
+  }
+  if (decoded == 0) throw fail("decode error", "no frame could be decoded");
+  if (o.frames > 0 && k < o.frames)
+    throw fail("too short", fmt::format("{} of {} frames at {} fps from {:.2f} s", k, o.frames, fps, o.start_s));
+  if (picked.empty()) throw fail("too short", "no frame at the requested times");
+  out.frames = torch::stack(picked, 0);
+  return out;
+}
+
+namespace {
+
+struct FormatOutput {
+  AVFormatContext* p = nullptr;
+  ~FormatOutput() {
+    if (p) {
+      if (p->pb && !(p->oformat->flags & AVFMT_NOFILE)) avio_closep(&p->pb);
+      avformat_free_context(p);
+    }
+  }
+};
+
+}  // namespace
+
+std::string write_video(const fs::path& path, const torch::Tensor& frames_in, double fps) {
+  if (frames_in.dim() != 4 || frames_in.size(1) != 3)
+    throw std::invalid_argument(fmt::format("write_video: frames must be [T, 3, H, W], got {}", c10::str(frames_in.sizes())));
+  std::string ext = path.extension().string();
+  auto frames = frames_in.to(torch::kUInt8);
+  AVCodecID ids[2] = {AV_CODEC_ID_NONE, AV_CODEC_ID_NONE};
+  AVPixelFormat pix = AV_PIX_FMT_YUV420P;
+  const char* muxer = nullptr;
+  if (ext == ".mp4") {
+    ids[0] = AV_CODEC_ID_H264;
+    ids[1] = AV_CODEC_ID_MPEG4;
+    muxer = "mp4";
+    // 4:2:0 needs even sizes.
+    frames = frames.slice(2, 0, frames.size(2) / 2 * 2).slice(3, 0, frames.size(3) / 2 * 2);
+  } else if (ext == ".gif") {
+    ids[0] = AV_CODEC_ID_GIF;
+    pix = AV_PIX_FMT_RGB8;
+    muxer = "gif";
+  } else if (ext == ".webp") {
+    ids[0] = AV_CODEC_ID_WEBP;
+    muxer = "webp";
+  } else {
+    throw UsageError(fmt::format("write_video: '{}': use .mp4, .gif or .webp", path.string()));
+  }
+  const AVCodec* enc = nullptr;
+  for (auto id : ids)
+    if (id != AV_CODEC_ID_NONE && (enc = avcodec_find_encoder(id))) break;
+  if (!enc) throw NotImplementedError(fmt::format("no encoder for '{}' in this FFmpeg", ext));
+  const int T = static_cast<int>(frames.size(0)), H = static_cast<int>(frames.size(2)), W = static_cast<int>(frames.size(3));
+
+  const fs::path tmp = path.parent_path() / (path.filename().string() + std::string(kAtomicTempMarker) + "video");
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  struct RemoveUnlessDone {
+    fs::path p;
+    bool done = false;
+    ~RemoveUnlessDone() {
+      std::error_code ec;
+      if (!done) fs::remove(p, ec);
+    }
+  } guard{tmp};
+  FormatOutput out;
+  if (int e = avformat_alloc_output_context2(&out.p, nullptr, muxer, tmp.c_str()); e < 0)
+    throw std::runtime_error(fmt::format("write_video '{}': {}", path.string(), av_error(e)));
+  CodecCtx ctx;
+  ctx.p = avcodec_alloc_context3(enc);
+  ctx.p->width = W;
+  ctx.p->height = H;
+  const AVRational rate = av_d2q(fps, 1000);
+  ctx.p->time_base = av_inv_q(rate);
+  ctx.p->framerate = rate;
+  ctx.p->pix_fmt = pix;
+  ctx.p->gop_size = 12;
+  if (enc->id == AV_CODEC_ID_MPEG4) ctx.p->bit_rate = static_cast<int64_t>(W) * H * 8;
+  if (enc->id == AV_CODEC_ID_H264) av_opt_set(ctx.p->priv_data, "crf", "18", 0);
+  if (out.p->oformat->flags & AVFMT_GLOBALHEADER) ctx.p->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if (int e = avcodec_open2(ctx.p, enc, nullptr); e < 0)
+    throw std::runtime_error(fmt::format("write_video '{}': cannot open {}: {}", path.string(), enc->name, av_error(e)));
+  AVStream* st = avformat_new_stream(out.p, nullptr);
+  avcodec_parameters_from_context(st->codecpar, ctx.p);
+  st->time_base = ctx.p->time_base;
+  if (!(out.p->oformat->flags & AVFMT_NOFILE))
+    if (int e = avio_open(&out.p->pb, tmp.c_str(), AVIO_FLAG_WRITE); e < 0)
+      throw std::runtime_error(fmt::format("write_video '{}': {}", path.string(), av_error(e)));
+  if (int e = avformat_write_header(out.p, nullptr); e < 0)
+    throw std::runtime_error(fmt::format("write_video '{}': {}", path.string(), av_error(e)));
+
+  Sws sws;
+  sws.p = sws_getContext(W, H, AV_PIX_FMT_RGB24, W, H, pix, SWS_BICUBIC, nullptr, nullptr, nullptr);
+  Frame frame;
+  frame.p->format = pix;
+  frame.p->width = W;
+  frame.p->height = H;
+  av_frame_get_buffer(frame.p, 0);
+  Packet pkt;
+  auto flush = [&](AVFrame* f) {
+    avcodec_send_frame(ctx.p, f);
+    while (avcodec_receive_packet(ctx.p, pkt.p) == 0) {
+      // One frame per packet; without a duration the mp4 edit list drops the last frame.
+      if (pkt.p->duration == 0) pkt.p->duration = 1;
+      av_packet_rescale_ts(pkt.p, ctx.p->time_base, st->time_base);
+      pkt.p->stream_index = st->index;
+      av_interleaved_write_frame(out.p, pkt.p);
+    }
+  };
+  for (int t = 0; t < T; ++t) {
+    auto hwc = frames[t].permute({1, 2, 0}).contiguous();
+    const uint8_t* src[1] = {hwc.data_ptr<uint8_t>()};
+    int stride[1] = {3 * W};
+    av_frame_make_writable(frame.p);
+    sws_scale(sws.p, src, stride, 0, H, frame.p->data, frame.p->linesize);
+    frame.p->pts = t;
+    flush(frame.p);
+  }
+  flush(nullptr);
+  av_write_trailer(out.p);
+  if (out.p->pb) avio_closep(&out.p->pb);
+  fs::rename(tmp, path);
+  guard.done = true;
+  return enc->name;
+}
+
+#else  // no FFmpeg
+
+DecodedVideo decode_video(const fs::path& path, const DecodeOptions&) {
+  throw NotImplementedError(fmt::format("{}: this osvbench was built without FFmpeg (OSVBENCH_WITH_FFMPEG=OFF)", path.string()));
+}
+
+std::string write_video(const fs::path& path, const torch::Tensor&, double) {
+  throw NotImplementedError(fmt::format("{}: this osvbench was built without FFmpeg (OSVBENCH_WITH_FFMPEG=OFF)", path.string()));
+}
+
+#endif
+
+}  // namespace osv

@@ -1,0 +1,49 @@
+// Reading and writing videos with FFmpeg's libraries (libavformat/libavcodec/libswscale).
+//
+// Reading: seek to a start time, resample to a target fps (the frame nearest each target
+// time), take T frames, resize so the frame covers H x W and centre-crop. Only the chosen
+// frames are converted, so long or large videos stream through in bounded memory.
+// Every failure is an osv::InputError whose message starts with a short reason
+// ("not a video", "no video stream", "decode error", "too short", "empty") and names the file.
+//
+// Writing: mp4 (H.264 when the encoder exists, else MPEG-4), animated GIF, animated WebP (by
+// extension), and PNG frame grids. Frames are uint8 [T, 3, H, W] RGB.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+namespace osv {
+
+struct DecodeOptions {
+  double fps = 0;       // 0: keep every source frame
+  int64_t frames = 0;   // 0: as many as the video has
+  double start_s = 0;   // seconds from the start
+  int64_t height = 0;   // 0 with width 0: native size
+  int64_t width = 0;
+};
+
+struct DecodedVideo {
+  torch::Tensor frames;  // uint8 [T, 3, H, W]
+  double source_fps = 0;
+  double duration_s = 0;
+  int64_t source_width = 0, source_height = 0;
+};
+
+DecodedVideo decode_video(const std::filesystem::path& path, const DecodeOptions& options = {});
+
+// Writes by extension: .mp4 | .gif | .webp. Returns the encoder used ("libx264", "mpeg4", ...).
+std::string write_video(const std::filesystem::path& path, const torch::Tensor& frames, double fps);
+
+// One PNG: rows = videos, columns = up to `max_columns` frames evenly spaced in time.
+// videos: uint8 [N, T, 3, H, W]
+void write_frame_grid(const std::filesystem::path& path, const torch::Tensor& videos, int64_t max_columns = 8);
+void write_png(const std::filesystem::path& path, const torch::Tensor& image);  // uint8 [3, H, W]
+
+// Which frames of a source at `source_fps` the resampler picks: nearest to start + k / fps.
+std::vector<int64_t> resample_indices(int64_t source_frames, double source_fps, double fps, double start_s,
+                                      int64_t frames);
+
+}  // namespace osv

@@ -1,0 +1,141 @@
+// Video I/O on files the tests make with the project's own writer: round trip quality, fps
+// resampling, crop geometry, every broken-input reason, GIF/WebP/PNG writing.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/atomic_file.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "datasets/synthetic.h"
+#include "datasets/video_backend.h"
+#include "datasets/video_io.h"
+
+namespace osv {
+namespace {
+namespace fs = std::filesystem;
+
+class VideoIo : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::init_from_env();  // OSVBENCH_LOG=trace shows the decoder's frame times
+    if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+    dir_ = fs::temp_directory_path() / ("osvbench_test_video_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string reason(const fs::path& p, const DecodeOptions& o = {}) {
+    try {
+      decode_video(p, o);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  }
+  fs::path dir_;
+};
+
+double psnr(const torch::Tensor& a, const torch::Tensor& b) {
+  const double mse = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).pow(2).mean().item<double>();
+  return 10 * std::log10(255.0 * 255.0 / std::max(mse, 1e-12));
+}
+
+TEST_F(VideoIo, Mp4RoundTripKeepsTheClip) {
+  SyntheticOptions o;
+  o.frames = 8;
+  o.height = 64;
+  o.width = 96;
+  auto clip = synthetic_clip(o, 3).video;
+  const auto codec = write_video(dir_ / "a.mp4", clip, 7.0);
+  EXPECT_TRUE(codec == "libx264" || codec == "mpeg4") << codec;
+  auto d = decode_video(dir_ / "a.mp4");
+  ASSERT_EQ(d.frames.sizes(), clip.sizes());
+  EXPECT_NEAR(d.source_fps, 7.0, 1e-6);
+  const double p = psnr(d.frames, clip);
+  std::printf("[video] mp4 (%s) round trip PSNR %.1f dB\n", codec.c_str(), p);
+  EXPECT_GT(p, 30.0);  // the stated bound: CRF 18 H.264 of these clips is far above it
+}
+
+TEST_F(VideoIo, ResamplesFpsByNearestFrame) {
+  // Frame k has brightness 8k: which source frame was picked is readable from the pixels.
+  const int T = 28;
+  auto v = torch::empty({T, 3, 32, 32}, torch::kUInt8);
+  for (int k = 0; k < T; ++k) v[k].fill_(8 * k);
+  write_video(dir_ / "ramp.mp4", v, 14.0);
+  DecodeOptions o;
+  o.fps = 7.0;
+  o.frames = 10;
+  o.start_s = 0.5;  // source frame 7
+  auto d = decode_video(dir_ / "ramp.mp4", o);
+  ASSERT_EQ(d.frames.size(0), 10);
+  const auto expect = resample_indices(T, 14.0, 7.0, 0.5, 10);
+  for (int k = 0; k < 10; ++k) {
+    const double mean = d.frames[k].to(torch::kFloat32).mean().item<double>();
+    EXPECT_NEAR(mean, 8.0 * static_cast<double>(expect[static_cast<size_t>(k)]), 3.0) << "frame " << k;
+  }
+  EXPECT_EQ(expect.front(), 7);
+  EXPECT_EQ(expect.back(), 25);
+}
+
+TEST_F(VideoIo, ResizeCoversAndCentreCrops) {
+  // 64x128: left quarter red, right quarter blue, middle green. A 32x32 output covers the
+  // height (scale 0.5 -> 32x64) and keeps the middle 32 columns: all green.
+  auto v = torch::zeros({4, 3, 64, 128}, torch::kUInt8);
+  v.slice(3, 0, 32).select(1, 0).fill_(255);
+  v.slice(3, 32, 96).select(1, 1).fill_(255);
+  v.slice(3, 96, 128).select(1, 2).fill_(255);
+  write_video(dir_ / "bars.mp4", v, 7.0);
+  DecodeOptions o;
+  o.height = 32;
+  o.width = 32;
+  auto d = decode_video(dir_ / "bars.mp4", o);
+  ASSERT_EQ(d.frames.sizes(), (std::vector<int64_t>{4, 3, 32, 32}));
+  auto mean = d.frames.to(torch::kFloat32).mean({0, 2, 3});
+  EXPECT_LT(mean[0].item<float>(), 40);
+  EXPECT_GT(mean[1].item<float>(), 200);
+  EXPECT_LT(mean[2].item<float>(), 40);
+}
+
+TEST_F(VideoIo, BrokenInputsGiveTheirReason) {
+  SyntheticOptions o;
+  o.frames = 8;
+  o.height = 32;
+  o.width = 32;
+  write_video(dir_ / "ok.mp4", synthetic_clip(o, 0).video, 7.0);
+  const std::string bytes = read_file(dir_ / "ok.mp4");
+  atomic_write(dir_ / "truncated.mp4", bytes.substr(0, bytes.size() / 3));
+  atomic_write(dir_ / "empty.mp4", "");
+  atomic_write(dir_ / "notes.mp4", "this is not a video, just text\n");
+  EXPECT_NE(reason(dir_ / "empty.mp4").find("empty:"), std::string::npos);
+  EXPECT_NE(reason(dir_ / "notes.mp4").find("not a video:"), std::string::npos) << reason(dir_ / "notes.mp4");
+  EXPECT_NE(reason(dir_ / "missing.mp4").find("missing:"), std::string::npos);
+  const auto t = reason(dir_ / "truncated.mp4");
+  EXPECT_FALSE(t.empty()) << "a truncated mp4 must not decode silently";
+  EXPECT_NE(t.find("truncated.mp4"), std::string::npos) << t;
+  DecodeOptions longer;
+  longer.frames = 20;
+  EXPECT_NE(reason(dir_ / "ok.mp4", longer).find("too short:"), std::string::npos) << reason(dir_ / "ok.mp4", longer);
+}
+
+TEST_F(VideoIo, WritesGifWebpAndFrameGrids) {
+  SyntheticOptions o;
+  o.frames = 4;
+  o.height = 32;
+  o.width = 32;
+  auto clip = synthetic_clip(o, 1).video;
+  EXPECT_EQ(write_video(dir_ / "a.gif", clip, 7.0), "gif");
+  EXPECT_GT(fs::file_size(dir_ / "a.gif"), 100u);
+  if (!video_backend_info().webp_encoder.empty()) {
+    write_video(dir_ / "a.webp", clip, 7.0);
+    EXPECT_GT(fs::file_size(dir_ / "a.webp"), 100u);
+  }
+  write_frame_grid(dir_ / "grid.png", torch::stack({clip, clip}), 4);
+  const auto png = read_file(dir_ / "grid.png");
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+  EXPECT_THROW(write_video(dir_ / "a.avi", clip, 7.0), UsageError);
+}
+
+}  // namespace
+}  // namespace osv
