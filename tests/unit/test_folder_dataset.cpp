@@ -1,0 +1,118 @@
+// Folder datasets: a folder mixing good videos and broken files loads the good ones and reports
+// every broken one with its reason; OpenVid CSV columns and rows; frame folders; the split.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "common/atomic_file.h"
+#include "common/errors.h"
+#include "datasets/folder_dataset.h"
+#include "datasets/synthetic.h"
+#include "datasets/video_backend.h"
+
+namespace osv {
+namespace {
+namespace fs = std::filesystem;
+
+class FolderDataset : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+    dir_ = fs::temp_directory_path() / ("osvbench_test_folder_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    SyntheticOptions o;
+    o.frames = 8;
+    o.height = 32;
+    o.width = 48;
+    for (int i = 0; i < 3; ++i) write_video(dir_ / fmt::format("good{}.mp4", i), synthetic_clip(o, i).video, 7.0);
+    o.frames = 3;
+    write_video(dir_ / "short.mp4", synthetic_clip(o, 9).video, 7.0);
+    const std::string bytes = read_file(dir_ / "good0.mp4");
+    atomic_write(dir_ / "truncated.mp4", bytes.substr(0, bytes.size() / 4));
+    atomic_write(dir_ / "zero.mp4", "");
+    atomic_write(dir_ / "readme.txt", "not a video\n");
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  fs::path dir_;
+};
+
+TEST_F(FolderDataset, MixedFolderLoadsTheGoodAndReportsTheBroken) {
+  VideoFolderDataset ds(FolderKind::Videos, dir_);
+  EXPECT_EQ(ds.entries().size(), 7u);
+  DecodeOptions o;
+  o.frames = 6;
+  o.fps = 7;
+  o.height = 32;
+  o.width = 32;
+  int good = 0;
+  for (std::size_t i = 0; i < ds.entries().size(); ++i)
+    if (auto v = ds.load(i, o)) {
+      EXPECT_EQ(v->sizes(), (std::vector<int64_t>{6, 3, 32, 32}));
+      ++good;
+    }
+  EXPECT_EQ(good, 3);
+  const auto& r = ds.report();
+  std::printf("[data] %s\n", r.summary().c_str());
+  EXPECT_EQ(r.loaded, 3);
+  EXPECT_EQ(r.skipped_count(), 4);
+  EXPECT_EQ(r.skipped_by_reason.at("too short"), 1);
+  EXPECT_EQ(r.skipped_by_reason.at("empty"), 1);
+  EXPECT_GE(r.skipped_by_reason.at("not a video"), 1);  // readme.txt (and the truncated mp4 unless it decodes partly)
+  for (const auto& [file, message] : r.skipped) EXPECT_NE(message.find(fs::path(file).filename().string()), std::string::npos);
+  EXPECT_EQ(r.to_json()["skipped_files"].size(), 4u);
+}
+
+TEST_F(FolderDataset, OpenVidCsvNeedsItsColumnsAndReportsMissingFiles) {
+  atomic_write(dir_ / "openvid.csv",
+               "video,caption,aesthetic score\n"
+               "good0.mp4,\"a red, round thing\",5.1\n"
+               "good1.mp4,\"two \"\"quoted\"\" words\",4.0\n"
+               "gone.mp4,missing file,3.0\n");
+  VideoFolderDataset ds(FolderKind::OpenVid, dir_, dir_ / "openvid.csv");
+  ASSERT_EQ(ds.entries().size(), 2u);
+  EXPECT_EQ(ds.entries()[0].caption, "a red, round thing");
+  EXPECT_EQ(ds.entries()[1].caption, "two \"quoted\" words");
+  EXPECT_EQ(ds.report().skipped_by_reason.at("missing"), 1);
+  atomic_write(dir_ / "bad.csv", "path,text\nx.mp4,y\n");
+  try {
+    VideoFolderDataset bad(FolderKind::OpenVid, dir_, dir_ / "bad.csv");
+    FAIL() << "no exception";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs columns 'video' and 'caption'; found: path, text"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(FolderDataset, FrameFoldersAndSplit) {
+  SyntheticOptions o;
+  o.frames = 5;
+  o.height = 40;
+  o.width = 40;
+  auto clip = synthetic_clip(o, 1).video;
+  fs::create_directories(dir_ / "frames" / "clip_a");
+  for (int t = 0; t < 5; ++t) write_png(dir_ / "frames" / "clip_a" / fmt::format("{:04d}.png", t), clip[t]);
+  atomic_write(dir_ / "frames" / "stray.txt", "x");
+  VideoFolderDataset ds(FolderKind::Frames, dir_ / "frames");
+  ASSERT_EQ(ds.entries().size(), 1u);
+  DecodeOptions d;
+  d.frames = 5;
+  auto v = ds.load(0, d);
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(torch::equal(*v, clip));  // PNG is lossless
+  EXPECT_EQ(ds.report().skipped_by_reason.at("not a frame folder"), 1);
+
+  VideoFolderDataset videos(FolderKind::Videos, dir_);
+  auto [train1, test1] = videos.split(3, 42);
+  auto [train2, test2] = videos.split(3, 42);
+  EXPECT_EQ(test1, test2);
+  EXPECT_EQ(test1.size(), 3u);
+  EXPECT_EQ(train1.size() + test1.size(), videos.entries().size());
+  EXPECT_NE(videos.split(3, 43).second, test1);
+}
+
+}  // namespace
+}  // namespace osv
