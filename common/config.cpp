@@ -158,6 +158,9 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("fvd.num_real", T::Int, 1000, "real clips in the statistics", {}, 2));
   s.push_back(K("fvd.num_fake", T::Int, 1000, "generated clips in the statistics", {}, 2));
   s.push_back(K("fvd.frames", T::Int, 14, "frames per clip fed to the detector", {}, 1));
+  s.push_back(K("fvd.input_size", T::Int, 224, "detector input resolution (224 for Kinetics weights)", {}, 16));
+  s.push_back(K("fvd.embedded_train_steps", T::Int, 200,
+                "training steps of the embedded detector (used when fvd.weights is empty)", {}, 0));
   s.push_back(K("fvd.bootstrap", T::Int, 1000, "bootstrap resamples of the confidence interval, 0 = none", {}, 0));
   s.push_back(K("fvd.bootstrap_seed", T::Int, 0, "seed of the bootstrap", {}, 0));
   return s;
@@ -175,6 +178,7 @@ const std::map<std::string, Json>& presets() {
             {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 56},
             {"disc.taps", Json::array({0, 1})}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},
             {"fvd.num_real", 8}, {"fvd.num_fake", 8}, {"fvd.frames", 4}, {"fvd.bootstrap", 20},
+            {"fvd.input_size", 32}, {"fvd.embedded_train_steps", 2},
             {"run.checkpoint_every", 5}}},
       {"small",
        Json{{"device", "cpu"}, {"data.frames", 8}, {"data.height", 64}, {"data.width", 64},
@@ -184,6 +188,7 @@ const std::map<std::string, Json>& presets() {
             {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},
             {"disc.taps", Json::array({1, 3, 5})}, {"animatelcm.iters", 1000}, {"animatelcm.lr", 1e-4},
             {"sfv.iters", 1000}, {"fvd.num_real", 256}, {"fvd.num_fake", 256}, {"fvd.frames", 8},
+            {"fvd.input_size", 64},
             {"fvd.bootstrap", 200}}},
       {"svd",
        Json{{"device", "cuda"}, {"dtype", "fp16"}, {"data.source", "openvid"}, {"data.frames", 14},

@@ -395,7 +395,7 @@ int run_cli(int argc, char** argv) {
       if (fvd_merge->parsed()) return fvd_merge_command(fvd_merge_in, fvd_merge_out), kExitOk;
       if (fvd_compute->parsed())
         return fvd_compute_command(cfg, fvd_real, fvd_fake, fvd_compute_out, fvd_fd_inf), kExitOk;
-      not_yet("osvbench fvd stats", 5, "reading video folders");
+      return fvd_stats_command(cfg, fvd_videos, fvd_stats_out), kExitOk;
     }
     if (compare->parsed()) {
       const auto methods = comma_list(compare_methods);

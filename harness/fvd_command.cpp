@@ -8,7 +8,14 @@
 #include "common/atomic_file.h"
 #include "common/config.h"
 #include "common/errors.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "datasets/folder_dataset.h"
+#include "metrics/fvd/detector.h"
+#include "metrics/fvd/embedded_detector.h"
 #include "metrics/fvd/frechet.h"
+#include "metrics/fvd/video_stats.h"
+#include "models/device.h"
 #include "reports/provenance.h"
 
 namespace osv {
@@ -17,15 +24,76 @@ namespace fs = std::filesystem;
 namespace {
 
 // The info keys two sets must share to be comparable.
-const char* kIdentity[] = {"detector", "weights_sha256", "preprocess", "features", "frames"};
+const char* kIdentity[] = {"detector", "weights_sha256", "preprocess", "features", "frames", "bn_eps"};
 
-FrechetStats load_set(const std::string& path, const char* role) {
-  if (fs::is_directory(path))
-    throw NotImplementedError(fmt::format(
-        "--{} {}: computing statistics from a folder of videos needs the video readers (issue #5); "
-        "pass a statistics file from `osvbench fvd stats`",
-        role, path));
-  if (!fs::exists(path)) throw InputError(fmt::format("--{} {}: no such file", role, path));
+std::unique_ptr<FvdDetector> make_detector(const Config& c) {
+  const auto id = c.get<std::string>("fvd.detector");
+  const auto device = parse_device(c.get<std::string>("device"));
+  std::string weights = c.get<std::string>("fvd.weights");
+  if (id == "i3d_torchscript") {
+    if (weights.empty()) throw UsageError("fvd.detector=i3d_torchscript needs fvd.weights=<i3d_torchscript.pt>");
+    return make_torchscript_i3d(weights, device);
+  }
+  NativeI3dOptions o;
+  o.preprocess = parse_fvd_preprocess(c.get<std::string>("fvd.preprocess"));
+  o.bn_eps = c.get<double>("fvd.bn_eps");
+  o.pooled = c.get<std::string>("fvd.features") == "pool";
+  o.size = c.get<long long>("fvd.input_size");
+  o.device = device;
+  if (weights.empty()) {
+    // The embedded default: built once per setting, content-addressed under the runs folder.
+    EmbeddedDetectorOptions eo;
+    eo.input_size = o.size;
+    eo.frames = c.get<long long>("fvd.frames");
+    eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
+    eo.bn_eps = o.bn_eps;
+    const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
+                       fmt::format("i3d-embedded-s{}-{}px-{}f-{}steps.safetensors", eo.seed, eo.input_size, eo.frames,
+                                   eo.train_steps);
+    weights = ensure_embedded_i3d(p, eo).string();
+  }
+  return make_native_i3d(weights, o);
+}
+
+FrechetStats stats_from_folder(const Config& c, const std::string& dir) {
+  auto detector = make_detector(c);
+  VideoFolderDataset ds(FolderKind::Videos, dir);
+  DecodeOptions d;
+  d.frames = c.get<long long>("fvd.frames");
+  d.fps = c.get<double>("data.fps");
+  d.height = c.get<long long>("data.height");
+  d.width = c.get<long long>("data.width");
+  FrechetStats stats = make_stats_for(*detector, 0, d.frames, true);
+  std::vector<torch::Tensor> batch;
+  Progress::Options po;
+  po.unit = "video";
+  po.interval_s = c.get<double>("run.progress_interval_s");
+  Progress progress(static_cast<int64_t>(ds.entries().size()), "fvd stats " + dir, po);
+  auto flush = [&] {
+    if (batch.empty()) return;
+    add_videos(*detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()));
+    batch.clear();
+  };
+  for (std::size_t i = 0; i < ds.entries().size(); ++i) {
+    if (auto v = ds.load(i, d)) batch.push_back(*v);
+    if (batch.size() == 8) flush();
+    progress.advance();
+  }
+  flush();
+  progress.finish();
+  log::info("{}: {}", dir, ds.report().summary());
+  for (const auto& [file, why] : ds.report().skipped) log::warn("skipped {}", why);
+  if (stats.count() == 0) throw InputError(fmt::format("{}: no video could be read ({})", dir, ds.report().summary()));
+  stats.info["data_report"] = ds.report().to_json().dump();
+  stats.info["source"] = dir;
+  stats.info["fps"] = fmt::format("{}", d.fps);
+  stats.info["resolution"] = fmt::format("{}x{}", d.width, d.height);
+  return stats;
+}
+
+FrechetStats load_set(const Config& c, const std::string& path, const char* role) {
+  if (fs::is_directory(path)) return stats_from_folder(c, path);
+  if (!fs::exists(path)) throw InputError(fmt::format("--{} {}: no such file or folder", role, path));
   return FrechetStats::load(path);
 }
 
@@ -40,6 +108,13 @@ void check_compatible(const FrechetStats& a, const FrechetStats& b, const std::s
 }
 
 }  // namespace
+
+void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output) {
+  auto s = stats_from_folder(config, videos);
+  s.save(output);
+  std::cout << fmt::format("{} videos, {}-d {} features ({}) -> {}\n", s.count(), s.dim(), s.info["detector"],
+                           s.info["preprocess"], output);
+}
 
 void fvd_merge_command(const std::vector<std::string>& inputs, const std::string& output) {
   if (inputs.empty()) throw UsageError("fvd merge: give --in FILE...");
@@ -56,7 +131,7 @@ void fvd_merge_command(const std::vector<std::string>& inputs, const std::string
 
 void fvd_compute_command(const Config& config, const std::string& real, const std::string& fake,
                          const std::string& out_json, bool fd_inf) {
-  const auto r = load_set(real, "real"), f = load_set(fake, "fake");
+  const auto r = load_set(config, real, "real"), f = load_set(config, fake, "fake");
   check_compatible(r, f, "fvd compute");
   FvdOptions o;
   o.normaliser = parse_cov_normaliser(config.get<std::string>("fvd.cov_normaliser"));

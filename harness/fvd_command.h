@@ -8,12 +8,16 @@ namespace osv {
 
 class Config;
 
+// Videos of a folder (mp4/mkv/webm/... files; broken ones skipped and reported) through the
+// configured detector into a statistics file.
+void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output);
+
 // Merges shards exactly; refuses statistics from different detectors/preprocessing.
 void fvd_merge_command(const std::vector<std::string>& inputs, const std::string& output);
 
 // Prints FVD, its bootstrap interval, N, detector, preprocessing and normaliser; writes the
-// same (plus provenance) as JSON to `out_json` when given. Folders of videos need the dataset
-// readers and are refused with osv::NotImplementedError until they land.
+// same (plus provenance) as JSON to `out_json` when given. A folder is turned into statistics
+// with the configured detector first.
 void fvd_compute_command(const Config& config, const std::string& real, const std::string& fake,
                          const std::string& out_json, bool fd_inf);
 

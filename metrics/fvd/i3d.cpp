@@ -33,9 +33,12 @@ struct BatchNormImpl : Module {
     running_var = register_buffer("running_var", torch::ones({c}));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    return torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/false, 0.0, eps, true);
+    // Calibrating: momentum 1 sets the running statistics to this batch's.
+    return torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/calibrating,
+                             /*momentum=*/1.0, eps, true);
   }
   double eps;
+  bool calibrating = false;
   torch::Tensor weight, bias, running_mean, running_var;
 };
 
@@ -136,6 +139,17 @@ I3dOutput InceptionI3dImpl::forward(const torch::Tensor& x) {
   out.logits = logits.mean({2, 3, 4});
   out.pooled = pooled.mean({2, 3, 4});
   return out;
+}
+
+void InceptionI3dImpl::set_calibrating(bool on) {
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) bn->calibrating = on;
+}
+
+void InceptionI3dImpl::calibrate(const torch::Tensor& x) {
+  set_calibrating(true);
+  forward(x);
+  set_calibrating(false);
 }
 
 InceptionI3d load_i3d(const std::filesystem::path& weights, const I3dConfig& config) {

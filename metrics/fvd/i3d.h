@@ -34,6 +34,11 @@ class InceptionI3dImpl : public torch::nn::Module {
   explicit InceptionI3dImpl(I3dConfig config = {});
   // x: [B, 3, T, H, W] in [-1, 1]
   I3dOutput forward(const torch::Tensor& x);
+  // One forward pass in which every batch norm replaces its running statistics by the
+  // statistics of its input batch (BN calibration of randomly initialised weights).
+  void calibrate(const torch::Tensor& x);
+  // Batch norms use (and store) batch statistics while on: for training from scratch.
+  void set_calibrating(bool on);
   const I3dConfig& config() const { return config_; }
 
  private:

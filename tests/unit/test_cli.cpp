@@ -134,7 +134,7 @@ TEST(Cli, CompareExpandsTheGrid) {
 
 TEST(Cli, UnimplementedCommandsSayWhatIsMissingAndExit3) {
   for (const char* c : {"prepare --preset tiny", "train --preset tiny --method osv", "sample --preset tiny",
-                        "fvd stats --videos v --out s.safetensors", "compare --preset tiny", "ablate --table 2a",
+                        "compare --preset tiny", "ablate --table 2a",
                         "regress --result r.json --max-fvd 100", "report"}) {
     const auto r = run(c);
     EXPECT_EQ(r.code, 3) << c << "\n" << r.out;

@@ -1,0 +1,40 @@
+// The FVD detector of the embedded presets. No Kinetics weights exist here, so the embedded
+// default is an I3D (same architecture, reduced input resolution) trained from seeded random
+// weights on synthetic clips of a seed of its own to classify the clips' generative factors —
+// the first object's direction of motion (8 classes), the camera pan's horizontal and vertical
+// directions and the lighting change's direction — with logits 0..13 as the four heads (the
+// other 386 logits stay random projections of the learned features). Supervised factor classification
+// shares neither weights nor objective with the methods' DINOv2 discriminator backbone. Its
+// weights are written as safetensors and their sha256 is recorded in every result like any other
+// detector's; numbers from it are comparable only with numbers from the same detector hash —
+// never with published FVDs.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "metrics/fvd/i3d.h"
+
+namespace osv {
+
+struct EmbeddedDetectorOptions {
+  uint64_t seed = 0;
+  int64_t input_size = 64;   // frames are resized to input_size x input_size
+  int64_t frames = 8;
+  int64_t calibration_clips = 64;
+  int64_t train_steps = 200;  // 0: random weights, BN calibration only
+  int64_t batch = 16;
+  double lr = 3e-4;
+  double bn_eps = 1e-3;
+};
+
+// Builds the network: seeded random weights, `train_steps` of factor classification on synthetic
+// clips (batch statistics in every batch norm), then BN statistics from one pass over
+// `calibration_clips` clips and the logits layer scaled to unit-variance outputs.
+InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o);
+
+// Builds and saves it (atomically) unless `path` exists; returns `path`.
+std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, const EmbeddedDetectorOptions& o);
+
+}  // namespace osv

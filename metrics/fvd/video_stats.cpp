@@ -1,0 +1,27 @@
+#include "metrics/fvd/video_stats.h"
+
+#include <fmt/format.h>
+
+namespace osv {
+
+FrechetStats make_stats_for(const FvdDetector& detector, int64_t dim, int64_t frames, bool keep_features) {
+  FrechetStats s(dim, keep_features);
+  const auto& i = detector.info();
+  s.info = {{"detector", i.id},        {"weights", i.weights},   {"weights_sha256", i.weights_sha256},
+            {"preprocess", i.preprocess}, {"features", i.features}, {"frames", std::to_string(frames)}};
+  if (i.id == "i3d") s.info["bn_eps"] = fmt::format("{}", i.bn_eps);
+  return s;
+}
+
+void add_videos(FvdDetector& detector, FrechetStats& stats, const torch::Tensor& videos, int64_t batch) {
+  for (int64_t b = 0; b < videos.size(0); b += batch) {
+    auto f = detector.features(videos.slice(0, b, std::min(videos.size(0), b + batch))).contiguous();
+    if (stats.dim() == 0) {
+      const bool keep = stats.has_features();
+      stats = make_stats_for(detector, f.size(1), videos.size(1), keep);
+    }
+    stats.add(f.data_ptr<float>(), f.size(0));
+  }
+}
+
+}  // namespace osv

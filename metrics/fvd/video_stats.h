@@ -1,0 +1,17 @@
+// Detector features of videos into FVD statistics, with the detector's identity recorded.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "metrics/fvd/detector.h"
+#include "metrics/fvd/frechet.h"
+
+namespace osv {
+
+// Empty statistics whose info identifies `detector` and the clip length.
+FrechetStats make_stats_for(const FvdDetector& detector, int64_t dim, int64_t frames, bool keep_features);
+
+// videos: uint8 [N, T, 3, H, W], fed in batches of `batch`. Creates the statistics on first use.
+void add_videos(FvdDetector& detector, FrechetStats& stats, const torch::Tensor& videos, int64_t batch = 8);
+
+}  // namespace osv
