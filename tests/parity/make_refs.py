@@ -127,19 +127,14 @@ def make_vae(out):
 def make_svd(out):
     """A whole diffusers SVD folder (model_index.json, unet/, vae/, image_encoder/, scheduler/,
     feature_extractor/) from the tiny components above, saved by the pipeline itself."""
-    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline,
-                           UNetSpatioTemporalConditionModel)
+    from diffusers import AutoencoderKLTemporalDecoder, StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
     pipe = StableVideoDiffusionPipeline(
         vae=AutoencoderKLTemporalDecoder.from_pretrained(os.path.join(out, "vae")),
         image_encoder=CLIPVisionModelWithProjection.from_pretrained(os.path.join(out, "clip")),
         unet=UNetSpatioTemporalConditionModel.from_pretrained(os.path.join(out, "unet")),
-        scheduler=EulerDiscreteScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-                                         beta_schedule="scaled_linear", interpolation_type="linear",
-                                         prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002,
-                                         steps_offset=1, timestep_spacing="leading", timestep_type="continuous",
-                                         use_karras_sigmas=True),
+        scheduler=svd_scheduler(),
         feature_extractor=CLIPImageProcessor(crop_size={"height": 28, "width": 28}, size={"shortest_edge": 28}),
     )
     pipe.save_pretrained(os.path.join(out, "svd"), safe_serialization=True)
@@ -206,7 +201,58 @@ def make_i3d(out):
     save_io(out, "i3d", {"videos": videos, "logits": logits, "pooled": pooled, "scripted": scripted})
 
 
-MAKERS = {"frechet": make_frechet, "i3d": make_i3d, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd}
+SCHEDULER_STEPS = [1, 2, 4, 8, 14, 25]
+
+
+def svd_scheduler():
+    from diffusers import EulerDiscreteScheduler
+
+    return EulerDiscreteScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                  beta_schedule="scaled_linear", interpolation_type="linear",
+                                  prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002, steps_offset=1,
+                                  timestep_spacing="leading", timestep_type="continuous", use_karras_sigmas=True)
+
+
+def make_euler(out):
+    """EulerDiscreteScheduler under SVD's config: sigma lists and timesteps for several k, and a
+    whole CFG sampling trajectory of the tiny UNet written the way the SVD pipeline loops."""
+    from diffusers import UNetSpatioTemporalConditionModel
+
+    sched = svd_scheduler()
+    io = {}
+    for k in SCHEDULER_STEPS:
+        sched.set_timesteps(k)
+        io[f"k{k}.sigmas"] = sched.sigmas.clone()
+        io[f"k{k}.timesteps"] = sched.timesteps.clone()
+        io[f"k{k}.init_noise_sigma"] = torch.tensor([float(sched.init_noise_sigma)], dtype=torch.float64)
+    unet = UNetSpatioTemporalConditionModel.from_pretrained(os.path.join(out, "unet")).eval()
+    g = torch.Generator().manual_seed(21)
+    frames, steps = 4, 4
+    noise = torch.randn(1, frames, 4, 8, 8, generator=g)
+    image_latent = torch.randn(1, 4, 8, 8, generator=g)
+    ehs = torch.randn(1, 1, 32, generator=g)
+    ids = torch.tensor([[6.0, 127.0, 0.02]])
+    sched.set_timesteps(steps)
+    latents = noise * sched.init_noise_sigma
+    cond = image_latent.unsqueeze(1).repeat(1, frames, 1, 1, 1)
+    guidance = torch.linspace(1.0, 3.0, frames).unsqueeze(0)[..., None, None, None]
+    with torch.no_grad():
+        for t in sched.timesteps:
+            lmi = sched.scale_model_input(torch.cat([latents] * 2), t)
+            lmi = torch.cat([lmi, torch.cat([torch.zeros_like(cond), cond])], dim=2)
+            v = unet(lmi, t, encoder_hidden_states=torch.cat([torch.zeros_like(ehs), ehs]),
+                     added_time_ids=ids.repeat(2, 1)).sample
+            v_uncond, v_cond = v.chunk(2)
+            v = v_uncond + guidance * (v_cond - v_uncond)
+            latents = sched.step(v, t, latents).prev_sample
+    io.update({"traj.noise": noise, "traj.image_latent": image_latent, "traj.encoder_hidden_states": ehs,
+               "traj.added_time_ids": ids, "traj.latents": latents,
+               "traj.steps": torch.tensor([steps], dtype=torch.int64)})
+    save_io(out, "euler", io)
+
+
+MAKERS = {"frechet": make_frechet, "i3d": make_i3d, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd,
+          "euler": make_euler}
 
 
 def main():
