@@ -279,6 +279,7 @@ std::string write_video(const fs::path& path, const torch::Tensor& frames_in, do
   } else {
     throw UsageError(fmt::format("write_video: '{}': use .mp4, .gif or .webp", path.string()));
   }
+  av_log_set_level(AV_LOG_ERROR);  // encoders' statistics are not ours to print
   const AVCodec* enc = nullptr;
   for (auto id : ids)
     if (id != AV_CODEC_ID_NONE && (enc = avcodec_find_encoder(id))) break;
