@@ -41,6 +41,15 @@ torch::Tensor ClipCache::get_or_make(const std::string& key, const std::function
   return t;
 }
 
+LatentCache::LatentCache(fs::path dir, std::string vae_sha256, std::string mode)
+    : cache_(std::move(dir)), vae_sha256_(std::move(vae_sha256)), mode_(std::move(mode)) {}
+
+torch::Tensor LatentCache::get_or_encode(const std::string& clip_key, const torch::Tensor& clip,
+                                         const std::function<torch::Tensor(const torch::Tensor&)>& encode) {
+  const std::string key = fmt::format("latents|{}|vae {}|{}", clip_key, vae_sha256_, mode_);
+  return cache_.get_or_make(key, [&] { return encode(clip).contiguous(); }, "VAE latents (" + mode_ + ")");
+}
+
 std::string file_identity(const fs::path& p) {
   std::error_code ec;
   const auto size = fs::file_size(p, ec);

@@ -33,4 +33,19 @@ class ClipCache {
 // The identity of a file for cache keys: path, size and modification time.
 std::string file_identity(const std::filesystem::path& p);
 
+// VAE latents of clips, cached by (clip key, VAE weights hash, encoding mode): the encoder runs
+// once per clip and setting; later epochs read the latents.
+class LatentCache {
+ public:
+  LatentCache(std::filesystem::path dir, std::string vae_sha256, std::string mode = "mode");
+  // encode(clip) -> latents; `clip_key` identifies the clip's content.
+  torch::Tensor get_or_encode(const std::string& clip_key, const torch::Tensor& clip,
+                              const std::function<torch::Tensor(const torch::Tensor&)>& encode);
+  const ClipCache& cache() const { return cache_; }
+
+ private:
+  ClipCache cache_;
+  std::string vae_sha256_, mode_;
+};
+
 }  // namespace osv

@@ -1,7 +1,12 @@
 #include "datasets/synthetic.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <random>
+
+#include "common/atomic_file.h"
+#include "datasets/video_io.h"
 
 namespace osv {
 namespace {
@@ -115,6 +120,23 @@ SyntheticClip synthetic_clip(const SyntheticOptions& o, int64_t index) {
                  {"background", bg}, {"lighting", {{"start", light0}, {"rate_per_frame", light_rate}}},
                  {"objects", jobj}};
   return clip;
+}
+
+int64_t write_synthetic_set(const std::filesystem::path& dir, const SyntheticOptions& o, const SyntheticSplit& split) {
+  int64_t written = 0;
+  auto one = [&](const std::filesystem::path& sub, int64_t i, int64_t index) {
+    const auto stem = dir / sub / fmt::format("{:05d}", i);
+    const auto labels = stem.string() + ".json";
+    // The labels are written last: their presence marks a complete entry.
+    if (std::filesystem::exists(labels) && std::filesystem::exists(stem.string() + ".mp4")) return;
+    auto clip = synthetic_clip(o, index);
+    write_video(stem.string() + ".mp4", clip.video, o.fps);
+    atomic_write(labels, clip.labels.dump(2) + "\n");
+    ++written;
+  };
+  for (int64_t i = 0; i < split.num_test; ++i) one("test", i, split.test_index(i));
+  for (int64_t i = 0; i < split.num_train; ++i) one("train", i, split.train_index(i));
+  return written;
 }
 
 }  // namespace osv

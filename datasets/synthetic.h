@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,11 @@ struct SyntheticSplit {
   int64_t train_index(int64_t i) const { return num_test + i; }
   int64_t test_index(int64_t i) const { return i; }
 };
+
+// Writes the split as files: <dir>/test/NNNNN.mp4 and <dir>/train/NNNNN.mp4, each with its
+// factor labels beside it (NNNNN.json); existing complete entries are kept (resumable).
+// Returns the number of clips written now.
+int64_t write_synthetic_set(const std::filesystem::path& dir, const SyntheticOptions& options,
+                            const SyntheticSplit& split);
 
 }  // namespace osv

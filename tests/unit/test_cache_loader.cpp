@@ -92,3 +92,29 @@ TEST(ClipLoader, BatchesStack) {
 
 }  // namespace
 }  // namespace osv
+
+namespace osv {
+namespace {
+
+TEST(LatentCache, EncodesOncePerClipAndVae) {
+  const auto dir = std::filesystem::temp_directory_path() / "osvbench_test_latent_cache";
+  std::filesystem::remove_all(dir);
+  int encoded = 0;
+  auto encode = [&](const torch::Tensor& clip) {
+    ++encoded;
+    return clip.to(torch::kFloat32).mean({1}, true);  // a stand-in encoder: [T, 1, H, W]
+  };
+  const auto clip = torch::randint(0, 255, {4, 3, 8, 8}, torch::kUInt8);
+  LatentCache a(dir, "vae-hash-1");
+  auto l1 = a.get_or_encode("clip-7", clip, encode);
+  auto l2 = a.get_or_encode("clip-7", clip, encode);
+  EXPECT_EQ(encoded, 1);
+  EXPECT_TRUE(torch::equal(l1, l2));
+  LatentCache b(dir, "vae-hash-2");  // other VAE weights: other latents
+  b.get_or_encode("clip-7", clip, encode);
+  EXPECT_EQ(encoded, 2);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace osv

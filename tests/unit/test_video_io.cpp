@@ -13,6 +13,8 @@
 #include "datasets/video_backend.h"
 #include "datasets/video_io.h"
 
+#include <nlohmann/json.hpp>
+
 namespace osv {
 namespace {
 namespace fs = std::filesystem;
@@ -135,6 +137,26 @@ TEST_F(VideoIo, WritesGifWebpAndFrameGrids) {
   const auto png = read_file(dir_ / "grid.png");
   EXPECT_EQ(png.substr(1, 3), "PNG");
   EXPECT_THROW(write_video(dir_ / "a.avi", clip, 7.0), UsageError);
+}
+
+}  // namespace
+}  // namespace osv
+
+namespace osv {
+namespace {
+
+TEST_F(VideoIo, SyntheticSetIsWrittenWithLabelsAndResumes) {
+  SyntheticOptions o;
+  o.frames = 4;
+  o.height = 16;
+  o.width = 16;
+  SyntheticSplit split{3, 2};
+  EXPECT_EQ(write_synthetic_set(dir_ / "set", o, split), 5);
+  EXPECT_TRUE(fs::exists(dir_ / "set" / "test" / "00001.mp4"));
+  const auto labels = nlohmann::json::parse(read_file(dir_ / "set" / "train" / "00002.json"));
+  EXPECT_EQ(labels["index"], split.train_index(2));
+  fs::remove(dir_ / "set" / "train" / "00000.json");  // an entry killed before its labels were written
+  EXPECT_EQ(write_synthetic_set(dir_ / "set", o, split), 1);
 }
 
 }  // namespace
