@@ -189,6 +189,13 @@ VideoFolderDataset::VideoFolderDataset(FolderKind kind, const fs::path& root, co
       if (fs::is_directory(p)) entries_.push_back({p, "", true});
       else report_.skip(p.string(), fmt::format("not a frame folder: {}", p.string()));
     } else if (fs::is_regular_file(p)) {
+      // A clip's label sidecar (x.json beside x.mp4, as write_synthetic_set makes) is not an entry.
+      if (p.extension() == ".json") {
+        bool sidecar = false;
+        for (const char* ext : {".mp4", ".mkv", ".webm", ".mov", ".avi"})
+          sidecar = sidecar || fs::exists(fs::path(p).replace_extension(ext));
+        if (sidecar) continue;
+      }
       entries_.push_back({p, "", false});  // decoding decides; non-videos are reported then
     }
   }

@@ -40,18 +40,7 @@ std::unique_ptr<FvdDetector> make_detector(const Config& c) {
   o.pooled = c.get<std::string>("fvd.features") == "pool";
   o.size = c.get<long long>("fvd.input_size");
   o.device = device;
-  if (weights.empty()) {
-    // The embedded default: built once per setting, content-addressed under the runs folder.
-    EmbeddedDetectorOptions eo;
-    eo.input_size = o.size;
-    eo.frames = c.get<long long>("fvd.frames");
-    eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
-    eo.bn_eps = o.bn_eps;
-    const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
-                       fmt::format("i3d-embedded-s{}-{}px-{}f-{}steps.safetensors", eo.seed, eo.input_size, eo.frames,
-                                   eo.train_steps);
-    weights = ensure_embedded_i3d(p, eo).string();
-  }
+  if (weights.empty()) weights = embedded_detector_path(c);
   return make_native_i3d(weights, o);
 }
 
@@ -82,7 +71,9 @@ FrechetStats stats_from_folder(const Config& c, const std::string& dir) {
   flush();
   progress.finish();
   log::info("{}: {}", dir, ds.report().summary());
-  for (const auto& [file, why] : ds.report().skipped) log::warn("skipped {}", why);
+  const auto& skipped = ds.report().skipped;
+  for (std::size_t i = 0; i < skipped.size() && i < 20; ++i) log::warn("skipped {}", skipped[i].second);
+  if (skipped.size() > 20) log::warn("... and {} more skipped files (all listed in the statistics' data_report)", skipped.size() - 20);
   if (stats.count() == 0) throw InputError(fmt::format("{}: no video could be read ({})", dir, ds.report().summary()));
   stats.info["data_report"] = ds.report().to_json().dump();
   stats.info["source"] = dir;
@@ -108,6 +99,20 @@ void check_compatible(const FrechetStats& a, const FrechetStats& b, const std::s
 }
 
 }  // namespace
+
+std::string embedded_detector_path(const Config& c, bool force) {
+  // The embedded default: built once per setting, content-addressed under the runs folder.
+  EmbeddedDetectorOptions eo;
+  eo.input_size = c.get<long long>("fvd.input_size");
+  eo.frames = c.get<long long>("fvd.frames");
+  eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
+  eo.bn_eps = c.get<double>("fvd.bn_eps");
+  const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
+                     fmt::format("i3d-embedded-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
+                                 eo.frames, eo.train_steps, eo.bn_eps);
+  if (force) fs::remove(p);
+  return ensure_embedded_i3d(p, eo).string();
+}
 
 void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output) {
   auto s = stats_from_folder(config, videos);

@@ -12,6 +12,9 @@ class Config;
 // configured detector into a statistics file.
 void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output);
 
+// The embedded detector's weights for this config, built first if needed (or again with force).
+std::string embedded_detector_path(const Config& config, bool force = false);
+
 // Merges shards exactly; refuses statistics from different detectors/preprocessing.
 void fvd_merge_command(const std::vector<std::string>& inputs, const std::string& output);
 

@@ -133,7 +133,7 @@ TEST(Cli, CompareExpandsTheGrid) {
 }
 
 TEST(Cli, UnimplementedCommandsSayWhatIsMissingAndExit3) {
-  for (const char* c : {"prepare --preset tiny", "train --preset tiny --method osv", "sample --preset tiny",
+  for (const char* c : {"prepare --preset tiny --only teacher", "train --preset tiny --method osv", "sample --preset tiny",
                         "compare --preset tiny", "ablate --table 2a",
                         "regress --result r.json --max-fvd 100", "report"}) {
     const auto r = run(c);

@@ -1,0 +1,68 @@
+#include "harness/prepare_command.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "datasets/synthetic.h"
+#include "harness/fvd_command.h"
+
+namespace osv {
+namespace fs = std::filesystem;
+
+std::string synthetic_data_dir(const Config& c) {
+  nlohmann::json key = {{"frames", c.at("data.frames")}, {"height", c.at("data.height")}, {"width", c.at("data.width")},
+                        {"fps", c.at("data.fps")},       {"num_train", c.at("data.num_train")},
+                        {"num_test", c.at("data.num_test")}, {"seed", c.at("data.split_seed")}};
+  return (fs::path(c.get<std::string>("run.root")) / "assets" / ("synthetic-" + sha256_hex(key.dump()).substr(0, 12)))
+      .string();
+}
+
+std::vector<std::string> prepare_command(const Config& c, const std::vector<std::string>& assets, bool force) {
+  std::vector<std::string> missing;
+  auto wants = [&](const std::string& a) {
+    return assets.empty() || std::find(assets.begin(), assets.end(), a) != assets.end();
+  };
+  auto timed = [](const std::string& what, const std::function<std::string()>& build) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string where = build();
+    std::cout << fmt::format("{:<9} {} ({:.1f} s)\n", what + ":", where,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  if (wants("data")) {
+    if (c.get<std::string>("data.source") != "synthetic") {
+      std::cout << "data:     data.source is not synthetic; nothing to build\n";
+    } else {
+      timed("data", [&] {
+        const fs::path dir = synthetic_data_dir(c);
+        if (force) fs::remove_all(dir);
+        SyntheticOptions o;
+        o.frames = c.get<long long>("data.frames");
+        o.height = c.get<long long>("data.height");
+        o.width = c.get<long long>("data.width");
+        o.fps = c.get<double>("data.fps");
+        o.seed = static_cast<uint64_t>(c.get<long long>("data.split_seed"));
+        SyntheticSplit split{c.get<long long>("data.num_train"), c.get<long long>("data.num_test")};
+        const auto n = write_synthetic_set(dir, o, split);
+        log::info("synthetic split: {} clips written now, {} train + {} test in total", n, split.num_train, split.num_test);
+        return dir.string();
+      });
+    }
+  }
+  if (wants("detector")) {
+    timed("detector", [&] {
+      if (!c.get<std::string>("fvd.weights").empty()) return "fvd.weights=" + c.get<std::string>("fvd.weights");
+      return embedded_detector_path(c, force);
+    });
+  }
+  for (const char* a : {"vae", "image_encoder", "teacher", "backbone"})
+    if (wants(a)) missing.push_back(a);
+  return missing;
+}
+
+}  // namespace osv

@@ -1,0 +1,22 @@
+// `osvbench prepare`: builds the embedded default's assets from scratch with the project's own
+// code, each content-addressed under <run.root>/assets and reused when present:
+//   data      the synthetic split as mp4 files with labels (train/ and test/)
+//   detector  the embedded FVD detector (I3D trained on synthetic factors)
+// The networks (vae, image_encoder, teacher, backbone) land with the teacher and OSV work; asking
+// for them is reported as not implemented (exit 3) after the available assets are built.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace osv {
+
+class Config;
+
+// Returns the assets that could not be built because they are not implemented yet.
+std::vector<std::string> prepare_command(const Config& config, const std::vector<std::string>& assets, bool force);
+
+// Where `prepare` puts the synthetic split of this config.
+std::string synthetic_data_dir(const Config& config);
+
+}  // namespace osv
