@@ -41,17 +41,17 @@ constexpr double kInf = 1e300;
 std::vector<KeySpec> build_schema() {
   std::vector<KeySpec> s;
   // --- identity and execution ---
-  s.push_back(K("preset", T::String, "small", "preset this config was resolved from (recorded, not hashed)",
+  s.push_back(K("preset", T::String, "small", "preset this config was resolved from",
                 {"tiny", "small", "svd"}, {}, {}, false));
   s.push_back(K("method", T::String, "teacher", "method to train/sample (see `osvbench info --methods`)"));
   s.push_back(K("seed", T::Int, 0, "global seed for training and data order", {}, 0));
-  s.push_back(K("device", T::String, "cpu", "torch device: cpu, cuda, cuda:N (recorded, not hashed)", {}, {}, {}, false));
+  s.push_back(K("device", T::String, "cpu", "torch device: cpu, cuda, cuda:N", {}, {}, {}, false));
   s.push_back(K("dtype", T::String, "fp32", "compute dtype of the networks", {"fp32", "fp16", "bf16"}));
-  s.push_back(K("run.root", T::String, "runs", "directory holding run directories (not hashed)", {}, {}, {}, false));
-  s.push_back(K("run.threads", T::Int, 0, "intra-op CPU threads, 0 = torch default (not hashed)", {}, 0, {}, false));
+  s.push_back(K("run.root", T::String, "runs", "directory holding run directories", {}, {}, {}, false));
+  s.push_back(K("run.threads", T::Int, 0, "intra-op CPU threads, 0 = torch default", {}, 0, {}, false));
   s.push_back(K("run.progress_interval_s", T::Float, 10.0,
-                "seconds between progress lines when not on a terminal (not hashed)", {}, 0.1, {}, false));
-  s.push_back(K("run.checkpoint_every", T::Int, 100, "training steps between checkpoints (not hashed)", {}, 1, {},
+                "seconds between progress lines when not on a terminal", {}, 0.1, {}, false));
+  s.push_back(K("run.checkpoint_every", T::Int, 100, "training steps between checkpoints", {}, 1, {},
                 false));
   // --- data (SPEC §5: OpenVid-1M, 1,000 test clips, 14 frames, 7 fps) ---
   s.push_back(K("data.source", T::String, "synthetic", "where clips come from",

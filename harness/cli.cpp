@@ -117,7 +117,7 @@ void print_info(const InfoOptions& o) {
       if (!k.choices.empty()) extra = " {" + join(k.choices, ",") + "}";
       std::cout << fmt::format("{:<28} {:<10} {:<22} {}{}{}\n", k.path, std::string(key_type_name(k.type)).substr(0, 10),
                                k.default_value.is_string() ? k.default_value.get<std::string>() : k.default_value.dump(),
-                               k.doc, extra, k.hashed ? "" : "");
+                               k.doc, extra, k.hashed ? "" : " (not hashed)");
     }
     return;
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "common/atomic_file.h"
@@ -44,15 +45,14 @@ std::unique_ptr<FvdDetector> make_detector(const Config& c) {
   return make_native_i3d(weights, o);
 }
 
-FrechetStats stats_from_folder(const Config& c, const std::string& dir) {
-  auto detector = make_detector(c);
+FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std::string& dir) {
   VideoFolderDataset ds(FolderKind::Videos, dir);
   DecodeOptions d;
   d.frames = c.get<long long>("fvd.frames");
   d.fps = c.get<double>("data.fps");
   d.height = c.get<long long>("data.height");
   d.width = c.get<long long>("data.width");
-  FrechetStats stats = make_stats_for(*detector, 0, d.frames, true);
+  FrechetStats stats = make_stats_for(detector, 0, d.frames, true);
   std::vector<torch::Tensor> batch;
   Progress::Options po;
   po.unit = "video";
@@ -60,7 +60,7 @@ FrechetStats stats_from_folder(const Config& c, const std::string& dir) {
   Progress progress(static_cast<int64_t>(ds.entries().size()), "fvd stats " + dir, po);
   auto flush = [&] {
     if (batch.empty()) return;
-    add_videos(*detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()));
+    add_videos(detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()));
     batch.clear();
   };
   for (std::size_t i = 0; i < ds.entries().size(); ++i) {
@@ -82,8 +82,10 @@ FrechetStats stats_from_folder(const Config& c, const std::string& dir) {
   return stats;
 }
 
-FrechetStats load_set(const Config& c, const std::string& path, const char* role) {
-  if (fs::is_directory(path)) return stats_from_folder(c, path);
+// A statistics file, or a folder of videos through the detector (made on first use).
+FrechetStats load_set(const Config& c, const std::function<FvdDetector&()>& detector, const std::string& path,
+                      const char* role) {
+  if (fs::is_directory(path)) return stats_from_folder(c, detector(), path);
   if (!fs::exists(path)) throw InputError(fmt::format("--{} {}: no such file or folder", role, path));
   return FrechetStats::load(path);
 }
@@ -115,7 +117,8 @@ std::string embedded_detector_path(const Config& c, bool force) {
 }
 
 void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output) {
-  auto s = stats_from_folder(config, videos);
+  auto detector = make_detector(config);
+  auto s = stats_from_folder(config, *detector, videos);
   s.save(output);
   std::cout << fmt::format("{} videos, {}-d {} features ({}) -> {}\n", s.count(), s.dim(), s.info["detector"],
                            s.info["preprocess"], output);
@@ -136,7 +139,12 @@ void fvd_merge_command(const std::vector<std::string>& inputs, const std::string
 
 void fvd_compute_command(const Config& config, const std::string& real, const std::string& fake,
                          const std::string& out_json, bool fd_inf) {
-  const auto r = load_set(config, real, "real"), f = load_set(config, fake, "fake");
+  std::unique_ptr<FvdDetector> det;
+  const std::function<FvdDetector&()> detector = [&]() -> FvdDetector& {
+    if (!det) det = make_detector(config);
+    return *det;
+  };
+  const auto r = load_set(config, detector, real, "real"), f = load_set(config, detector, fake, "fake");
   check_compatible(r, f, "fvd compute");
   FvdOptions o;
   o.normaliser = parse_cov_normaliser(config.get<std::string>("fvd.cov_normaliser"));

@@ -130,10 +130,7 @@ ClipVisionOutput ClipVisionModelWithProjectionImpl::forward(const torch::Tensor&
 }
 
 ClipVisionModelWithProjection load_clip_vision(const std::filesystem::path& folder) {
-  ClipVisionModelWithProjection m(ClipVisionConfig::from_json(read_model_config(folder)));
-  load_weights(*m, SafetensorsCheckpoint::open(folder));
-  m->eval();
-  return m;
+  return load_pretrained<ClipVisionModelWithProjection, ClipVisionConfig>(folder);
 }
 
 namespace {

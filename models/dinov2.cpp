@@ -188,10 +188,7 @@ Dinov2Output Dinov2ModelImpl::forward(const torch::Tensor& pixel_values, bool ou
 }
 
 Dinov2Model load_dinov2(const std::filesystem::path& folder) {
-  Dinov2Model m(Dinov2Config::from_json(read_model_config(folder)));
-  load_weights(*m, SafetensorsCheckpoint::open(folder));
-  m->eval();
-  return m;
+  return load_pretrained<Dinov2Model, Dinov2Config>(folder);
 }
 
 }  // namespace osv

@@ -15,14 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-template <typename ModuleHolder>
-void load_into(ModuleHolder& m, const fs::path& folder, c10::ScalarType dtype, c10::Device device) {
-  m->to(dtype);
-  load_weights(*m, SafetensorsCheckpoint::open(folder));
-  m->to(device);
-  m->eval();
-}
-
 void expect_component(const nlohmann::json& index, const fs::path& file, const std::string& name,
                       const std::vector<std::string>& classes) {
   if (!index.contains(name)) throw InputError(fmt::format("{}: no '{}' component", file.string(), name));
@@ -54,12 +46,10 @@ SvdFolder load_svd_folder(const fs::path& root, c10::ScalarType dtype, c10::Devi
   SvdFolder f;
   f.root = root;
   f.dtype = dtype;
-  f.unet = UNetSpatioTemporalConditionModel(UNetSVDConfig::from_json(read_model_config(root / "unet")));
-  load_into(f.unet, root / "unet", dtype, device);
-  f.vae = AutoencoderKLTemporalDecoder(VaeTemporalConfig::from_json(read_model_config(root / "vae")));
-  load_into(f.vae, root / "vae", dtype, device);
-  f.image_encoder = ClipVisionModelWithProjection(ClipVisionConfig::from_json(read_model_config(root / "image_encoder")));
-  load_into(f.image_encoder, root / "image_encoder", dtype, device);
+  f.unet = load_pretrained<UNetSpatioTemporalConditionModel, UNetSVDConfig>(root / "unet", dtype, device);
+  f.vae = load_pretrained<AutoencoderKLTemporalDecoder, VaeTemporalConfig>(root / "vae", dtype, device);
+  f.image_encoder =
+      load_pretrained<ClipVisionModelWithProjection, ClipVisionConfig>(root / "image_encoder", dtype, device);
   f.scheduler_config = read_model_config(root / "scheduler" / "scheduler_config.json");
   const fs::path fe = root / "feature_extractor" / "preprocessor_config.json";
   if (fs::exists(fe)) {

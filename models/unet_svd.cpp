@@ -361,10 +361,7 @@ torch::Tensor UNetSpatioTemporalConditionModelImpl::forward(const torch::Tensor&
 }
 
 UNetSpatioTemporalConditionModel load_unet_svd(const std::filesystem::path& folder) {
-  UNetSpatioTemporalConditionModel m(UNetSVDConfig::from_json(read_model_config(folder)));
-  load_weights(*m, SafetensorsCheckpoint::open(folder));
-  m->eval();
-  return m;
+  return load_pretrained<UNetSpatioTemporalConditionModel, UNetSVDConfig>(folder);
 }
 
 }  // namespace osv

@@ -239,10 +239,7 @@ torch::Tensor AutoencoderKLTemporalDecoderImpl::decode_video(const torch::Tensor
 }
 
 AutoencoderKLTemporalDecoder load_vae_temporal(const std::filesystem::path& folder) {
-  AutoencoderKLTemporalDecoder m(VaeTemporalConfig::from_json(read_model_config(folder)));
-  load_weights(*m, SafetensorsCheckpoint::open(folder));
-  m->eval();
-  return m;
+  return load_pretrained<AutoencoderKLTemporalDecoder, VaeTemporalConfig>(folder);
 }
 
 }  // namespace osv

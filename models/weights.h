@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/nn_util.h"
 #include "models/safetensors.h"
 
 namespace osv {
@@ -32,5 +33,18 @@ LoadReport load_weights(torch::nn::Module& module, const SafetensorsCheckpoint& 
 std::vector<std::pair<std::string, torch::Tensor>> state_dict(const torch::nn::Module& module);
 void save_weights(const torch::nn::Module& module, const std::filesystem::path& path,
                   const std::map<std::string, std::string>& metadata = {});
+
+// A reference folder (config.json + weights) as a module: Holder(Config::from_json(config)), weights
+// loaded in `dtype`, moved to `device`, eval mode.
+template <typename Holder, typename Config>
+Holder load_pretrained(const std::filesystem::path& folder, c10::ScalarType dtype = c10::kFloat,
+                       c10::Device device = c10::Device(c10::kCPU)) {
+  Holder m(Config::from_json(read_model_config(folder)));
+  m->to(dtype);
+  load_weights(*m, SafetensorsCheckpoint::open(folder));
+  m->to(device);
+  m->eval();
+  return m;
+}
 
 }  // namespace osv
