@@ -67,7 +67,10 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("data.split_seed", T::Int, 0, "seed of the train/test split", {}, 0));
   // --- models ---
   s.push_back(K("model.path", T::String, "", "diffusers SVD folder (svd preset); empty = embedded models"));
-  s.push_back(K("model.vae_scaling_factor", T::Float, 0.18215, "VAE latent scaling factor (SPEC §1)", {}, 0.0));
+  s.push_back(K("model.vae_scaling_factor", T::Float, 0.0,
+                "VAE latent scaling factor; 0 = the VAE config's (SVD: 0.18215, SPEC §1)", {}, 0.0));
+  s.push_back(K("model.embedded", T::String, "small", "size of the embedded models prepare trains (model.path empty)",
+                {"tiny", "small"}));
   // --- EDM / SVD preconditioning (SPEC §1) ---
   s.push_back(K("edm.sigma_min", T::Float, 0.002, "smallest noise level", {}, 0.0));
   s.push_back(K("edm.sigma_max", T::Float, 700.0, "largest noise level", {}, 0.0));
@@ -99,6 +102,14 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("train.cond_dropout", T::Float, 0.1, "teacher training: conditioning dropout for CFG", {}, 0.0, 1.0));
   s.push_back(K("train.teacher_iters", T::Int, 20000, "teacher training iterations (embedded presets)", {}, 0));
   s.push_back(K("train.teacher_lr", T::Float, 1e-4, "teacher training learning rate (embedded presets)", {}, 0.0));
+  s.push_back(K("train.teacher_batch", T::Int, 8, "teacher training clips per step (embedded presets)", {}, 1));
+  s.push_back(K("train.p_mean", T::Float, 0.7, "teacher training: mean of ln(sigma) (SVD fine-tuning: 0.7)"));
+  s.push_back(K("train.p_std", T::Float, 1.6, "teacher training: std of ln(sigma) (SVD fine-tuning: 1.6)", {}, 0.0));
+  s.push_back(K("train.vae_iters", T::Int, 1500, "embedded VAE training iterations", {}, 0));
+  s.push_back(K("train.vae_lr", T::Float, 5e-4, "embedded VAE learning rate", {}, 0.0));
+  s.push_back(K("train.vae_kl_weight", T::Float, 1e-6, "embedded VAE KL weight", {}, 0.0));
+  s.push_back(K("train.image_encoder_iters", T::Int, 400, "embedded image encoder training iterations", {}, 0));
+  s.push_back(K("train.image_encoder_lr", T::Float, 5e-4, "embedded image encoder learning rate", {}, 0.0));
   // --- OSV (SPEC §3) ---
   s.push_back(K("osv.lora_rank", T::Int, 64, "LoRA rank [default 64]", {}, 1));
   s.push_back(K("osv.lora_alpha", T::Float, 64.0, "LoRA alpha [default 64]", {}, 0.0));
@@ -174,6 +185,8 @@ const std::map<std::string, Json>& presets() {
        Json{{"device", "cpu"}, {"data.frames", 4}, {"data.height", 32}, {"data.width", 32},
             {"data.num_train", 16}, {"data.num_test", 8}, {"sample.num_samples", 8}, {"sample.steps", 4},
             {"train.teacher_iters", 20}, {"train.teacher_lr", 1e-3}, {"train.grid_n", 20},
+            {"train.teacher_batch", 2}, {"train.vae_iters", 10}, {"train.image_encoder_iters", 5},
+            {"model.embedded", "tiny"},
             {"osv.lora_rank", 4}, {"osv.lora_alpha", 4.0}, {"osv.stage1_iters", 4}, {"osv.stage2_iters", 8},
             {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 56},
             {"disc.taps", Json::array({0, 1})}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},

@@ -6,24 +6,33 @@
 
 #include <cstdio>
 #include <iostream>
+#include <fstream>
 #include <set>
 
+#include "common/atomic_file.h"
 #include "common/build_info.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/progress.h"
 #include "common/run_dir.h"
 #include "common/text.h"
+#include "datasets/clip_set.h"
 #include "datasets/video_backend.h"
+#include "datasets/video_io.h"
 #include "harness/builtin_methods.h"
 #include "harness/fvd_command.h"
+#include "harness/evaluate.h"
 #include "harness/prepare_command.h"
+#include "methods/teacher/embedded.h"
+#include "methods/teacher/svd_pipeline.h"
 #include "methods/api/registry.h"
 #include "metrics/fvd/protocol.h"
 #include "models/device.h"
 #include "reports/provenance.h"
 
 namespace osv {
+namespace fs = std::filesystem;
 namespace {
 
 using nlohmann::json;
@@ -99,6 +108,101 @@ std::vector<std::string> cfg_overrides(const std::string& cfg) {
   if (cfg == "none" || cfg == "off") return {"sample.cfg=false"};
   if (!parse_double(cfg)) throw UsageError(fmt::format("--cfg: expected a number (w_max) or 'none', got '{}'", cfg));
   return {"sample.cfg=true", "sample.cfg_max=" + cfg};
+}
+
+// ---- sample ----
+void sample_command(const Config& cfg, const std::vector<std::string>& images, const std::string& out_arg) {
+  const auto& info = MethodRegistry::instance().get(cfg.get<std::string>("method"));
+  auto pipe = std::make_shared<SvdPipeline>(svd_folder_for(cfg), cfg);
+  auto method = info.create(cfg, pipe);
+  const int64_t H = cfg.get<long long>("data.height"), W = cfg.get<long long>("data.width");
+  torch::Tensor first;
+  std::vector<std::string> names;
+  if (!images.empty()) {
+    std::vector<torch::Tensor> f;
+    DecodeOptions d;
+    d.frames = 1;
+    d.height = H;
+    d.width = W;
+    for (const auto& p : images) {
+      f.push_back(decode_video(p, d).frames[0]);  // an image decodes as a one-frame video
+      names.push_back(fs::path(p).stem().string());
+    }
+    first = torch::stack(f);
+  } else {
+    const int64_t n = cfg.get<long long>("sample.num_samples");
+    auto set = load_clip_folder(split_dir(cfg, "test"), cfg, n);
+    first = set.videos.select(1, 0).contiguous();
+    for (const auto& p : set.files) names.push_back(p.stem().string());
+  }
+  const auto o = sample_options(cfg);
+  const fs::path out = out_arg.empty() ? RunDir::open(cfg).path() / "samples" : fs::path(out_arg);
+  fs::create_directories(out);
+  auto g = generate_videos(*method, *pipe, first, o, cfg.get<long long>("data.frames"), 8,
+                           cfg.get<double>("run.progress_interval_s"), "sample " + info.name);
+  for (int64_t i = 0; i < g.videos.size(0); ++i)
+    write_video(out / (names[static_cast<std::size_t>(i)] + ".mp4"), g.videos[i], cfg.get<double>("data.fps"));
+  write_frame_grid(out / "grid.png", g.videos.slice(0, 0, std::min<int64_t>(16, g.videos.size(0))));
+  nlohmann::json j = {{"method", info.name}, {"sampler", o.sampler}, {"steps", o.steps},
+                      {"cfg", o.cfg ? nlohmann::json(o.cfg_max) : nlohmann::json("none")}, {"nfe", g.nfe},
+                      {"clips", g.videos.size(0)}, {"seconds", g.seconds}, {"weights", method->weights_id()},
+                      {"inputs", images.empty() ? nlohmann::json("test split") : nlohmann::json(images)},
+                      {"provenance", provenance(cfg)}};
+  atomic_write(out / "samples.json", j.dump(2) + "\n");
+  std::cout << fmt::format("{} clips by {} ({} {} step(s), {} NFE per clip, {:.2f} s per clip) -> {}\n",
+                           g.videos.size(0), info.name, o.sampler, o.steps, g.nfe, g.latency_s, out.string());
+}
+
+// ---- compare ----
+using CompareRow = std::tuple<std::string, std::string, std::string, std::string, Config>;
+
+std::string fmt_ci(const nlohmann::json& r) {
+  if (!r.contains("ci")) return "-";
+  return fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>());
+}
+
+int compare_command(const CommonOptions& common, const std::vector<CompareRow>& rows,
+                    const std::vector<std::string>& formats, const std::string& out_arg) {
+  const Config& base = std::get<4>(rows.front());
+  const fs::path out = out_arg.empty() ? fs::path(base.get<std::string>("run.root")) / ("compare-" + base.short_hash())
+                                       : fs::path(out_arg);
+  (void)common;
+  Evaluator ev(base);
+  nlohmann::json results = nlohmann::json::array();
+  std::vector<std::string> refused;
+  Progress::Options po;
+  po.unit = "row";
+  po.interval_s = base.get<double>("run.progress_interval_s");
+  Progress overall(static_cast<int64_t>(rows.size()), "compare", po);
+  for (const auto& [m, s, st, cf, cfg] : rows) {
+    try {
+      auto row = ev.run_row(cfg, out / "videos" / fmt::format("{}-{}-{}-cfg{}", m, s, st, cf));
+      results.push_back(row);
+      std::ofstream(out / "results.jsonl", std::ios::app) << row.dump() << "\n";
+    } catch (const NotImplementedError& e) {
+      refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+    }
+    overall.advance();
+  }
+  overall.finish();
+  std::cout << "| method | sampler | steps | cfg | NFE | FVD | 95% CI | N | s/clip | clips/s | peak RSS MiB |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : results)
+    std::cout << fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {} | {} | {:.3f} | {:.2f} | {:.0f} |\n",
+                             r["method"].get<std::string>(), r["sampler"].get<std::string>(), r["steps"].get<int>(),
+                             r["cfg"].is_string() ? r["cfg"].get<std::string>() : fmt::format("{}", r["cfg"].get<double>()),
+                             r["nfe"].get<int64_t>(), r["fvd"].get<double>(), fmt_ci(r), r["n_fake"].get<int64_t>(),
+                             r["latency_s_per_clip"].get<double>(), r["clips_per_s"].get<double>(),
+                             r["peak_rss_mib"].get<double>());
+  for (const auto& r : refused) std::cout << "refused: " << r << "\n";
+  nlohmann::json doc = {{"schema", "osvbench.compare/1"}, {"rows", results}, {"refused", refused},
+                        {"provenance", provenance(base)}};
+  if (std::find(formats.begin(), formats.end(), "json") != formats.end()) {
+    atomic_write(out / "results.json", doc.dump(2) + "\n");
+    std::cout << "wrote " << (out / "results.json").string() << "\n";
+  }
+  if (results.empty()) throw NotImplementedError("compare: none of the requested methods is implemented yet");
+  return kExitOk;
 }
 
 // ---- info ----
@@ -356,8 +460,8 @@ int run_cli(int argc, char** argv) {
       const auto missing = prepare_command(cfg, comma_list(prepare_only), prepare_force);
       if (!missing.empty())
         throw NotImplementedError(fmt::format(
-            "osvbench prepare: {} not implemented yet; they land with issue #6 (teacher, VAE, image encoder) and #7 "
-            "(DINOv2 backbone). The other requested assets were built; --only data,detector builds just those.",
+            "osvbench prepare: {} not implemented yet; the embedded DINOv2 backbone lands with issue #7. The other "
+            "requested assets were built; --only data,detector,vae,image_encoder,teacher builds just those.",
             join(missing, ", ")));
       return kExitOk;
     }
@@ -372,8 +476,15 @@ int run_cli(int argc, char** argv) {
         throw UsageError(fmt::format("--stage {} applies to osv only, not '{}'", train_stage, m.name));
       parse_device(cfg.get<std::string>("device"));
       if (train_c.dry_run) return print_dry_run(cfg), kExitOk;
-      m.create(cfg);
-      not_yet("osvbench train", 6, "the shared training loop");
+      if (m.name == "teacher") {
+        if (!cfg.get<std::string>("model.path").empty())
+          throw UsageError("train --method teacher trains the embedded teacher; model.path names a given SVD");
+        prepare_command(cfg, {"data", "teacher"}, false);
+        std::cout << "teacher: " << svd_folder_for(cfg).string() << "\n";
+        return kExitOk;
+      }
+      m.create(cfg, std::make_shared<SvdPipeline>(svd_folder_for(cfg), cfg));
+      not_yet("osvbench train", 7, "method training");
     }
     if (sample->parsed()) {
       std::vector<std::string> sugar;
@@ -391,8 +502,7 @@ int run_cli(int argc, char** argv) {
                                      join(m.samplers, ", ")));
       parse_device(cfg.get<std::string>("device"));
       if (sample_c.dry_run) return print_dry_run(cfg), kExitOk;
-      m.create(cfg);
-      not_yet("osvbench sample", 6, "the teacher and its sampler");
+      return sample_command(cfg, sample_images, sample_out), kExitOk;
     }
     if (fvd_stats->parsed() || fvd_merge->parsed() || fvd_compute->parsed()) {
       const CommonOptions& c = fvd_stats->parsed() ? fvd_stats_c : fvd_merge->parsed() ? fvd_merge_c : fvd_compute_c;
@@ -441,7 +551,7 @@ int run_cli(int argc, char** argv) {
         std::cout << rows.size() << " runs planned\n";
         return kExitOk;
       }
-      not_yet("osvbench compare", 9, "the harness over all methods");
+      return compare_command(compare_c, rows, formats, compare_out);
     }
     if (ablate->parsed()) {
       const std::vector<std::string> tables = {"1", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h", "all"};

@@ -27,7 +27,7 @@ namespace {
 // The info keys two sets must share to be comparable.
 const char* kIdentity[] = {"detector", "weights_sha256", "preprocess", "features", "frames", "bn_eps"};
 
-std::unique_ptr<FvdDetector> make_detector(const Config& c) {
+std::unique_ptr<FvdDetector> make_detector_impl(const Config& c) {
   const auto id = c.get<std::string>("fvd.detector");
   const auto device = parse_device(c.get<std::string>("device"));
   std::string weights = c.get<std::string>("fvd.weights");
@@ -102,6 +102,8 @@ void check_compatible(const FrechetStats& a, const FrechetStats& b, const std::s
 
 }  // namespace
 
+std::unique_ptr<FvdDetector> make_detector(const Config& c) { return make_detector_impl(c); }
+
 std::string embedded_detector_path(const Config& c, bool force) {
   // The embedded default: built once per setting, content-addressed under the runs folder.
   EmbeddedDetectorOptions eo;
@@ -110,7 +112,7 @@ std::string embedded_detector_path(const Config& c, bool force) {
   eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
   eo.bn_eps = c.get<double>("fvd.bn_eps");
   const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
-                     fmt::format("i3d-embedded-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
+                     fmt::format("i3d-embedded-v2-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
                                  eo.frames, eo.train_steps, eo.bn_eps);
   if (force) fs::remove(p);
   return ensure_embedded_i3d(p, eo).string();

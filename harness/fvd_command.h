@@ -1,12 +1,17 @@
 // `osvbench fvd merge` and `osvbench fvd compute` on statistics files (FrechetStats safetensors).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace osv {
 
 class Config;
+class FvdDetector;
+
+// The configured detector (fvd.detector, fvd.weights or the embedded default built on demand).
+std::unique_ptr<FvdDetector> make_detector(const Config& config);
 
 // Videos of a folder (mp4/mkv/webm/... files; broken ones skipped and reported) through the
 // configured detector into a statistics file.

@@ -9,19 +9,13 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "datasets/clip_set.h"
 #include "datasets/synthetic.h"
 #include "harness/fvd_command.h"
+#include "methods/teacher/embedded.h"
 
 namespace osv {
 namespace fs = std::filesystem;
-
-std::string synthetic_data_dir(const Config& c) {
-  nlohmann::json key = {{"frames", c.at("data.frames")}, {"height", c.at("data.height")}, {"width", c.at("data.width")},
-                        {"fps", c.at("data.fps")},       {"num_train", c.at("data.num_train")},
-                        {"num_test", c.at("data.num_test")}, {"seed", c.at("data.split_seed")}};
-  return (fs::path(c.get<std::string>("run.root")) / "assets" / ("synthetic-" + sha256_hex(key.dump()).substr(0, 12)))
-      .string();
-}
 
 std::vector<std::string> prepare_command(const Config& c, const std::vector<std::string>& assets, bool force) {
   std::vector<std::string> missing;
@@ -60,8 +54,20 @@ std::vector<std::string> prepare_command(const Config& c, const std::vector<std:
       return embedded_detector_path(c, force);
     });
   }
-  for (const char* a : {"vae", "image_encoder", "teacher", "backbone"})
-    if (wants(a)) missing.push_back(a);
+  std::vector<std::string> svd;
+  for (const char* a : {"vae", "image_encoder", "teacher"})
+    if (wants(a)) svd.push_back(a);
+  if (!svd.empty()) {
+    if (!c.get<std::string>("model.path").empty()) {
+      std::cout << "svd:      model.path=" << c.get<std::string>("model.path") << " (nothing to train)\n";
+    } else {
+      prepare_embedded_svd(c, assets.empty() ? std::vector<std::string>{} : svd, force,
+                           [](const std::string& what, const std::string& where, double s) {
+                             std::cout << fmt::format("{:<9} {} ({:.1f} s)\n", what + ":", where, s);
+                           });
+    }
+  }
+  if (wants("backbone")) missing.push_back("backbone");
   return missing;
 }
 

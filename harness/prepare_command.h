@@ -16,7 +16,4 @@ class Config;
 // Returns the assets that could not be built because they are not implemented yet.
 std::vector<std::string> prepare_command(const Config& config, const std::vector<std::string>& assets, bool force);
 
-// Where `prepare` puts the synthetic split of this config.
-std::string synthetic_data_dir(const Config& config);
-
 }  // namespace osv

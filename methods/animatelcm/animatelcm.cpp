@@ -11,7 +11,7 @@ void register_animatelcm(MethodRegistry& registry) {
       "AnimateLCM: consistency distillation, k-step consistency sampler",
       "AnimateLCM, reference [32] of the OSV paper",
       {"consistency"},
-      [](const Config&) -> std::unique_ptr<Method> {
+      [](const Config&, std::shared_ptr<SvdPipeline>) -> std::unique_ptr<Method> {
         throw NotImplementedError("method 'animatelcm' has not been implemented yet (issue #8)");
       }});
 }

@@ -28,7 +28,10 @@ struct Conditioning {
   torch::Tensor added_time_ids;  // [B, 3]: fps - 1, motion_bucket_id, noise_aug
 };
 
-struct TrainContext;  // defined with the shared training loop
+struct SampleResult {
+  torch::Tensor latents;  // [B, T, C, h, w]
+  int64_t nfe = 0;        // network evaluations per clip batch, counted
+};
 
 class Method {
  public:
@@ -36,11 +39,11 @@ class Method {
   virtual std::string name() const = 0;
   // Network evaluations per clip the sampler will make (the sampler also counts them).
   virtual int nfe(const SampleOptions& options) const = 0;
-  // Returns latents [B, T, C, h, w].
-  virtual torch::Tensor sample(const Conditioning& cond, const SampleOptions& options) = 0;
-  virtual void train(TrainContext&) {}
-  virtual void save(const std::filesystem::path& dir) const = 0;
-  virtual void load(const std::filesystem::path& dir) = 0;
+  // Latents [B, T, C, h, w] (scaled by the VAE scaling factor) from `noise` [B, T, C, h, w] ~ N(0, I),
+  // with the network evaluations counted as they are made.
+  virtual SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& options) = 0;
+  // Where its weights and training runs come from (recorded in results).
+  virtual std::string weights_id() const = 0;
 };
 
 }  // namespace osv

@@ -12,14 +12,16 @@
 namespace osv {
 
 class Config;
+class SvdPipeline;
 
 struct MethodInfo {
   std::string name;     // "osv"
   std::string title;    // "OSV (LGP + ACD, latent DINOv2 discriminator, TTS)"
   std::string paper;    // where the method comes from
   std::vector<std::string> samplers;  // sampler names it accepts
-  // Builds the method from a resolved config; throws osv::NotImplementedError until it lands.
-  std::function<std::unique_ptr<Method>(const Config&)> create;
+  // Builds the method from a resolved config on the loaded SVD pipeline (the teacher's models),
+  // training what is missing through the run cache; throws osv::NotImplementedError until it lands.
+  std::function<std::unique_ptr<Method>(const Config&, std::shared_ptr<SvdPipeline>)> create;
 };
 
 class MethodRegistry {

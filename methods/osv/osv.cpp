@@ -11,7 +11,7 @@ void register_osv(MethodRegistry& registry) {
       "OSV: latent GAN pretraining + adversarial consistency distillation, Time Travel Sampler",
       "the OSV paper (two-stage training, latent DINOv2 discriminator, TTS)",
       {"consistency", "tts"},
-      [](const Config&) -> std::unique_ptr<Method> {
+      [](const Config&, std::shared_ptr<SvdPipeline>) -> std::unique_ptr<Method> {
         throw NotImplementedError("method 'osv' has not been implemented yet (issue #7)");
       }});
 }

@@ -11,7 +11,7 @@ void register_sfv(MethodRegistry& registry) {
       "SF-V: single-step adversarial fine-tuning with a UNet-encoder discriminator",
       "SF-V, reference [38] of the OSV paper (re-implemented there too)",
       {"consistency"},
-      [](const Config&) -> std::unique_ptr<Method> {
+      [](const Config&, std::shared_ptr<SvdPipeline>) -> std::unique_ptr<Method> {
         throw NotImplementedError("method 'sfv' has not been implemented yet (issue #8)");
       }});
 }

@@ -13,20 +13,25 @@ namespace osv {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 
-// Class labels of a clip's factors: the first object's direction of motion (8), the camera pan's
-// horizontal and vertical directions (2 + 2), the lighting change's direction (2).
-std::array<int64_t, 4> factor_labels(const nlohmann::json& l) {
-  const auto& ob = l.at("objects").at(0);
-  const double vx = ob.at("velocity")[0].get<double>(), vy = ob.at("velocity")[1].get<double>();
-  double ang = std::atan2(vy, vx);
-  if (ang < 0) ang += 2 * kPi;
-  const auto dir = static_cast<int64_t>(std::floor(ang / (2 * kPi) * 8)) % 8;
+// Regression targets of a clip's generative factors, each scaled to about unit variance: the
+// camera pan's velocity (x, y), the lighting's rate of change, the objects' mean speed and spin
+// magnitude, and their number. Motion targets need the frames in order and moving; the count needs
+// the objects' edges.
+constexpr int64_t kNumTargets = 6;
+std::array<float, kNumTargets> factor_targets(const nlohmann::json& l) {
   const auto& pan = l.at("background").at("pan_per_frame");
-  const int64_t pan_x = pan[0].get<double>() > 0 ? 1 : 0, pan_y = pan[1].get<double>() > 0 ? 1 : 0;
-  const int64_t light = l.at("lighting").at("rate_per_frame").get<double>() > 0 ? 1 : 0;
-  return {dir, pan_x, pan_y, light};
+  double speed = 0, spin = 0;
+  const auto& objs = l.at("objects");
+  for (const auto& ob : objs) {
+    speed += std::hypot(ob.at("velocity")[0].get<double>(), ob.at("velocity")[1].get<double>());
+    spin += std::abs(ob.at("spin").get<double>());
+  }
+  const double n = static_cast<double>(objs.size());
+  return {static_cast<float>(pan[0].get<double>() / 0.0115), static_cast<float>(pan[1].get<double>() / 0.0058),
+          static_cast<float>(l.at("lighting").at("rate_per_frame").get<double>() / 0.0115),
+          static_cast<float>((speed / n - 0.025) / 0.005), static_cast<float>((spin / n - 0.125) / 0.04),
+          static_cast<float>(n - 3.0)};
 }
 
 }  // namespace
@@ -51,28 +56,29 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
     to.seed = o.seed + 104729;
     torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(o.lr));
     net->set_calibrating(true);
-    const std::array<std::pair<int64_t, int64_t>, 4> heads{{{0, 8}, {8, 10}, {10, 12}, {12, 14}}};
     for (int64_t step = 0; step < o.train_steps; ++step) {
       std::vector<torch::Tensor> vids;
-      std::vector<std::array<int64_t, 4>> labels;
+      std::vector<float> y;
       for (int64_t i = 0; i < o.batch; ++i) {
         auto c = synthetic_clip(to, step * o.batch + i);
         vids.push_back(c.video);
-        labels.push_back(factor_labels(c.labels));
+        const auto t = factor_targets(c.labels);
+        y.insert(y.end(), t.begin(), t.end());
       }
       auto logits = net->forward(preprocess_videos(torch::stack(vids), FvdPreprocess::TF, o.input_size)).logits;
-      auto loss = torch::zeros({});
-      for (std::size_t h = 0; h < heads.size(); ++h) {
-        std::vector<int64_t> y;
-        for (const auto& l : labels) y.push_back(l[h]);
-        loss = loss + torch::nn::functional::cross_entropy(logits.slice(1, heads[h].first, heads[h].second),
-                                                           torch::tensor(y, torch::kInt64));
-      }
+      auto target = torch::tensor(y).view({o.batch, kNumTargets});
+      auto per = (logits.slice(1, 0, kNumTargets) - target).pow(2).mean(0);  // [kNumTargets]
+      auto loss = per.sum();
       opt.zero_grad();
       loss.backward();
       opt.step();
-      if (step % 25 == 0 || step + 1 == o.train_steps)
-        log::info("embedded FVD detector: step {}/{} factor loss {:.3f}", step + 1, o.train_steps, loss.item<double>());
+      if (step % 25 == 0 || step + 1 == o.train_steps) {
+        auto p = per.detach();
+        log::info("embedded FVD detector: step {}/{} factor loss {:.3f} (pan {:.2f} {:.2f}, light {:.2f}, speed {:.2f}, "
+                  "spin {:.2f}, count {:.2f})",
+                  step + 1, o.train_steps, loss.item<double>(), p[0].item<double>(), p[1].item<double>(),
+                  p[2].item<double>(), p[3].item<double>(), p[4].item<double>(), p[5].item<double>());
+      }
     }
     net->set_calibrating(false);
   }

@@ -25,7 +25,7 @@ struct EmbeddedDetectorOptions {
   int64_t calibration_clips = 64;
   int64_t train_steps = 200;  // 0: random weights, BN calibration only
   int64_t batch = 16;
-  double lr = 3e-4;
+  double lr = 1e-3;
   double bn_eps = 1e-3;
 };
 

@@ -58,7 +58,8 @@ TEST(FvdSanity, EmbeddedDetectorOrdersCorruptionsBySeverity) {
   EmbeddedDetectorOptions eo;
   eo.input_size = 64;
   eo.frames = 8;
-  eo.calibration_clips = 48;
+  eo.calibration_clips = 64;
+  eo.train_steps = 400;
   const auto weights = ensure_embedded_i3d(dir / "i3d_embedded.safetensors", eo);
   NativeI3dOptions no;
   no.size = 64;
@@ -68,7 +69,7 @@ TEST(FvdSanity, EmbeddedDetectorOrdersCorruptionsBySeverity) {
   so.frames = 8;
   so.height = 64;
   so.width = 64;
-  const int64_t n = 96;
+  const int64_t n = 512;
   std::vector<torch::Tensor> a, b;
   for (int64_t i = 0; i < n; ++i) {
     a.push_back(synthetic_clip(so, i).video);
@@ -76,11 +77,11 @@ TEST(FvdSanity, EmbeddedDetectorOrdersCorruptionsBySeverity) {
   }
   const auto real_a = torch::stack(a), real_b = torch::stack(b);
   FrechetStats sa(0), sb(0);
-  add_videos(*det, sa, real_a, 16);
-  add_videos(*det, sb, real_b, 16);
+  add_videos(*det, sa, real_a, 32);
+  add_videos(*det, sb, real_b, 32);
   auto fvd = [&](const torch::Tensor& fake) {
     FrechetStats s(0);
-    add_videos(*det, s, fake, 16);
+    add_videos(*det, s, fake, 32);
     return frechet_distance(sa, s, CovNormaliser::N);
   };
   const double base = frechet_distance(sa, sb, CovNormaliser::N);

@@ -30,8 +30,8 @@ TEST(Registry, UnknownNameSuggestsAndListsKnownOnes) {
 TEST(Registry, MethodsNotLandedYetSaySo) {
   register_builtin_methods();
   const Config c = Config::resolve("tiny", {});
-  for (const auto& name : MethodRegistry::instance().names())
-    EXPECT_THROW(MethodRegistry::instance().get(name).create(c), NotImplementedError) << name;
+  for (const auto& name : {"animatelcm", "sfv", "osv"})
+    EXPECT_THROW(MethodRegistry::instance().get(name).create(c, nullptr), NotImplementedError) << name;
 }
 
 }  // namespace

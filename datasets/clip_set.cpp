@@ -1,0 +1,69 @@
+#include "datasets/clip_set.h"
+
+#include <fmt/format.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "datasets/loader.h"
+
+namespace osv {
+namespace fs = std::filesystem;
+
+ClipSet load_clip_folder(const fs::path& dir, const Config& c, int64_t max_clips, int threads) {
+  VideoFolderDataset ds(FolderKind::Videos, dir);
+  DecodeOptions d;
+  d.frames = c.get<long long>("data.frames");
+  d.fps = c.get<double>("data.fps");
+  d.height = c.get<long long>("data.height");
+  d.width = c.get<long long>("data.width");
+  int64_t n = static_cast<int64_t>(ds.entries().size());
+  if (max_clips > 0) n = std::min(n, max_clips);
+  std::vector<int64_t> order(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::mutex mu;
+  ClipSet set;
+  std::vector<int64_t> kept;
+  ClipLoader loader(order, [&](int64_t i) -> std::optional<torch::Tensor> {
+    std::lock_guard<std::mutex> lock(mu);  // the dataset's report is not thread-safe; decoding dominates anyway
+    return ds.load(static_cast<std::size_t>(i), d);
+  }, threads);
+  std::vector<torch::Tensor> clips;
+  while (auto v = loader.next()) clips.push_back(*v);
+  set.report = ds.report();
+  if (clips.empty())
+    throw InputError(fmt::format("{}: no clip could be loaded ({})", dir.string(), set.report.summary()));
+  if (set.report.skipped_count() > 0) log::warn("{}: {}", dir.string(), set.report.summary());
+  set.videos = torch::stack(clips);
+  for (int64_t i = 0; i < n; ++i) set.files.push_back(ds.entries()[static_cast<std::size_t>(i)].path);
+  return set;
+}
+
+std::string synthetic_data_dir(const Config& c) {
+  nlohmann::json key = {{"frames", c.at("data.frames")}, {"height", c.at("data.height")}, {"width", c.at("data.width")},
+                        {"fps", c.at("data.fps")},       {"num_train", c.at("data.num_train")},
+                        {"num_test", c.at("data.num_test")}, {"seed", c.at("data.split_seed")}};
+  return (fs::path(c.get<std::string>("run.root")) / "assets" / ("synthetic-" + sha256_hex(key.dump()).substr(0, 12)))
+      .string();
+}
+
+fs::path split_dir(const Config& c, const std::string& split) {
+  const auto source = c.get<std::string>("data.source");
+  fs::path dir;
+  if (source == "synthetic") {
+    dir = fs::path(synthetic_data_dir(c)) / split;
+    if (!fs::exists(dir))
+      throw InputError(fmt::format("the synthetic {} split is missing ({}); run `osvbench prepare` first", split,
+                                   dir.string()));
+    return dir;
+  }
+  if (source == "mp4_folder") {
+    dir = fs::path(c.get<std::string>("data.root")) / split;
+    if (!fs::exists(dir)) throw InputError(fmt::format("data.root has no {} folder: {}", split, dir.string()));
+    return dir;
+  }
+  throw InputError(fmt::format("data.source '{}' has no {} split folder here; use synthetic or mp4_folder "
+                               "(data.root/train, data.root/test)", source, split));
+}
+
+}  // namespace osv

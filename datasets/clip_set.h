@@ -1,0 +1,33 @@
+// A whole split of clips in memory, loaded through the background loader (decode errors are
+// skipped and counted), and where the embedded default's synthetic split lives on disk.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/config.h"
+#include "datasets/folder_dataset.h"
+
+namespace osv {
+
+struct ClipSet {
+  torch::Tensor videos;  // uint8 [N, T, 3, H, W]
+  std::vector<std::filesystem::path> files;
+  DataReport report;
+};
+
+// The clips of a folder of videos in name order (at most `max_clips`, 0 = all), decoded as the
+// config's data.* says (frames, fps, height, width). Throws osv::InputError when none load.
+ClipSet load_clip_folder(const std::filesystem::path& dir, const Config& config, int64_t max_clips = 0,
+                         int threads = 2);
+
+// <run.root>/assets/synthetic-<hash of the data keys>: holds train/ and test/ (see write_synthetic_set).
+std::string synthetic_data_dir(const Config& config);
+
+// The folder of the train or test split of the configured data source (synthetic: the prepared
+// split; mp4_folder: data.root/<split> when it exists). Throws osv::InputError when it is missing.
+std::filesystem::path split_dir(const Config& config, const std::string& split);
+
+}  // namespace osv

@@ -1,0 +1,142 @@
+#include "harness/evaluate.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "common/log.h"
+#include "common/progress.h"
+#include "datasets/clip_set.h"
+#include "datasets/video_io.h"
+#include "harness/fvd_command.h"
+#include "methods/api/registry.h"
+#include "methods/teacher/embedded.h"
+#include "methods/teacher/svd_pipeline.h"
+#include "metrics/fvd/detector.h"
+#include "metrics/fvd/video_stats.h"
+#include "reports/provenance.h"
+
+namespace osv {
+namespace fs = std::filesystem;
+
+SampleOptions sample_options(const Config& c) {
+  SampleOptions o;
+  o.steps = static_cast<int>(c.get<long long>("sample.steps"));
+  o.sampler = c.get<std::string>("sample.sampler");
+  o.cfg = c.get<bool>("sample.cfg");
+  o.cfg_min = static_cast<float>(c.get<double>("sample.cfg_min"));
+  o.cfg_max = static_cast<float>(c.get<double>("sample.cfg_max"));
+  o.seed = static_cast<uint64_t>(c.get<long long>("sample.seed"));
+  return o;
+}
+
+double peak_rss_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
+                          int64_t frames, int64_t batch, double progress_interval_s, const std::string& label) {
+  const int64_t N = first_frames.size(0);
+  Generated g;
+  std::vector<torch::Tensor> out;
+  Progress::Options po;
+  po.unit = "clip";
+  po.interval_s = progress_interval_s;
+  Progress bar(N, label, po);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto& ucfg = pipe.models().unet->config();
+  for (int64_t b = 0; b < N; b += batch) {
+    const int64_t e = std::min(N, b + batch);
+    auto ff = first_frames.slice(0, b, e);
+    std::vector<torch::Tensor> aug, noise;
+    const int64_t H = ff.size(2), W = ff.size(3);
+    const int64_t factor = int64_t{1} << (pipe.models().vae->config().block_out_channels.size() - 1);
+    for (int64_t i = b; i < e; ++i) {
+      torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(i));
+      aug.push_back(torch::randn({3, H, W}));
+      noise.push_back(torch::randn({frames, ucfg.out_channels, H / factor, W / factor}));
+    }
+    auto cond = pipe.encode_conditioning(ff, torch::stack(aug));
+    auto r = method.sample(cond, torch::stack(noise).to(pipe.device()), o);
+    g.nfe = r.nfe;
+    out.push_back(pipe.decode(r.latents));
+    bar.advance(e - b);
+  }
+  bar.finish();
+  g.videos = torch::cat(out);
+  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  g.latency_s = g.seconds / static_cast<double>(N);
+  g.clips_per_s = static_cast<double>(N) / g.seconds;
+  return g;
+}
+
+Evaluator::Evaluator(const Config& base) : base_(base) {
+  pipe_ = std::make_shared<SvdPipeline>(svd_folder_for(base), base);
+  detector_ = make_detector(base);
+  const auto n_real = base.get<long long>("fvd.num_real");
+  const auto n_fake = base.get<long long>("sample.num_samples");
+  auto set = load_clip_folder(split_dir(base, "test"), base, std::max(n_real, n_fake));
+  test_ = set.videos;
+  if (test_.size(0) < n_real || test_.size(0) < n_fake)
+    log::warn("only {} test clips load; fvd.num_real {} / sample.num_samples {} are capped to it", test_.size(0),
+              n_real, n_fake);
+  real_ = make_stats_for(*detector_, 0, base.get<long long>("fvd.frames"), true);
+  auto real = test_.slice(0, 0, std::min<int64_t>(n_real, test_.size(0))).slice(1, 0, base.get<long long>("fvd.frames"));
+  add_videos(*detector_, real_, real, 16);
+  log::info("real statistics: {} held-out clips ({})", real_.count(), set.report.summary());
+}
+
+Evaluator::~Evaluator() = default;
+
+nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
+  const auto& info = MethodRegistry::instance().get(c.get<std::string>("method"));
+  auto method = info.create(c, pipe_);
+  const auto o = sample_options(c);
+  const int64_t n = std::min<int64_t>(c.get<long long>("sample.num_samples"), test_.size(0));
+  const int64_t T = c.get<long long>("data.frames");
+  const auto label = fmt::format("{} {} {} step(s){}", info.name, o.sampler, o.steps,
+                                 o.cfg ? fmt::format(" cfg {}", o.cfg_max) : "");
+  auto g = generate_videos(*method, *pipe_, test_.slice(0, 0, n).select(1, 0).contiguous(), o, T, 8,
+                           c.get<double>("run.progress_interval_s"), label);
+  if (!videos_dir.empty()) {
+    fs::create_directories(videos_dir);
+    for (int64_t i = 0; i < std::min<int64_t>(n, 8); ++i)
+      write_video(videos_dir / fmt::format("{:05d}.mp4", i), g.videos[i], c.get<double>("data.fps"));
+    write_frame_grid(videos_dir / "grid.png", g.videos.slice(0, 0, std::min<int64_t>(n, 8)));
+  }
+  FrechetStats fake = make_stats_for(*detector_, 0, c.get<long long>("fvd.frames"), true);
+  add_videos(*detector_, fake, g.videos.slice(1, 0, c.get<long long>("fvd.frames")), 16);
+  FvdOptions fo;
+  fo.normaliser = parse_cov_normaliser(c.get<std::string>("fvd.cov_normaliser"));
+  fo.bootstrap = static_cast<int>(c.get<long long>("fvd.bootstrap"));
+  fo.seed = static_cast<uint64_t>(c.get<long long>("fvd.bootstrap_seed"));
+  const auto r = compute_fvd(real_, fake, fo);
+  nlohmann::json row = {{"method", info.name},
+                        {"sampler", o.sampler},
+                        {"steps", o.steps},
+                        {"cfg", o.cfg ? nlohmann::json(o.cfg_max) : nlohmann::json("none")},
+                        {"cfg_min", o.cfg_min},
+                        {"nfe", g.nfe},
+                        {"fvd", r.fvd},
+                        {"n_real", r.n_real},
+                        {"n_fake", r.n_fake},
+                        {"mean_bias", r.mean_bias},
+                        {"latency_s_per_clip", g.latency_s},
+                        {"clips_per_s", g.clips_per_s},
+                        {"peak_rss_mib", peak_rss_mib()},
+                        {"weights", method->weights_id()},
+                        {"config_hash", c.hash()},
+                        {"sample_seed", o.seed},
+                        {"detector", real_.info}};
+  if (r.ci_low) row["ci"] = {{"low", *r.ci_low}, {"high", *r.ci_high}, {"confidence", r.confidence},
+                             {"bootstrap", r.bootstrap}};
+  row["provenance"] = provenance(c);
+  return row;
+}
+
+}  // namespace osv

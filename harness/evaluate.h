@@ -1,0 +1,61 @@
+// Sampling a method on first frames and scoring it with FVD against the held-out clips: what
+// `osvbench sample` and `osvbench compare` run for each row.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "methods/api/method.h"
+#include "metrics/fvd/frechet.h"
+
+namespace osv {
+
+class SvdPipeline;
+class FvdDetector;
+
+SampleOptions sample_options(const Config& config);
+
+struct Generated {
+  torch::Tensor videos;  // uint8 [N, T, 3, H, W]
+  int64_t nfe = 0;       // network evaluations per clip, counted by the sampler
+  double seconds = 0;    // sampling + decoding wall time
+  double latency_s = 0;  // per clip
+  double clips_per_s = 0;
+};
+
+// Animates uint8 first frames [N, 3, H, W]. Clip i's noise (and its conditioning-frame noise
+// augmentation) comes from seed (sample.seed, i), so a clip does not depend on the batch size.
+Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
+                          int64_t frames, int64_t batch, double progress_interval_s, const std::string& label);
+
+// Peak resident memory of this process so far (VmHWM), MiB; 0 where unknown.
+double peak_rss_mib();
+
+// Everything one compare/ablate session shares: the SVD pipeline, the detector and the
+// statistics of the held-out clips (cached per detector in the runs folder).
+class Evaluator {
+ public:
+  explicit Evaluator(const Config& base);
+  ~Evaluator();
+  std::shared_ptr<SvdPipeline> pipeline() { return pipe_; }
+  // The held-out clips (uint8 [N, T, 3, H, W]); their first frames condition the samples.
+  const torch::Tensor& test_clips() const { return test_; }
+  // Samples `config`'s method and sampler on the first sample.num_samples test clips and scores
+  // them; returns the row as JSON (method, sampler, steps, cfg, nfe, fvd, ci, n, latency, ...).
+  nlohmann::json run_row(const Config& config, const std::filesystem::path& videos_dir = {});
+
+ private:
+  Config base_;
+  std::shared_ptr<SvdPipeline> pipe_;
+  std::unique_ptr<FvdDetector> detector_;
+  FrechetStats real_{0};
+  torch::Tensor test_;
+};
+
+}  // namespace osv

@@ -1,0 +1,138 @@
+#include "methods/api/train_loop.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/progress.h"
+
+namespace osv {
+namespace fs = std::filesystem;
+
+bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
+
+double grad_norm(const std::vector<torch::Tensor>& params) {
+  double sq = 0;
+  for (const auto& p : params)
+    if (p.grad().defined()) sq += p.grad().detach().to(torch::kDouble).pow(2).sum().item<double>();
+  return std::sqrt(sq);
+}
+
+void archive_module(torch::serialize::OutputArchive& a, const std::string& prefix, const torch::nn::Module& m) {
+  for (const auto& p : m.named_parameters(true)) a.write(prefix + p.key(), p.value().detach(), false);
+  for (const auto& b : m.named_buffers(true)) a.write(prefix + b.key(), b.value(), true);
+}
+
+void unarchive_module(torch::serialize::InputArchive& a, const std::string& prefix, torch::nn::Module& m) {
+  torch::NoGradGuard g;
+  for (auto& p : m.named_parameters(true)) {
+    torch::Tensor t;
+    a.read(prefix + p.key(), t, false);
+    p.value().copy_(t);
+  }
+  for (auto& b : m.named_buffers(true)) {
+    torch::Tensor t;
+    a.read(prefix + b.key(), t, true);
+    b.value().copy_(t);
+  }
+}
+
+namespace {
+
+// Keeps the lines of metrics.jsonl whose step is < `steps` (a torn last line is dropped).
+void truncate_metrics(const fs::path& file, int64_t steps) {
+  if (!fs::exists(file)) return;
+  std::ifstream in(file);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (j.at("step").get<int64_t>() < steps) kept += line + "\n";
+    } catch (const std::exception&) {
+    }
+  }
+  atomic_write(file, kept);
+}
+
+std::string fmt_metric(double v) { return std::isfinite(v) ? fmt::format("{:.4g}", v) : "nan"; }
+
+}  // namespace
+
+TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
+  fs::create_directories(o.dir);
+  const fs::path ckpt = o.dir / "checkpoint.pt", metrics = o.dir / "metrics.jsonl";
+  TrainSummary s;
+  if (fs::exists(ckpt)) {
+    torch::serialize::InputArchive a;
+    try {
+      a.load_from(ckpt.string());
+    } catch (const c10::Error& e) {
+      throw InputError(fmt::format("{}: damaged checkpoint ({}); delete it to restart this run", ckpt.string(),
+                                   e.what_without_backtrace()));
+    }
+    torch::Tensor step, skipped;
+    a.read("loop.step", step);
+    a.read("loop.skipped", skipped);
+    s.resumed_from = step.item<int64_t>();
+    s.skipped_nonfinite = skipped.item<int64_t>();
+    task.load(a);
+    log::info("{}: resuming at step {}/{} from {}", o.label, s.resumed_from, o.steps, ckpt.string());
+  }
+  truncate_metrics(metrics, s.resumed_from);
+  auto save = [&](int64_t steps_done) {
+    torch::serialize::OutputArchive a;
+    a.write("loop.step", torch::tensor(steps_done, torch::kInt64));
+    a.write("loop.skipped", torch::tensor(s.skipped_nonfinite, torch::kInt64));
+    task.save(a);
+    std::ostringstream buf;
+    a.save_to(buf);
+    atomic_write(ckpt, buf.str());
+  };
+
+  std::ofstream log_out(metrics, std::ios::app);
+  Progress::Options po;
+  po.interval_s = o.progress_interval_s;
+  Progress bar(o.steps - s.resumed_from,
+               s.resumed_from > 0 ? fmt::format("{} (from step {})", o.label, s.resumed_from) : o.label, po);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<double> recent;
+  int64_t step = s.resumed_from;
+  for (; step < o.steps; ++step) {
+    if (o.stop_after >= 0 && s.steps_done >= o.stop_after) break;
+    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(step));
+    const auto ts = std::chrono::steady_clock::now();
+    StepOutput out = task.step(step);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    if (!out.finite) {
+      ++s.skipped_nonfinite;
+      log::warn("{}: step {} skipped (non-finite loss or gradients)", o.label, step);
+    }
+    nlohmann::json j = {{"step", step}, {"it_per_s", dt > 0 ? 1.0 / dt : 0.0}, {"skipped", s.skipped_nonfinite}};
+    for (const auto& [k, v] : out.metrics) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+    log_out << j.dump() << "\n";
+    log_out.flush();
+    ++s.steps_done;
+    if (out.finite && out.metrics.count("loss")) {
+      recent.push_back(out.metrics.at("loss"));
+      if (recent.size() > 50) recent.erase(recent.begin());
+    }
+    if (out.metrics.count("loss")) bar.set_postfix("loss " + fmt_metric(out.metrics.at("loss")));
+    bar.advance();
+    if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) save(step + 1);
+  }
+  bar.finish();
+  s.total_steps = step;
+  s.finished = step >= o.steps;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (double v : recent) s.final_loss += v / static_cast<double>(recent.size());
+  return s;
+}
+
+}  // namespace osv

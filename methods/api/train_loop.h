@@ -1,0 +1,67 @@
+// The training loop every method shares (teacher, embedded VAE and image encoder, OSV stages,
+// AnimateLCM, SF-V). A TrainTask makes one optimisation step; the loop around it
+//   - seeds torch's default generator from (seed, step) before every step, so the data order and
+//     the noise of step n do not depend on where a run was resumed;
+//   - logs one JSON line per step to <dir>/metrics.jsonl (step, the task's metrics such as loss
+//     and grad_norm, lr, it/s, skipped) and shows progress with an ETA;
+//   - counts steps whose loss or gradients were not finite (the task skips their update);
+//   - checkpoints atomically to <dir>/checkpoint.pt every `checkpoint_every` steps and at the end;
+//   - resumes from that checkpoint after a crash or kill -9, truncating metrics.jsonl to the
+//     checkpointed step so the logged curve continues exactly as an uninterrupted run's.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace osv {
+
+struct StepOutput {
+  std::map<std::string, double> metrics;  // "loss", "grad_norm", "lr", ... (finite or not)
+  bool finite = true;                     // false: the task skipped this step's update
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  // One optimisation step. All randomness must come from torch's default generator.
+  virtual StepOutput step(int64_t step) = 0;
+  // The whole training state: weights, optimiser moments, EMA copies, counters.
+  virtual void save(torch::serialize::OutputArchive& archive) = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
+};
+
+struct TrainLoopOptions {
+  std::filesystem::path dir;
+  std::string label = "train";
+  int64_t steps = 0;
+  int64_t checkpoint_every = 100;
+  uint64_t seed = 0;
+  double progress_interval_s = 10.0;
+  int64_t stop_after = -1;  // tests: return after this many steps of this call (a simulated crash)
+};
+
+struct TrainSummary {
+  int64_t resumed_from = 0;      // step the run resumed at (0 = fresh)
+  int64_t steps_done = 0;        // steps made by this call
+  int64_t total_steps = 0;       // steps of the run so far
+  int64_t skipped_nonfinite = 0; // over the whole run
+  double seconds = 0;            // this call's wall time
+  double final_loss = 0;         // mean loss of the last min(50, steps) finite steps of this call
+  bool finished = false;         // total_steps == options.steps
+};
+
+TrainSummary run_training(TrainTask& task, const TrainLoopOptions& options);
+
+// Shared helpers for tasks.
+bool all_finite(const torch::Tensor& t);
+// Global L2 norm of the parameters' gradients (0 when none).
+double grad_norm(const std::vector<torch::Tensor>& params);
+// Saves / loads a module's parameters and buffers under `prefix` in an archive.
+void archive_module(torch::serialize::OutputArchive& a, const std::string& prefix, const torch::nn::Module& m);
+void unarchive_module(torch::serialize::InputArchive& a, const std::string& prefix, torch::nn::Module& m);
+
+}  // namespace osv

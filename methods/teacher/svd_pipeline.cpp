@@ -1,0 +1,109 @@
+#include "methods/teacher/svd_pipeline.h"
+
+#include "common/config.h"
+#include "methods/teacher/edm.h"
+
+namespace osv {
+
+torch::Tensor to_unit_range(const torch::Tensor& u8) { return u8.to(torch::kFloat32) / 127.5 - 1.0; }
+torch::Tensor from_unit_range(const torch::Tensor& x) {
+  return ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch::kUInt8);
+}
+
+namespace {
+double pick_scaling(const SvdFolder& m, const Config& c) {
+  const double k = c.get<double>("model.vae_scaling_factor");
+  return k > 0 ? k : m.vae->config().scaling_factor;
+}
+ConditioningOptions cond_options(const Config& c) {
+  ConditioningOptions o;
+  o.noise_aug = c.get<double>("cond.noise_aug");
+  o.fps = c.get<long long>("cond.fps");
+  o.motion_bucket_id = c.get<long long>("cond.motion_bucket_id");
+  return o;
+}
+}  // namespace
+
+SvdPipeline::SvdPipeline(const std::filesystem::path& folder, const Config& c)
+    : models_(load_svd_folder(folder, c10::kFloat, c10::Device(c.get<std::string>("device")))),
+      scaling_factor_(pick_scaling(models_, c)),
+      cond_(cond_options(c)) {}
+
+SvdPipeline::SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOptions cond)
+    : models_(std::move(models)), scaling_factor_(scaling_factor), cond_(cond) {}
+
+c10::Device SvdPipeline::device() const { return models_.vae->parameters().front().device(); }
+
+torch::Tensor SvdPipeline::image_embeds(const torch::Tensor& first_frames) {
+  torch::NoGradGuard g;
+  const auto x01 = first_frames.to(device()).to(torch::kFloat32) / 255.0;
+  const auto px = svd_clip_preprocess(x01, models_.image_encoder->config().image_size, models_.image_normalisation);
+  return models_.image_encoder->forward(px).image_embeds.unsqueeze(1);  // [B, 1, D]
+}
+
+Conditioning SvdPipeline::encode_conditioning(const torch::Tensor& first_frames, const torch::Tensor& aug_noise) {
+  torch::NoGradGuard g;
+  const int64_t B = first_frames.size(0);
+  Conditioning c;
+  c.image_embeds = image_embeds(first_frames);
+  auto img = to_unit_range(first_frames.to(device()));
+  img = img + cond_.noise_aug * (aug_noise.defined() ? aug_noise.to(img.device()) : torch::randn(img.sizes(), img.options()));
+  c.image_latent = models_.vae->encode(img).mode();  // [B, C, h, w], not scaled (SPEC §1)
+  c.added_time_ids = torch::tensor({static_cast<float>(cond_.fps - 1), static_cast<float>(cond_.motion_bucket_id),
+                                    static_cast<float>(cond_.noise_aug)},
+                                   img.options())
+                         .view({1, 3})
+                         .repeat({B, 1});
+  return c;
+}
+
+torch::Tensor SvdPipeline::encode_video(const torch::Tensor& videos, int64_t chunk) {
+  torch::NoGradGuard g;
+  const int64_t B = videos.size(0), T = videos.size(1);
+  auto flat = videos.reshape({B * T, videos.size(2), videos.size(3), videos.size(4)});
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < B * T; i += chunk)
+    out.push_back(models_.vae->encode(to_unit_range(flat.slice(0, i, std::min(B * T, i + chunk)).to(device()))).mode());
+  auto z = torch::cat(out) * scaling_factor_;  // [B*T, C, h, w]
+  return z.view({B, T, z.size(1), z.size(2), z.size(3)});
+}
+
+torch::Tensor SvdPipeline::decode(const torch::Tensor& latents, int64_t chunk) {
+  torch::NoGradGuard g;
+  return from_unit_range(models_.vae->decode_video(latents / scaling_factor_, chunk)).cpu();
+}
+
+torch::Tensor unet_forward(UNetSpatioTemporalConditionModel& unet, const torch::Tensor& x_in,
+                           const torch::Tensor& c_noise, const Conditioning& cond, bool conditional) {
+  const int64_t T = x_in.size(1);
+  auto lat = cond.image_latent.unsqueeze(1).expand({-1, T, -1, -1, -1});  // [B, T, C, h, w]
+  auto emb = cond.image_embeds;
+  if (!conditional) {
+    lat = torch::zeros_like(lat);
+    emb = torch::zeros_like(emb);
+  }
+  return unet->forward(torch::cat({x_in, lat}, 2), c_noise, emb, cond.added_time_ids);
+}
+
+torch::Tensor denoise(UNetSpatioTemporalConditionModel& unet, const torch::Tensor& x, const torch::Tensor& sigma,
+                      const Conditioning& cond, bool conditional) {
+  auto s = sigma.to(x.options()).view({-1, 1, 1, 1, 1});
+  auto c_in = 1.0 / torch::sqrt(s * s + 1.0), c_skip = 1.0 / (s * s + 1.0), c_out = -s / torch::sqrt(s * s + 1.0);
+  auto c_noise = 0.25 * torch::log(sigma.to(x.options()));
+  return c_skip * x + c_out * unet_forward(unet, x * c_in, c_noise, cond, conditional);
+}
+
+VideoNetwork conditioned_network(UNetSpatioTemporalConditionModel& unet, const Conditioning& cond) {
+  return [&unet, cond](const torch::Tensor& x_in, double c_noise, bool conditional) {
+    auto t = torch::full({x_in.size(0)}, c_noise, x_in.options());
+    return unet_forward(unet, x_in, t, cond, conditional);
+  };
+}
+
+Conditioning select_rows(const Conditioning& c, const torch::Tensor& index) {
+  auto i = index.to(c.image_latent.device());
+  return Conditioning{c.image_latent.index_select(0, i), c.image_embeds.index_select(0, i),
+                      c.added_time_ids.index_select(0, i)};
+}
+
+}  // namespace osv

@@ -1,0 +1,74 @@
+// Image-to-video with an SVD folder (SPEC §1): the conditioning of the first frame, the
+// preconditioned denoiser, and latent encoding/decoding of videos. Shared by the teacher and
+// every student (a student is the teacher's UNet with LoRA).
+//
+// Dimension legend: B batch, T frames, C latent channels, h, w latent size, H, W pixels.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "methods/api/method.h"
+#include "methods/teacher/edm.h"
+#include "models/svd_folder.h"
+
+namespace osv {
+
+class Config;
+
+struct ConditioningOptions {
+  double noise_aug = 0.02;
+  int64_t fps = 7;
+  int64_t motion_bucket_id = 127;
+};
+
+class SvdPipeline {
+ public:
+  // Loads every component of `folder` (model.path, or the embedded folder prepare built).
+  SvdPipeline(const std::filesystem::path& folder, const Config& config);
+  SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOptions cond);
+
+  // first_frames: uint8 [B, 3, H, W]. The image latent is encoded from image + noise_aug * eps,
+  // eps = aug_noise [B, 3, H, W] when given, else drawn from torch's default generator; taken as
+  // the distribution's mode, not scaled.
+  Conditioning encode_conditioning(const torch::Tensor& first_frames, const torch::Tensor& aug_noise = {});
+  // The CLIP image embedding of uint8 frames [B, 3, H, W] -> [B, 1, D].
+  torch::Tensor image_embeds(const torch::Tensor& first_frames);
+  // videos: uint8 [B, T, 3, H, W] -> latents [B, T, C, h, w] (mode x scaling factor).
+  torch::Tensor encode_video(const torch::Tensor& videos, int64_t chunk = 16);
+  // latents [B, T, C, h, w] -> uint8 videos [B, T, 3, H, W].
+  torch::Tensor decode(const torch::Tensor& latents, int64_t chunk = 14);
+
+  SvdFolder& models() { return models_; }
+  double scaling_factor() const { return scaling_factor_; }
+  const ConditioningOptions& conditioning_options() const { return cond_; }
+  c10::Device device() const;
+
+ private:
+  SvdFolder models_;
+  double scaling_factor_;
+  ConditioningOptions cond_;
+};
+
+// uint8 images [..., 3, H, W] -> float [-1, 1] and back.
+torch::Tensor to_unit_range(const torch::Tensor& u8);
+torch::Tensor from_unit_range(const torch::Tensor& x);
+
+// The UNet F on c_in-scaled latents: x_in [B, T, C, h, w] concatenated with the image latent on
+// channels, timestep c_noise [B]; conditional = false uses zero embedding and zero image latent
+// (the unconditional branch). Returns the v-prediction [B, T, C, h, w].
+torch::Tensor unet_forward(UNetSpatioTemporalConditionModel& unet, const torch::Tensor& x_in,
+                           const torch::Tensor& c_noise, const Conditioning& cond, bool conditional);
+
+// D(x; sigma) = c_skip x + c_out F(c_in x, c_noise) per sample; sigma [B].
+torch::Tensor denoise(UNetSpatioTemporalConditionModel& unet, const torch::Tensor& x, const torch::Tensor& sigma,
+                      const Conditioning& cond, bool conditional = true);
+
+// The teacher sampler's network: F with this conditioning, for euler_sample.
+VideoNetwork conditioned_network(UNetSpatioTemporalConditionModel& unet, const Conditioning& cond);
+
+// The conditioning of rows `index` of a batch (for mini-batching a larger set).
+Conditioning select_rows(const Conditioning& c, const torch::Tensor& index);
+
+}  // namespace osv
