@@ -170,7 +170,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("fvd.num_fake", T::Int, 1000, "generated clips in the statistics", {}, 2));
   s.push_back(K("fvd.frames", T::Int, 14, "frames per clip fed to the detector", {}, 1));
   s.push_back(K("fvd.input_size", T::Int, 224, "detector input resolution (224 for Kinetics weights)", {}, 16));
-  s.push_back(K("fvd.embedded_train_steps", T::Int, 200,
+  s.push_back(K("fvd.embedded_train_steps", T::Int, 400,
                 "training steps of the embedded detector (used when fvd.weights is empty)", {}, 0));
   s.push_back(K("fvd.bootstrap", T::Int, 1000, "bootstrap resamples of the confidence interval, 0 = none", {}, 0));
   s.push_back(K("fvd.bootstrap_seed", T::Int, 0, "seed of the bootstrap", {}, 0));
@@ -196,7 +196,8 @@ const std::map<std::string, Json>& presets() {
       {"small",
        Json{{"device", "cpu"}, {"data.frames", 8}, {"data.height", 64}, {"data.width", 64},
             {"data.num_train", 2048}, {"data.num_test", 256}, {"sample.num_samples", 256},
-            {"train.teacher_iters", 4000}, {"train.teacher_lr", 2e-4}, {"osv.lora_rank", 16},
+            {"train.teacher_iters", 2500}, {"train.teacher_lr", 2e-4}, {"train.vae_iters", 800},
+            {"osv.lora_rank", 16},
             {"osv.lora_alpha", 16.0}, {"osv.stage1_iters", 300}, {"osv.stage2_iters", 1000},
             {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},
             {"disc.taps", Json::array({1, 3, 5})}, {"animatelcm.iters", 1000}, {"animatelcm.lr", 1e-4},

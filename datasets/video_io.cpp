@@ -308,6 +308,7 @@ std::string write_video(const fs::path& path, const torch::Tensor& frames_in, do
   ctx.p->framerate = rate;
   ctx.p->pix_fmt = pix;
   ctx.p->gop_size = 12;
+  ctx.p->thread_count = 1;  // threaded encoders may pick different bits run to run; the written files must not
   if (enc->id == AV_CODEC_ID_MPEG4) ctx.p->bit_rate = static_cast<int64_t>(W) * H * 8;
   if (enc->id == AV_CODEC_ID_H264) av_opt_set(ctx.p->priv_data, "crf", "18", 0);
   if (out.p->oformat->flags & AVFMT_GLOBALHEADER) ctx.p->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;

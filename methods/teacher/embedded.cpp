@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 EmbeddedSvdConfig embedded_svd_config(const Config& c) {
   const bool tiny = c.get<std::string>("model.embedded") == "tiny";
   EmbeddedSvdConfig e;
-  e.vae.block_out_channels = tiny ? std::vector<int64_t>{32, 32, 32} : std::vector<int64_t>{32, 64, 64};
+  // SVD's compression: 8x spatially, 4 channels (48x fewer values than RGB) at small; 4x at tiny.
+  e.vae.block_out_channels = tiny ? std::vector<int64_t>{32, 32, 32} : std::vector<int64_t>{32, 64, 64, 64};
   e.vae.layers_per_block = 1;
   e.vae.latent_channels = 4;
   e.vae.scaling_factor = 1.0;  // measured after training
@@ -48,8 +49,8 @@ EmbeddedSvdConfig embedded_svd_config(const Config& c) {
     u.down_block_types = {"CrossAttnDownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal",
                           "DownBlockSpatioTemporal"};
     u.up_block_types = {"UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"};
-    u.block_out_channels = {32, 64, 64};
-    u.num_attention_heads = {2, 4, 4};
+    u.block_out_channels = {64, 64, 64};
+    u.num_attention_heads = {2, 2, 2};
   }
   const auto n = u.block_out_channels.size();
   u.layers_per_block = std::vector<int64_t>(n, 1);
@@ -184,17 +185,22 @@ void unarchive_optimizer(torch::serialize::InputArchive& a, const std::string& k
 struct VaeTask : TrainTask {
   AutoencoderKLTemporalDecoder vae;
   torch::Tensor clips;  // uint8 [N, T, 3, H, W]
-  int64_t batch;
+  int64_t batch, crop;
   double lr, kl_weight;
   torch::optim::Adam opt;
-  VaeTask(AutoencoderKLTemporalDecoder v, torch::Tensor c, int64_t b, double lr_, double kl)
-      : vae(std::move(v)), clips(std::move(c)), batch(b), lr(lr_), kl_weight(kl),
+  VaeTask(AutoencoderKLTemporalDecoder v, torch::Tensor c, int64_t b, int64_t crop_, double lr_, double kl)
+      : vae(std::move(v)), clips(std::move(c)), batch(b), crop(crop_), lr(lr_), kl_weight(kl),
         opt(vae->parameters(), torch::optim::AdamOptions(lr_)) {}
   StepOutput step(int64_t) override {
     vae->train();
     const int64_t T = clips.size(1);
     auto idx = torch::randint(clips.size(0), {batch}, torch::kInt64);
     auto x = to_unit_range(clips.index_select(0, idx));                   // [B, T, 3, H, W]
+    if (crop > 0 && crop < x.size(3)) {  // a random crop (the networks are convolutional): cheaper steps
+      const auto y0 = torch::randint(x.size(3) - crop + 1, {1}).item<int64_t>();
+      const auto x0 = torch::randint(x.size(4) - crop + 1, {1}).item<int64_t>();
+      x = x.slice(3, y0, y0 + crop).slice(4, x0, x0 + crop).contiguous();
+    }
     auto flat = x.view({batch * T, x.size(2), x.size(3), x.size(4)});     // [B*T, 3, H, W]
     auto post = vae->encode(flat);
     auto rec = vae->decode(post.sample(), T);                             // [B*T, 3, H, W]
@@ -380,11 +386,23 @@ void write_static_files(const fs::path& dir, const EmbeddedSvdConfig& e, const C
 
 }  // namespace
 
+std::unique_ptr<TrainTask> make_teacher_task(const Config& c, UNetSpatioTemporalConditionModel unet,
+                                             AutoencoderKLTemporalDecoder vae, torch::Tensor latents,
+                                             torch::Tensor embeds, torch::Tensor first_frames) {
+  auto t = std::make_unique<TeacherTask>(std::move(unet), std::move(vae), c);
+  t->latents = std::move(latents);
+  t->embeds = std::move(embeds);
+  t->first_frames = std::move(first_frames);
+  return t;
+}
+
 fs::path embedded_svd_dir(const Config& c) {
   nlohmann::json key;
   key["version"] = "embedded-svd-1";
-  key["data"] = synthetic_data_dir(c);
+  key["data"] = fs::path(synthetic_data_dir(c)).filename().string();  // not the runs folder
   for (const char* k : kKnobs) key[k] = c.at(k);
+  const auto e = embedded_svd_config(c);
+  key["architecture"] = {vae_config_json(e.vae, 0), clip_config_json(e.image_encoder), unet_config_json(e.unet)};
   return fs::path(c.get<std::string>("run.root")) / "assets" / ("svd-embedded-" + sha256_hex(key.dump()).substr(0, 12));
 }
 
@@ -441,8 +459,11 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
     timed("vae", vae_file, [&] {
       torch::manual_seed(static_cast<uint64_t>(seed) + 11);
       AutoencoderKLTemporalDecoder vae(e.vae);
+      // Crops of half the frame size (at least 4 latent pixels).
+      const int64_t factor = int64_t{1} << (e.vae.block_out_channels.size() - 1);
       VaeTask task(vae, clips(), c.get<std::string>("model.embedded") == "tiny" ? 2 : 4,
-                   c.get<double>("train.vae_lr"), c.get<double>("train.vae_kl_weight"));
+                   std::max<int64_t>(H / 2, 4 * factor), c.get<double>("train.vae_lr"),
+                   c.get<double>("train.vae_kl_weight"));
       const auto s = run_training(task, loop_options(c, dir / "train" / "vae", "vae", c.get<long long>("train.vae_iters")));
       log::info("vae: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
       // scaling_factor = 1 / std of the latents' modes over (up to) 256 training clips.

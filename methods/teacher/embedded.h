@@ -21,6 +21,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,14 @@ std::filesystem::path svd_folder_for(const Config& config);
 // reports each through `report(component, path, seconds)`. Resumes killed training runs.
 void prepare_embedded_svd(const Config& config, const std::vector<std::string>& components, bool force,
                           const std::function<void(const std::string&, const std::string&, double)>& report);
+
+class TrainTask;
+// The teacher's EDM training step on precomputed data: latents [N, T, C, h, w] (scaled), CLIP
+// embeddings [N, 1, D], uint8 first frames [N, 3, H, W]; `vae` encodes the noise-augmented
+// conditioning frame. (Exposed for the training benchmark.)
+std::unique_ptr<TrainTask> make_teacher_task(const Config& config, UNetSpatioTemporalConditionModel unet,
+                                             AutoencoderKLTemporalDecoder vae, torch::Tensor latents,
+                                             torch::Tensor embeds, torch::Tensor first_frames);
 
 // diffusers/transformers config.json documents of the components.
 nlohmann::json vae_config_json(const VaeTemporalConfig& c, int64_t sample_size);

@@ -95,10 +95,10 @@ TEST(FvdSanity, EmbeddedDetectorOrdersCorruptionsBySeverity) {
     std::array<double, 3> severity;
   };
   const std::vector<Row> rows = {
-      {"blur sigma", [&](double s) { return blur(real_b, s); }, {0.6, 1.2, 2.5}},
-      {"noise std", [&](double s) { return noise(real_b, s); }, {8, 20, 45}},
-      {"frozen frac", [&](double s) { return freeze(real_b, s); }, {0.25, 0.5, 0.875}},
-      {"shuffled frac", [&](double s) { return shuffle(real_b, s); }, {0.25, 0.5, 1.0}},
+      {"blur sigma", [&](double s) { return blur(real_b, s); }, {0.8, 1.5, 2.5}},
+      {"noise std", [&](double s) { return noise(real_b, s); }, {12, 24, 45}},
+      {"frozen frac", [&](double s) { return freeze(real_b, s); }, {0.375, 0.625, 0.875}},
+      {"shuffled frac", [&](double s) { return shuffle(real_b, s); }, {0.375, 0.625, 1.0}},
   };
   for (const auto& r : rows) {
     std::array<double, 3> v{};

@@ -1,0 +1,166 @@
+// The embedded default end to end on the tiny preset: `prepare` trains the VAE, image encoder
+// and teacher into a diffusers SVD folder; `train --method teacher` killed with SIGKILL resumes to
+// the same loss curve as an uninterrupted run; `sample` writes videos, a grid and the counted
+// NFE; `compare` scores teacher rows with FVD.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "datasets/video_backend.h"
+
+namespace osv {
+namespace {
+namespace fs = std::filesystem;
+
+std::pair<int, std::string> run(const std::string& args) {
+  const std::string cmd = std::string(OSVBENCH_EXE) + " " + args + " 2>&1";
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+fs::path find_one(const fs::path& root, const std::string& prefix) {
+  for (const auto& e : fs::directory_iterator(root / "assets"))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) return e.path();
+  return {};
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& f) {
+  std::vector<nlohmann::json> v;
+  std::ifstream in(f);
+  std::string line;
+  while (std::getline(in, line)) v.push_back(nlohmann::json::parse(line));
+  return v;
+}
+
+struct TeacherCli : ::testing::Test {
+  static inline fs::path dir = fs::temp_directory_path() / "osvbench_test_teacher_cli";
+  static inline std::string knobs = " train.teacher_iters=24 run.checkpoint_every=4";
+  static void SetUpTestSuite() {
+    fs::remove_all(dir);
+    if (!video_backend_info().available) return;
+    auto [code, out] = run("prepare --preset tiny --only data,detector,vae,image_encoder,teacher --runs " +
+                           (dir / "a").string() + knobs);
+    ASSERT_EQ(code, 0) << out;
+  }
+  void SetUp() override {
+    if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+  }
+};
+
+TEST_F(TeacherCli, PrepareWritesADiffusersSvdFolder) {
+  const auto svd = find_one(dir / "a", "svd-embedded-");
+  ASSERT_FALSE(svd.empty());
+  for (const char* f : {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                        "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "image_encoder/config.json",
+                        "image_encoder/model.safetensors", "scheduler/scheduler_config.json",
+                        "feature_extractor/preprocessor_config.json"})
+    EXPECT_TRUE(fs::exists(svd / f)) << f;
+  const auto vae = nlohmann::json::parse(read_file(svd / "vae" / "config.json"));
+  EXPECT_GT(vae["scaling_factor"].get<double>(), 0.0);
+  const auto m = read_jsonl(svd / "train" / "unet" / "metrics.jsonl");
+  ASSERT_EQ(m.size(), 24u);
+  for (const char* k : {"loss", "lr", "it_per_s", "grad_norm", "skipped"}) EXPECT_TRUE(m[0].contains(k)) << k;
+  // Cached: a second prepare trains nothing.
+  auto [code, out] = run("prepare --preset tiny --only vae,image_encoder,teacher --runs " + (dir / "a").string() + knobs);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("teacher:  " + (svd / "unet").string() + " (cached)"), std::string::npos) << out;
+}
+
+TEST_F(TeacherCli, KilledTrainingResumesToTheSameCurve) {
+  const fs::path root = dir / "b";
+  const std::string cmd = std::string(OSVBENCH_EXE) + " train --method teacher --preset tiny --runs " + root.string() +
+                          knobs + " --log-level warn > " + (dir / "b.log").string() + " 2>&1";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Kill -9 once the teacher has checkpointed at least once and moved on past it; keep what it logged.
+  bool killed = false;
+  std::vector<nlohmann::json> before;
+  for (int i = 0; i < 6000 && !killed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!fs::exists(root / "assets")) continue;
+    const auto svd = find_one(root, "svd-embedded-");
+    if (svd.empty()) continue;
+    const auto metrics = svd / "train" / "unet" / "metrics.jsonl";
+    if (!fs::exists(svd / "train" / "unet" / "checkpoint.pt") || !fs::exists(metrics)) continue;
+    if (read_jsonl(metrics).size() % 4 >= 2) {  // between checkpoints (every 4 steps)
+      ::kill(pid, SIGKILL);
+      killed = true;
+      before = read_jsonl(metrics);  // final: the process is dead once waitpid returns
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (killed) before = read_jsonl(find_one(root, "svd-embedded-") / "train" / "unet" / "metrics.jsonl");
+  ASSERT_TRUE(killed) << "the run finished before it could be killed: " << read_file(dir / "b.log");
+  ASSERT_TRUE(WIFSIGNALED(status));
+  const auto svd_b = find_one(root, "svd-embedded-");
+  EXPECT_FALSE(fs::exists(svd_b / "unet" / "diffusion_pytorch_model.safetensors"));
+  auto [code, out] = run("train --method teacher --preset tiny --runs " + root.string() + knobs);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("resuming at step"), std::string::npos) << out;
+  // The resumed run recomputed the steps after the last checkpoint: they must equal what the
+  // killed process had logged for them (same data order, same noise, same weights), and the
+  // whole curve has every step once.
+  const auto after = read_jsonl(svd_b / "train" / "unet" / "metrics.jsonl");
+  ASSERT_EQ(after.size(), 24u);
+  ASSERT_GE(before.size(), 6u);
+  ASSERT_NE(before.size() % 4, 0u) << "killed on a checkpoint: nothing recomputed";
+  for (std::size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i]["step"].get<std::size_t>(), i);
+  for (std::size_t i = 0; i < before.size(); ++i)
+    EXPECT_DOUBLE_EQ(before[i]["loss"].get<double>(), after[i]["loss"].get<double>()) << "step " << i;
+  EXPECT_TRUE(fs::exists(svd_b / "unet" / "diffusion_pytorch_model.safetensors"));
+}
+
+TEST_F(TeacherCli, SampleWritesVideosGridAndCountedNfe) {
+  const auto out_dir = dir / "samples";
+  auto [code, out] = run("sample --method teacher --preset tiny --steps 2 --cfg 3.0 --num 3 --runs " +
+                         (dir / "a").string() + knobs + " --out " + out_dir.string());
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_TRUE(fs::exists(out_dir / "grid.png"));
+  int mp4 = 0;
+  for (const auto& e : fs::directory_iterator(out_dir)) mp4 += e.path().extension() == ".mp4";
+  EXPECT_EQ(mp4, 3);
+  const auto j = nlohmann::json::parse(read_file(out_dir / "samples.json"));
+  EXPECT_EQ(j["nfe"], 4);  // 2 steps x (conditional + unconditional)
+  EXPECT_EQ(j["method"], "teacher");
+  EXPECT_TRUE(j["provenance"].contains("config_hash")) << j["provenance"].dump();
+}
+
+TEST_F(TeacherCli, CompareScoresTeacherRowsWithFvd) {
+  const auto out_dir = dir / "compare";
+  auto [code, out] = run("compare --methods teacher --steps 1,3 --preset tiny --runs " + (dir / "a").string() + knobs +
+                         " --out " + out_dir.string());
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("| teacher | euler | 1 | 3 | 2 |"), std::string::npos) << out;
+  EXPECT_NE(out.find("| teacher | euler | 3 | 3 | 6 |"), std::string::npos) << out;
+  const auto j = nlohmann::json::parse(read_file(out_dir / "results.json"));
+  ASSERT_EQ(j["rows"].size(), 2u);
+  for (const auto& r : j["rows"]) {
+    EXPECT_GT(r["fvd"].get<double>(), 0.0);
+    EXPECT_TRUE(r.contains("ci"));
+    EXPECT_EQ(r["n_fake"], 8);
+  }
+}
+
+}  // namespace
+}  // namespace osv
