@@ -24,6 +24,7 @@
 #include "harness/fvd_command.h"
 #include "harness/evaluate.h"
 #include "harness/prepare_command.h"
+#include "methods/osv/osv.h"
 #include "methods/teacher/embedded.h"
 #include "methods/teacher/svd_pipeline.h"
 #include "methods/api/registry.h"
@@ -113,7 +114,7 @@ std::vector<std::string> cfg_overrides(const std::string& cfg) {
 // ---- sample ----
 void sample_command(const Config& cfg, const std::vector<std::string>& images, const std::string& out_arg) {
   const auto& info = MethodRegistry::instance().get(cfg.get<std::string>("method"));
-  auto pipe = std::make_shared<SvdPipeline>(svd_folder_for(cfg), cfg);
+  auto pipe = std::make_shared<SvdPipeline>(ensure_svd_folder(cfg), cfg);
   auto method = info.create(cfg, pipe);
   const int64_t H = cfg.get<long long>("data.height"), W = cfg.get<long long>("data.width");
   torch::Tensor first;
@@ -480,11 +481,17 @@ int run_cli(int argc, char** argv) {
         if (!cfg.get<std::string>("model.path").empty())
           throw UsageError("train --method teacher trains the embedded teacher; model.path names a given SVD");
         prepare_command(cfg, {"data", "teacher"}, false);
-        std::cout << "teacher: " << svd_folder_for(cfg).string() << "\n";
+        std::cout << "teacher: " << ensure_svd_folder(cfg).string() << "\n";
         return kExitOk;
       }
-      m.create(cfg, std::make_shared<SvdPipeline>(svd_folder_for(cfg), cfg));
-      not_yet("osvbench train", 7, "method training");
+      auto pipe = std::make_shared<SvdPipeline>(ensure_svd_folder(cfg), cfg);
+      if (m.name == "osv") {
+        std::cout << "osv: " << train_osv(cfg, pipe, train_stage).string() << "\n";
+        return kExitOk;
+      }
+      m.create(cfg, pipe);  // trains what is missing through the run cache
+      std::cout << m.name << ": trained\n";
+      return kExitOk;
     }
     if (sample->parsed()) {
       std::vector<std::string> sugar;

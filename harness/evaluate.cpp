@@ -10,6 +10,7 @@
 #include "datasets/clip_set.h"
 #include "datasets/video_io.h"
 #include "harness/fvd_command.h"
+#include "harness/prepare_command.h"
 #include "methods/api/registry.h"
 #include "methods/teacher/embedded.h"
 #include "methods/teacher/svd_pipeline.h"
@@ -76,7 +77,7 @@ Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor
 }
 
 Evaluator::Evaluator(const Config& base) : base_(base) {
-  pipe_ = std::make_shared<SvdPipeline>(svd_folder_for(base), base);
+  pipe_ = std::make_shared<SvdPipeline>(ensure_svd_folder(base), base);
   detector_ = make_detector(base);
   const auto n_real = base.get<long long>("fvd.num_real");
   const auto n_fake = base.get<long long>("sample.num_samples");

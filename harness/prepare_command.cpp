@@ -71,4 +71,14 @@ std::vector<std::string> prepare_command(const Config& c, const std::vector<std:
   return missing;
 }
 
+fs::path ensure_svd_folder(const Config& c) {
+  if (!c.get<std::string>("model.path").empty()) return c.get<std::string>("model.path");
+  const auto dir = embedded_svd_dir(c);
+  if (!fs::exists(dir / "unet" / "diffusion_pytorch_model.safetensors")) {
+    log::info("the embedded models are missing; building them (as `osvbench prepare` would)");
+    prepare_command(c, {"data", "vae", "image_encoder", "teacher"}, false);
+  }
+  return svd_folder_for(c);
+}
+
 }  // namespace osv

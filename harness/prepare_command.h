@@ -6,6 +6,7 @@
 // for them is reported as not implemented (exit 3) after the available assets are built.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -15,5 +16,9 @@ class Config;
 
 // Returns the assets that could not be built because they are not implemented yet.
 std::vector<std::string> prepare_command(const Config& config, const std::vector<std::string>& assets, bool force);
+
+// model.path, or the embedded SVD folder — built first (data, VAE, image encoder, teacher) when
+// missing, through the same cache as `prepare`.
+std::filesystem::path ensure_svd_folder(const Config& config);
 
 }  // namespace osv

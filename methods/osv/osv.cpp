@@ -1,9 +1,494 @@
 #include "methods/osv/osv.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <regex>
+
+#include "common/atomic_file.h"
+#include "common/config.h"
 #include "common/errors.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "datasets/clip_set.h"
 #include "methods/api/registry.h"
+#include "methods/api/train_loop.h"
+#include "methods/osv/consistency.h"
+#include "methods/osv/discriminator.h"
+#include "methods/teacher/edm.h"
+#include "methods/teacher/svd_pipeline.h"
+#include "models/lora.h"
+#include "models/safetensors.h"
+#include "models/weights.h"
 
 namespace osv {
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json keys(const Config& c, std::initializer_list<const char*> names) {
+  nlohmann::json j;
+  for (const char* k : names) j[k] = c.at(k);
+  return j;
+}
+
+std::string digest(const nlohmann::json& j) { return sha256_hex(j.dump()).substr(0, 12); }
+
+// Everything stage 1 depends on.
+nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
+  nlohmann::json k = keys(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
+                              "osv.stage1_iters", "osv.lr", "disc.kind", "disc.upsample_r", "disc.input_size",
+                              "disc.taps", "disc.tap_patch_embed", "disc.backbone_path", "disc.lr", "train.grid_n",
+                              "train.huber_c", "train.huber_mode", "train.consistency_param", "train.batch",
+                              "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
+                              "cond.motion_bucket_id"});
+  k["svd"] = svd.string();
+  k["data"] = c.get<std::string>("data.source") == "synthetic" ? fs::path(synthetic_data_dir(c)).filename().string()
+                                                               : c.get<std::string>("data.root");
+  k["version"] = "osv-stage1-1";
+  return k;
+}
+
+nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
+  nlohmann::json k = keys(c, {"osv.solver_steps", "osv.ema", "osv.lambda_acd", "osv.cfg_wmin_choices",
+                              "osv.cfg_wmax_choices", "osv.extra_trainable", "osv.stage2", "osv.stage2_iters",
+                              "osv.adversarial", "train.lambda_power"});
+  k["stage1"] = c.get<bool>("osv.stage1") ? digest(stage1_key(c, svd)) : "none";
+  k["stage1_key"] = stage1_key(c, svd);  // stage 2 without stage 1 still depends on the shared knobs
+  k["version"] = "osv-stage2-1";
+  return k;
+}
+
+nlohmann::json dinov2_config_json(const Dinov2Config& d) {
+  return {{"model_type", "dinov2"},   {"architectures", {"Dinov2Model"}}, {"hidden_size", d.hidden_size},
+          {"num_hidden_layers", d.num_hidden_layers}, {"num_attention_heads", d.num_attention_heads},
+          {"mlp_ratio", d.mlp_ratio}, {"image_size", d.image_size}, {"patch_size", d.patch_size},
+          {"num_channels", d.num_channels}, {"layer_norm_eps", d.layer_norm_eps}, {"qkv_bias", d.qkv_bias},
+          {"use_swiglu_ffn", d.use_swiglu_ffn}, {"hidden_act", d.hidden_act}, {"layerscale_value", 1.0}};
+}
+
+UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src) {
+  UNetSpatioTemporalConditionModel dst(src->config());
+  torch::NoGradGuard g;
+  auto sp = src->named_parameters(true);
+  for (auto& p : dst->named_parameters(true)) p.value().copy_(sp[p.key()]);
+  auto sb = src->named_buffers(true);
+  for (auto& b : dst->named_buffers(true)) b.value().copy_(sb[b.key()]);
+  dst->to(src->parameters().front().device());
+  return dst;
+}
+
+LoraConfig osv_lora_config(const Config& c) {
+  LoraConfig l;
+  l.rank = c.get<long long>("osv.lora_rank");
+  l.alpha = c.get<double>("osv.lora_alpha");
+  // Attention projections and the ResNet convolutions (spatial and temporal), SPEC §3 [default].
+  l.target_patterns = {R"(attn[12]\.(to_q|to_k|to_v|to_out\.0)$)", R"(conv[12]$)"};
+  return l;
+}
+
+// Training data: latents of the train split, their first frames and CLIP embeddings.
+struct TrainData {
+  torch::Tensor latents, first_frames, embeds;
+};
+
+TrainData load_train_data(const Config& c, SvdPipeline& pipe) {
+  auto set = load_clip_folder(split_dir(c, "train"), c);
+  TrainData d;
+  std::vector<torch::Tensor> lat, emb;
+  for (int64_t i = 0; i < set.videos.size(0); i += 32) {
+    auto b = set.videos.slice(0, i, std::min(set.videos.size(0), i + 32));
+    lat.push_back(pipe.encode_video(b, 64));
+    emb.push_back(pipe.image_embeds(b.select(1, 0)));
+  }
+  d.latents = torch::cat(lat);
+  d.embeds = torch::cat(emb);
+  d.first_frames = set.videos.select(1, 0).contiguous();
+  log::info("osv: {} training clips as latents {}", d.latents.size(0), fmt::format("{}", fmt::join(d.latents.sizes(), "x")));
+  return d;
+}
+
+void archive_tensors(torch::serialize::OutputArchive& a, const std::string& prefix, const std::vector<torch::Tensor>& v) {
+  for (std::size_t i = 0; i < v.size(); ++i) a.write(prefix + std::to_string(i), v[i].detach());
+}
+void unarchive_tensors(torch::serialize::InputArchive& a, const std::string& prefix, std::vector<torch::Tensor>& v) {
+  torch::NoGradGuard g;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    torch::Tensor t;
+    a.read(prefix + std::to_string(i), t);
+    v[i].copy_(t);
+  }
+}
+
+void save_disc(LatentDiscriminator& d, const fs::path& path) {
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  auto ps = d->trainable_parameters();
+  for (std::size_t i = 0; i < ps.size(); ++i) named.emplace_back(fmt::format("trainable.{}", i), ps[i].detach().cpu());
+  save_safetensors(path, named, {{"what", "OSV latent discriminator: trainable parameters in order"}});
+}
+void load_disc(LatentDiscriminator& d, const fs::path& path) {
+  auto ck = SafetensorsCheckpoint::open(path);
+  auto ps = d->trainable_parameters();
+  torch::NoGradGuard g;
+  for (std::size_t i = 0; i < ps.size(); ++i) ps[i].copy_(ck.tensor(fmt::format("trainable.{}", i)));
+}
+
+// One OSV training stage (1 = LGP, 2 = ACD).
+struct OsvStageTask : TrainTask {
+  int stage;
+  const Config& c;
+  SvdPipeline& pipe;
+  const TrainData& data;
+  UNetSpatioTemporalConditionModel student;
+  LatentDiscriminator disc;
+  std::vector<torch::Tensor> g_params, d_params, ema;
+  std::unique_ptr<torch::optim::Adam> opt_g, opt_d;
+  std::vector<double> grid_desc, grid_asc;
+  ConsistencyParam param;
+  double sigma_min, huber_c;
+  bool per_sample;
+  int64_t batch;
+
+  OsvStageTask(int s, const Config& cfg, SvdPipeline& p, const TrainData& d, UNetSpatioTemporalConditionModel st,
+               LatentDiscriminator ds)
+      : stage(s), c(cfg), pipe(p), data(d), student(std::move(st)), disc(std::move(ds)) {
+    sigma_min = c.get<double>("edm.sigma_min");
+    grid_desc = karras_grid(c.get<long long>("train.grid_n"), sigma_min, c.get<double>("edm.sigma_max"),
+                            c.get<double>("edm.rho"));
+    grid_asc.assign(grid_desc.rbegin(), grid_desc.rend());
+    param = parse_consistency_param(c.get<std::string>("train.consistency_param"));
+    huber_c = c.get<double>("train.huber_c");
+    per_sample = c.get<std::string>("train.huber_mode") == "per_sample";
+    batch = c.get<long long>("train.batch");
+    std::vector<std::regex> extra;
+    if (stage == 2)
+      for (const auto& pat : c.get<std::vector<std::string>>("osv.extra_trainable")) extra.emplace_back(pat);
+    for (auto& np : student->named_parameters(true)) {
+      const bool lora = np.key().find("lora_") != std::string::npos;
+      bool train = lora;
+      for (const auto& r : extra) train = train || std::regex_search(np.key(), r);
+      np.value().set_requires_grad(train);
+      if (train) g_params.push_back(np.value());
+    }
+    d_params = disc->trainable_parameters();
+    const double lr = c.get<double>("osv.lr");
+    opt_g = std::make_unique<torch::optim::Adam>(g_params, torch::optim::AdamOptions(lr));
+    opt_d = std::make_unique<torch::optim::Adam>(d_params, torch::optim::AdamOptions(c.get<double>("disc.lr")));
+    for (const auto& p : g_params) ema.push_back(p.detach().clone());
+  }
+
+  Conditioning conditioning(const torch::Tensor& idx) {
+    torch::NoGradGuard g;
+    const int64_t B = idx.size(0);
+    const auto& co = pipe.conditioning_options();
+    Conditioning cd;
+    auto img = to_unit_range(data.first_frames.index_select(0, idx));
+    cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes())).mode();
+    cd.image_embeds = data.embeds.index_select(0, idx);
+    cd.added_time_ids = torch::tensor({static_cast<float>(co.fps - 1), static_cast<float>(co.motion_bucket_id),
+                                       static_cast<float>(co.noise_aug)})
+                            .view({1, 3})
+                            .repeat({B, 1});
+    return cd;
+  }
+
+  BatchNet net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd) {
+    return [&u, cd](const torch::Tensor& x, const torch::Tensor& sigma) {
+      auto s = sigma.to(x.options()).view({-1, 1, 1, 1, 1});
+      return unet_forward(u, x / torch::sqrt(s * s + 1.0), 0.25 * torch::log(sigma.to(x.options())), cd, true);
+    };
+  }
+
+  // The teacher's m Euler steps with the CFG ramp from grid_asc[hi] down to grid_asc[lo]. No grad.
+  torch::Tensor teacher_solve(torch::Tensor x, int64_t hi, int64_t lo, const Conditioning& cd, double wmin,
+                              double wmax) {
+    torch::NoGradGuard g;
+    auto& teacher = pipe.models().unet;
+    const int64_t T = x.size(1);
+    auto w = cfg_ramp(T, wmin, wmax).to(x.options()).view({1, T, 1, 1, 1});
+    for (int64_t j = hi; j > lo; --j) {
+      const double s = grid_asc[static_cast<std::size_t>(j)], s_next = grid_asc[static_cast<std::size_t>(j - 1)];
+      const auto p = svd_preconditioning(s);
+      auto t = torch::full({x.size(0)}, p.c_noise, x.options());
+      auto v = unet_forward(teacher, x * p.c_in, t, cd, true);
+      auto v0 = unet_forward(teacher, x * p.c_in, t, cd, false);
+      auto den = x * p.c_skip + (v0 + w * (v - v0)) * p.c_out;
+      x = x + (s_next - s) * (x - den) / s;
+    }
+    return x;
+  }
+
+  StepOutput step(int64_t step) override {
+    student->train();
+    disc->train();
+    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);
+    auto z0 = data.latents.index_select(0, idx);
+    auto cd = conditioning(idx);
+    torch::Tensor p, target, weight;
+    std::map<std::string, double> m;
+    const bool adversarial = stage == 1 || c.get<bool>("osv.adversarial");
+    double lambda_adv = stage == 1 ? c.get<double>("osv.lambda_lgp") : c.get<double>("osv.lambda_acd");
+    if (stage == 1) {
+      auto n = torch::randint(static_cast<int64_t>(grid_desc.size()), {batch}, torch::kInt64);
+      auto sigma = torch::tensor(grid_desc, torch::kDouble).index_select(0, n).to(torch::kFloat32);
+      auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn(z0.sizes());
+      p = consistency_fn_batch(net(student, cd), x, sigma, param, sigma_min);
+      target = z0;
+      weight = torch::ones({batch});
+      m["sigma"] = sigma.mean().item<double>();
+    } else {
+      const int64_t msteps = c.get<long long>("osv.solver_steps");
+      const int64_t N = static_cast<int64_t>(grid_asc.size());
+      const int64_t n = torch::randint(N - msteps, {1}).item<int64_t>();
+      const auto wmins = c.get<std::vector<double>>("osv.cfg_wmin_choices");
+      const auto wmaxs = c.get<std::vector<double>>("osv.cfg_wmax_choices");
+      const double wmin = wmins[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(wmins.size()), {1}).item<int64_t>())];
+      const double wmax = wmaxs[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(wmaxs.size()), {1}).item<int64_t>())];
+      const double s_hi = grid_asc[static_cast<std::size_t>(n + msteps)], s_lo = grid_asc[static_cast<std::size_t>(n)];
+      auto x = z0 + s_hi * torch::randn(z0.sizes());
+      auto x_phi = teacher_solve(x, n + msteps, n, cd, wmin, wmax);
+      {  // target from the EMA weights (swapped in, no grad)
+        torch::NoGradGuard g;
+        std::vector<torch::Tensor> saved;
+        for (std::size_t i = 0; i < g_params.size(); ++i) {
+          saved.push_back(g_params[i].detach().clone());
+          g_params[i].copy_(ema[i]);
+        }
+        target = consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
+        for (std::size_t i = 0; i < g_params.size(); ++i) g_params[i].copy_(saved[i]);
+      }
+      p = consistency_fn_batch(net(student, cd), x, torch::full({batch}, s_hi), param, sigma_min);
+      weight = torch::full({batch}, lambda_weight(s_lo, grid_asc[static_cast<std::size_t>(n + 1)],
+                                                  c.get<double>("train.lambda_power")));
+      m["sigma"] = s_hi;
+      m["cfg_wmax"] = wmax;
+    }
+    StepOutput out;
+    // Discriminator step: real (stage 1) or teacher-solved target (stage 2) vs the prediction.
+    if (adversarial) {
+      auto d_real = disc->forward(target.detach()), d_fake = disc->forward(p.detach());
+      auto loss_d = hinge_d_loss(d_real, d_fake);
+      m["loss_d"] = loss_d.item<double>();
+      m["d_real"] = d_real.mean().item<double>();
+      m["d_fake"] = d_fake.mean().item<double>();
+      opt_d->zero_grad();
+      if (all_finite(loss_d)) {
+        loss_d.backward();
+        if (std::isfinite(grad_norm(d_params))) opt_d->step();
+      }
+      opt_d->zero_grad();
+    }
+    auto recon = (weight.to(p.options()) * pseudo_huber(target.detach(), p, huber_c, per_sample)).mean();
+    auto loss_g = recon;
+    if (adversarial) {
+      auto adv = hinge_g_loss(disc->forward(p));
+      m["adv_g"] = adv.item<double>();
+      loss_g = loss_g + lambda_adv * adv;
+    }
+    m["recon"] = recon.item<double>();
+    m["loss"] = loss_g.item<double>();
+    m["lr"] = c.get<double>("osv.lr");
+    opt_g->zero_grad();
+    if (!all_finite(loss_g)) {
+      out.finite = false;
+    } else {
+      loss_g.backward();
+      const double gn = grad_norm(g_params);
+      m["grad_norm"] = gn;
+      if (!std::isfinite(gn)) {
+        out.finite = false;
+      } else {
+        opt_g->step();
+        torch::NoGradGuard g;
+        const double mu = stage == 2 ? c.get<double>("osv.ema") : 0.0;
+        for (std::size_t i = 0; i < g_params.size(); ++i) ema[i].mul_(mu).add_(g_params[i].detach(), 1.0 - mu);
+      }
+    }
+    opt_g->zero_grad();
+    opt_d->zero_grad();  // the generator's backward also reached the discriminator's parameters
+    (void)step;
+    out.metrics = std::move(m);
+    return out;
+  }
+  void save(torch::serialize::OutputArchive& a) override {
+    archive_tensors(a, "g.", g_params);
+    archive_tensors(a, "d.", d_params);
+    archive_tensors(a, "ema.", ema);
+    torch::serialize::OutputArchive og, od;
+    opt_g->save(og);
+    opt_d->save(od);
+    a.write("opt_g", og);
+    a.write("opt_d", od);
+  }
+  void load(torch::serialize::InputArchive& a) override {
+    unarchive_tensors(a, "g.", g_params);
+    unarchive_tensors(a, "d.", d_params);
+    unarchive_tensors(a, "ema.", ema);
+    torch::serialize::InputArchive og, od;
+    a.read("opt_g", og);
+    a.read("opt_d", od);
+    opt_g->load(og);
+    opt_d->load(od);
+  }
+};
+
+Dinov2Model load_backbone(const Config& c) {
+  const auto p = c.get<std::string>("disc.backbone_path");
+  return load_dinov2(p.empty() ? ensure_embedded_backbone(c) : fs::path(p));
+}
+
+LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
+  LatentDiscriminatorOptions o;
+  o.kind = c.get<std::string>("disc.kind");
+  if (o.kind == "unet_encoder")
+    throw NotImplementedError("disc.kind=unet_encoder is SF-V's discriminator (issue #8)");
+  o.latent_channels = pipe.models().unet->config().out_channels;
+  o.upsample_r = c.get<long long>("disc.upsample_r");
+  o.input_size = c.get<long long>("disc.input_size");
+  o.taps.clear();
+  for (auto t : c.get<std::vector<long long>>("disc.taps")) o.taps.push_back(t);
+  o.tap_patch_embed = c.get<bool>("disc.tap_patch_embed");
+  o.vae_scaling_factor = pipe.scaling_factor();
+  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 21);
+  return LatentDiscriminator(o, load_backbone(c), o.kind == "decoder" ? pipe.models().vae : nullptr);
+}
+
+TrainLoopOptions loop(const Config& c, const fs::path& dir, const std::string& label, int64_t steps) {
+  TrainLoopOptions o;
+  o.dir = dir;
+  o.label = label;
+  o.steps = steps;
+  o.checkpoint_every = c.get<long long>("run.checkpoint_every");
+  o.seed = static_cast<uint64_t>(c.get<long long>("seed"));
+  o.progress_interval_s = c.get<double>("run.progress_interval_s");
+  return o;
+}
+
+// Runs one stage unless its lora.safetensors exists; returns its directory.
+fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path& dir, const fs::path& init_dir,
+                   std::unique_ptr<TrainData>& data) {
+  if (fs::exists(dir / "lora.safetensors")) {
+    log::info("osv stage {}: cached in {}", stage, dir.string());
+    return dir;
+  }
+  fs::create_directories(dir);
+  if (!data) data = std::make_unique<TrainData>(load_train_data(c, pipe));
+  auto student = copy_unet(pipe.models().unet);
+  auto disc = make_disc(c, pipe);
+  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
+  if (!init_dir.empty()) {
+    load_lora(*student, init_dir / "lora.safetensors");
+    load_disc(disc, init_dir / "disc.safetensors");
+  } else {
+    add_lora(*student, osv_lora_config(c));
+  }
+  // add_lora/load_lora freeze the rest of the UNet; the task picks LoRA (+ stage-2 patterns).
+  OsvStageTask task(stage, c, pipe, *data, student, disc);
+  const int64_t iters = c.get<long long>(stage == 1 ? "osv.stage1_iters" : "osv.stage2_iters");
+  const auto s = run_training(task, loop(c, dir, fmt::format("osv stage {}", stage), iters));
+  log::info("osv stage {}: {} steps, final loss {:.4f}, {} skipped", stage, s.total_steps, s.final_loss,
+            s.skipped_nonfinite);
+  if (stage == 2) {  // the final student is the EMA target
+    torch::NoGradGuard g;
+    for (std::size_t i = 0; i < task.g_params.size(); ++i) task.g_params[i].copy_(task.ema[i]);
+  }
+  save_disc(disc, dir / "disc.safetensors");
+  save_lora(*student, dir / "lora.safetensors");  // last: its presence marks the stage done
+  atomic_write(dir / "stage.json", nlohmann::json{{"stage", stage}, {"steps", s.total_steps},
+                                                  {"skipped_nonfinite", s.skipped_nonfinite},
+                                                  {"final_loss", s.final_loss}}
+                                        .dump(2));
+  return dir;
+}
+
+class OsvMethod : public Method {
+ public:
+  OsvMethod(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& lora)
+      : pipe_(std::move(pipe)), lora_(lora) {
+    student_ = copy_unet(pipe_->models().unet);
+    load_lora(*student_, lora);
+    merge_lora(*student_);  // merged for inference
+    student_->eval();
+    grid_n_ = c.get<long long>("train.grid_n");
+    sigma_min_ = c.get<double>("edm.sigma_min");
+    sigma_max_ = c.get<double>("edm.sigma_max");
+    rho_ = c.get<double>("edm.rho");
+    param_ = parse_consistency_param(c.get<std::string>("train.consistency_param"));
+    fresh_ = c.get<bool>("sample.tts_fresh_noise");
+  }
+  std::string name() const override { return "osv"; }
+  int nfe(const SampleOptions& o) const override { return o.sampler == "tts" ? 2 * o.steps : o.steps; }
+  SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
+    torch::NoGradGuard g;
+    if (o.cfg) throw UsageError("osv samples without CFG (the paper removes it; Table 2f): use --cfg none");
+    auto& u = student_;
+    ConsistencyNet net = [&u, cond](const torch::Tensor& x, double sigma) {
+      const auto p = svd_preconditioning(sigma);
+      return unet_forward(u, x * p.c_in, torch::full({x.size(0)}, p.c_noise, x.options()), cond, true);
+    };
+    ConsistencySampleResult r;
+    if (o.sampler == "tts") {
+      r = tts_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_),
+                     consistency_sigmas(grid_n_, o.steps + 1, sigma_min_, sigma_max_, rho_), fresh_);
+    } else if (o.sampler == "consistency") {
+      r = consistency_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_), param_,
+                             sigma_min_);
+    } else {
+      throw UsageError(fmt::format("osv has no sampler '{}': consistency or tts", o.sampler));
+    }
+    return SampleResult{r.latents, r.nfe};
+  }
+  std::string weights_id() const override { return "lora:" + lora_.string(); }
+
+ private:
+  std::shared_ptr<SvdPipeline> pipe_;
+  fs::path lora_;
+  UNetSpatioTemporalConditionModel student_{nullptr};
+  int64_t grid_n_;
+  double sigma_min_, sigma_max_, rho_;
+  ConsistencyParam param_;
+  bool fresh_;
+};
+
+}  // namespace
+
+fs::path ensure_embedded_backbone(const Config& c, bool force) {
+  Dinov2Config d;
+  const bool tiny = c.get<std::string>("model.embedded") == "tiny";
+  d.hidden_size = tiny ? 32 : 64;
+  d.num_hidden_layers = tiny ? 2 : 6;
+  d.num_attention_heads = 2;
+  d.patch_size = 14;
+  d.image_size = c.get<long long>("disc.input_size");
+  const uint64_t seed = static_cast<uint64_t>(c.get<long long>("seed")) + 31;
+  const auto j = dinov2_config_json(d);
+  const fs::path dir = fs::path(c.get<std::string>("run.root")) / "assets" /
+                       ("dinov2-embedded-" + digest({{"config", j}, {"seed", seed}, {"init", "random"}}));
+  if (force) fs::remove_all(dir);
+  if (fs::exists(dir / "model.safetensors")) return dir;
+  torch::manual_seed(seed);
+  Dinov2Model m(d);
+  atomic_write(dir / "config.json", j.dump(2));
+  save_weights(*m, dir / "model.safetensors",
+               {{"init", fmt::format("seeded random weights (seed {}), not trained", seed)}});
+  return dir;
+}
+
+fs::path train_osv(const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) {
+  const fs::path root = c.get<std::string>("run.root");
+  const fs::path svd = pipe->models().root;
+  std::unique_ptr<TrainData> data;
+  fs::path s1;
+  if (c.get<bool>("osv.stage1") && (stage == "1" || stage == "all" || stage == "2"))
+    s1 = run_stage(1, c, *pipe, root / ("osv-stage1-" + digest(stage1_key(c, svd))), {}, data);
+  if (stage == "1") return s1 / "lora.safetensors";
+  if (!c.get<bool>("osv.stage2")) {
+    if (s1.empty()) throw UsageError("osv.stage1=false and osv.stage2=false: nothing to train");
+    return s1 / "lora.safetensors";
+  }
+  const fs::path s2 = run_stage(2, c, *pipe, root / ("osv-stage2-" + digest(stage2_key(c, svd))), s1, data);
+  return s2 / "lora.safetensors";
+}
 
 void register_osv(MethodRegistry& registry) {
   registry.add(MethodInfo{
@@ -11,8 +496,10 @@ void register_osv(MethodRegistry& registry) {
       "OSV: latent GAN pretraining + adversarial consistency distillation, Time Travel Sampler",
       "the OSV paper (two-stage training, latent DINOv2 discriminator, TTS)",
       {"consistency", "tts"},
-      [](const Config&, std::shared_ptr<SvdPipeline>) -> std::unique_ptr<Method> {
-        throw NotImplementedError("method 'osv' has not been implemented yet (issue #7)");
+      [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
+        if (!pipe) throw InputError("osv needs the teacher's SVD models (model.path or `osvbench prepare`)");
+        const auto lora = train_osv(c, pipe);
+        return std::make_unique<OsvMethod>(c, pipe, lora);
       }});
 }
 

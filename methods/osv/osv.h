@@ -1,7 +1,32 @@
-// OSV: latent GAN pretraining + adversarial consistency distillation, Time Travel Sampler
+// OSV (SPEC §3): the student is the teacher's UNet with LoRA (base frozen). Stage 1, Latent GAN
+// Pretraining, trains it against real latents with the latent DINOv2 discriminator; stage 2,
+// Adversarial Consistency Distillation, distils the teacher's m-step CFG Euler solution through an
+// EMA target, with the discriminator on teacher-solved targets. Samplers: k-step consistency and
+// the Time Travel Sampler. Each stage is a cached, resumable run of the shared training loop:
+//   <run.root>/osv-stage1-<hash>/   (hash of everything stage 1 depends on)
+//   <run.root>/osv-stage2-<hash>/   (stage 1's hash + stage 2's knobs)
+// each ending in lora.safetensors (PEFT/diffusers keys, "unet." prefix) + disc.safetensors.
 #pragma once
 
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "methods/api/method.h"
+
 namespace osv {
+class Config;
 class MethodRegistry;
+class SvdPipeline;
+
+// The embedded discriminator backbone: DINOv2 at a small config with seeded random weights
+// (not pretrained: nothing it shares with the FVD detector, which is trained on factor
+// regression), written as a transformers folder under <run.root>/assets/. Returns its folder.
+std::filesystem::path ensure_embedded_backbone(const Config& config, bool force = false);
+
+// Trains what is missing (stage 1, then stage 2, as the config enables them) and returns the
+// final adapter file. `stage` = "1", "2" or "all" stops after that stage.
+std::filesystem::path train_osv(const Config& config, std::shared_ptr<SvdPipeline> pipe, const std::string& stage = "all");
+
 void register_osv(MethodRegistry& registry);
 }  // namespace osv

@@ -1,0 +1,145 @@
+#include "methods/osv/discriminator.h"
+
+#include <fmt/format.h>
+
+#include "common/errors.h"
+
+namespace osv {
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.2); }
+
+struct ResBlock2dImpl : torch::nn::Module {
+  explicit ResBlock2dImpl(int64_t c) {
+    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, 3).padding(1)));
+    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, 3).padding(1)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return x + conv2(lrelu(conv1(lrelu(x))));
+  }
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+};
+TORCH_MODULE(ResBlock2d);
+
+struct ResBlock1dImpl : torch::nn::Module {
+  explicit ResBlock1dImpl(int64_t c) {
+    conv1 = register_module("conv1", torch::nn::Conv1d(torch::nn::Conv1dOptions(c, c, 3).padding(1)));
+    conv2 = register_module("conv2", torch::nn::Conv1d(torch::nn::Conv1dOptions(c, c, 3).padding(1)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return x + conv2(lrelu(conv1(lrelu(x))));
+  }
+  torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
+};
+TORCH_MODULE(ResBlock1d);
+
+// Conv -> ResBlock -> Conv to one logit channel.
+struct SpatialHeadImpl : torch::nn::Module {
+  SpatialHeadImpl(int64_t in, int64_t c) {
+    conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, c, 3).padding(1)));
+    block = register_module("block", ResBlock2d(c));
+    conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, 1, 1)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return conv_out(lrelu(block(conv_in(x)))); }
+  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  ResBlock2d block{nullptr};
+};
+TORCH_MODULE(SpatialHead);
+
+struct TemporalHeadImpl : torch::nn::Module {
+  TemporalHeadImpl(int64_t in, int64_t c) {
+    conv_in = register_module("conv_in", torch::nn::Conv1d(torch::nn::Conv1dOptions(in, c, 3).padding(1)));
+    block = register_module("block", ResBlock1d(c));
+    conv_out = register_module("conv_out", torch::nn::Conv1d(torch::nn::Conv1dOptions(c, 1, 1)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return conv_out(lrelu(block(conv_in(x)))); }
+  torch::nn::Conv1d conv_in{nullptr}, conv_out{nullptr};
+  ResBlock1d block{nullptr};
+};
+TORCH_MODULE(TemporalHead);
+
+// ImageNet normalisation of DINOv2's image processor.
+torch::Tensor imagenet_normalise(const torch::Tensor& x01) {
+  auto mean = torch::tensor({0.485, 0.456, 0.406}, x01.options()).view({1, 3, 1, 1});
+  auto std = torch::tensor({0.229, 0.224, 0.225}, x01.options()).view({1, 3, 1, 1});
+  return (x01 - mean) / std;
+}
+
+}  // namespace
+
+LatentDiscriminatorImpl::LatentDiscriminatorImpl(LatentDiscriminatorOptions o, Dinov2Model backbone,
+                                                 AutoencoderKLTemporalDecoder vae)
+    : o_(std::move(o)), backbone_(std::move(backbone)), vae_(std::move(vae)) {
+  const auto& bc = backbone_->config();
+  if (o_.input_size % bc.patch_size != 0)
+    throw UsageError(fmt::format("disc.input_size {} is not a multiple of the backbone's patch size {}", o_.input_size,
+                                 bc.patch_size));
+  if (o_.kind != "upsampler" && o_.kind != "decoder")
+    throw UsageError(fmt::format("latent discriminator kind '{}': expected upsampler or decoder", o_.kind));
+  if (o_.kind == "decoder" && !vae_) throw UsageError("the decoder discriminator needs the VAE");
+  // Frozen backbone (and VAE): registered so they move with the module, never trained.
+  register_module("backbone", backbone_);
+  for (auto& p : backbone_->parameters()) p.set_requires_grad(false);
+  backbone_->eval();
+  if (vae_) {
+    register_module("vae", vae_);
+    for (auto& p : vae_->parameters()) p.set_requires_grad(false);
+    vae_->eval();
+  }
+  if (o_.kind == "upsampler")
+    upsampler_ = register_module(
+        "upsampler", torch::nn::Conv2d(torch::nn::Conv2dOptions(o_.latent_channels, 3 * o_.upsample_r * o_.upsample_r, 3)
+                                           .padding(1)));
+  if (o_.tap_patch_embed) layers_.push_back(0);
+  for (auto t : o_.taps) {
+    if (t < 0 || t >= bc.num_hidden_layers)
+      throw UsageError(fmt::format("disc.taps: block {} does not exist (backbone has {} blocks)", t,
+                                   bc.num_hidden_layers));
+    layers_.push_back(t + 1);  // hidden_states[0] is the embedding, [i + 1] follows block i
+  }
+  spatial_heads_ = register_module("spatial_heads", torch::nn::ModuleList());
+  temporal_heads_ = register_module("temporal_heads", torch::nn::ModuleList());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    spatial_heads_->push_back(SpatialHead(bc.hidden_size, o_.head_channels));
+    temporal_heads_->push_back(TemporalHead(bc.hidden_size, o_.head_channels));
+  }
+}
+
+std::vector<torch::Tensor> LatentDiscriminatorImpl::trainable_parameters() {
+  std::vector<torch::Tensor> v;
+  if (upsampler_) for (auto& p : upsampler_->parameters()) v.push_back(p);
+  for (auto& p : spatial_heads_->parameters()) v.push_back(p);
+  for (auto& p : temporal_heads_->parameters()) v.push_back(p);
+  return v;
+}
+
+torch::Tensor LatentDiscriminatorImpl::forward(const torch::Tensor& latents) {
+  const int64_t B = latents.size(0), T = latents.size(1);
+  auto frames = latents.reshape({B * T, latents.size(2), latents.size(3), latents.size(4)});  // [B*T, C, h, w]
+  torch::Tensor rgb;  // [B*T, 3, ., .] in [0, 1]
+  if (o_.kind == "upsampler") {
+    rgb = torch::sigmoid(F::pixel_shuffle(upsampler_(frames), o_.upsample_r));  // [B*T, 3, r h, r w]
+  } else {
+    rgb = (vae_->decode(frames / o_.vae_scaling_factor, T).clamp(-1, 1) + 1.0) / 2.0;  // [B*T, 3, H, W]
+  }
+  rgb = F::interpolate(rgb, F::InterpolateFuncOptions()
+                                .size(std::vector<int64_t>{o_.input_size, o_.input_size})
+                                .mode(torch::kBilinear)
+                                .align_corners(false));
+  auto out = backbone_->forward(imagenet_normalise(rgb), /*output_hidden_states=*/true);
+  const int64_t side = o_.input_size / backbone_->config().patch_size;
+  std::vector<torch::Tensor> logits;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    auto h = out.hidden_states[static_cast<std::size_t>(layers_[i])].slice(1, 1);  // [B*T, N, D], CLS dropped
+    const int64_t D = h.size(2);
+    auto spatial = h.transpose(1, 2).reshape({B * T, D, side, side});              // [B*T, D, H', W']
+    logits.push_back(spatial_heads_[i]->as<SpatialHeadImpl>()->forward(spatial).view({B, -1}).mean(1));
+    auto temporal = h.view({B, T, side * side, D}).permute({0, 2, 3, 1}).reshape({B * side * side, D, T});
+    logits.push_back(temporal_heads_[i]->as<TemporalHeadImpl>()->forward(temporal).view({B, -1}).mean(1));
+  }
+  return torch::stack(logits).mean(0);  // [B]
+}
+
+}  // namespace osv

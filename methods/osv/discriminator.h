@@ -1,0 +1,52 @@
+// OSV's latent discriminator (SPEC §3, the paper's Figures 3/4): latents per frame through a
+// trainable sub-pixel upsampler (Conv2d 4 -> 3 r^2, 3x3, PixelShuffle r) — or, variant `decoder`,
+// the frozen VAE decoder — resized to the backbone's input, a frozen DINOv2, features tapped
+// after chosen blocks (and the patch embedding), and per tap a spatial head (Conv2d -> ResBlock2d
+// -> Conv2d -> logit map) and a temporal head over frames (Conv1d -> ResBlock1d -> Conv1d). The
+// output is the mean of every head's logits, one per clip.
+//
+// Dimension legend: B clips, T frames, C latent channels, h, w latent size, S backbone input,
+// P patch, D backbone width, H' = W' = S / P.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "models/dinov2.h"
+#include "models/vae_temporal.h"
+
+namespace osv {
+
+struct LatentDiscriminatorOptions {
+  std::string kind = "upsampler";  // upsampler | decoder
+  int64_t latent_channels = 4;
+  int64_t upsample_r = 4;
+  int64_t input_size = 224;        // multiple of the backbone's patch size
+  std::vector<int64_t> taps{2, 5, 8, 11};
+  bool tap_patch_embed = true;
+  int64_t head_channels = 64;
+  double vae_scaling_factor = 1.0;  // decoder variant: latents are divided by it before decoding
+};
+
+class LatentDiscriminatorImpl : public torch::nn::Module {
+ public:
+  // `backbone` is frozen here; `vae` is needed (and frozen) for kind = decoder only.
+  LatentDiscriminatorImpl(LatentDiscriminatorOptions o, Dinov2Model backbone, AutoencoderKLTemporalDecoder vae = nullptr);
+  // latents [B, T, C, h, w] -> logits [B]
+  torch::Tensor forward(const torch::Tensor& latents);
+  // The trainable parameters (upsampler and heads; never the backbone or the VAE).
+  std::vector<torch::Tensor> trainable_parameters();
+  const LatentDiscriminatorOptions& options() const { return o_; }
+
+ private:
+  LatentDiscriminatorOptions o_;
+  Dinov2Model backbone_;
+  AutoencoderKLTemporalDecoder vae_{nullptr};
+  torch::nn::Conv2d upsampler_{nullptr};
+  torch::nn::ModuleList spatial_heads_, temporal_heads_;
+  std::vector<int64_t> layers_;  // hidden_states indices tapped (0 = patch embedding)
+};
+TORCH_MODULE(LatentDiscriminator);
+
+}  // namespace osv
