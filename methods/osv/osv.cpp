@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <regex>
+#include <set>
 
 #include "common/atomic_file.h"
 #include "common/config.h"
@@ -160,13 +163,12 @@ struct OsvStageTask : TrainTask {
     huber_c = c.get<double>("train.huber_c");
     per_sample = c.get<std::string>("train.huber_mode") == "per_sample";
     batch = c.get<long long>("train.batch");
-    std::vector<std::regex> extra;
-    if (stage == 2)
-      for (const auto& pat : c.get<std::vector<std::string>>("osv.extra_trainable")) extra.emplace_back(pat);
+    const auto names = osv_trainable_names(*student, stage,
+                                           stage == 2 ? c.get<std::vector<std::string>>("osv.extra_trainable")
+                                                      : std::vector<std::string>{});
+    const std::set<std::string> chosen(names.begin(), names.end());
     for (auto& np : student->named_parameters(true)) {
-      const bool lora = np.key().find("lora_") != std::string::npos;
-      bool train = lora;
-      for (const auto& r : extra) train = train || std::regex_search(np.key(), r);
+      const bool train = chosen.count(np.key()) > 0;
       np.value().set_requires_grad(train);
       if (train) g_params.push_back(np.value());
     }
@@ -175,6 +177,44 @@ struct OsvStageTask : TrainTask {
     opt_g = std::make_unique<torch::optim::Adam>(g_params, torch::optim::AdamOptions(lr));
     opt_d = std::make_unique<torch::optim::Adam>(d_params, torch::optim::AdamOptions(c.get<double>("disc.lr")));
     for (const auto& p : g_params) ema.push_back(p.detach().clone());
+    // A fixed probe (first clips, noise of its own generator): the student's reconstruction of real
+    // latents at three fixed noise levels, logged every checkpoint interval as probe_recon.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.get<long long>("seed")) + 4242);
+    const int64_t nb = std::min<int64_t>(4, data.latents.size(0));
+    probe_idx = torch::arange(nb);
+    probe_z0 = data.latents.slice(0, 0, nb);
+    probe_eps = torch::randn(probe_z0.sizes(), gen);
+    {
+      torch::NoGradGuard g;
+      const auto& co = pipe.conditioning_options();
+      auto img = to_unit_range(data.first_frames.slice(0, 0, nb));
+      probe_cond.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes(), gen)).mode();
+      probe_cond.image_embeds = data.embeds.slice(0, 0, nb);
+      probe_cond.added_time_ids = torch::tensor({static_cast<float>(co.fps - 1), static_cast<float>(co.motion_bucket_id),
+                                                 static_cast<float>(co.noise_aug)})
+                                      .view({1, 3})
+                                      .repeat({nb, 1});
+    }
+    const auto n = grid_desc.size();
+    probe_sigmas = {grid_desc[n / 4], grid_desc[n / 2], grid_desc[3 * n / 4]};
+    probe_every = c.get<long long>("run.checkpoint_every");
+  }
+  torch::Tensor probe_idx, probe_z0, probe_eps;
+  Conditioning probe_cond;
+  std::vector<double> probe_sigmas;
+  int64_t probe_every = 100;
+
+  double probe_recon() {
+    torch::NoGradGuard g;
+    student->eval();
+    double total = 0;
+    for (double s : probe_sigmas) {
+      auto sig = torch::full({probe_z0.size(0)}, s);
+      auto p = consistency_fn_batch(net(student, probe_cond), probe_z0 + s * probe_eps, sig, param, sigma_min);
+      total += pseudo_huber(probe_z0, p, huber_c, per_sample).mean().item<double>();
+    }
+    student->train();
+    return total / static_cast<double>(probe_sigmas.size());
   }
 
   Conditioning conditioning(const torch::Tensor& idx) {
@@ -200,22 +240,12 @@ struct OsvStageTask : TrainTask {
   }
 
   // The teacher's m Euler steps with the CFG ramp from grid_asc[hi] down to grid_asc[lo]. No grad.
-  torch::Tensor teacher_solve(torch::Tensor x, int64_t hi, int64_t lo, const Conditioning& cd, double wmin,
+  torch::Tensor teacher_solve(const torch::Tensor& x, int64_t hi, int64_t lo, const Conditioning& cd, double wmin,
                               double wmax) {
     torch::NoGradGuard g;
-    auto& teacher = pipe.models().unet;
-    const int64_t T = x.size(1);
-    auto w = cfg_ramp(T, wmin, wmax).to(x.options()).view({1, T, 1, 1, 1});
-    for (int64_t j = hi; j > lo; --j) {
-      const double s = grid_asc[static_cast<std::size_t>(j)], s_next = grid_asc[static_cast<std::size_t>(j - 1)];
-      const auto p = svd_preconditioning(s);
-      auto t = torch::full({x.size(0)}, p.c_noise, x.options());
-      auto v = unet_forward(teacher, x * p.c_in, t, cd, true);
-      auto v0 = unet_forward(teacher, x * p.c_in, t, cd, false);
-      auto den = x * p.c_skip + (v0 + w * (v - v0)) * p.c_out;
-      x = x + (s_next - s) * (x - den) / s;
-    }
-    return x;
+    std::vector<double> sig;
+    for (int64_t j = hi; j >= lo; --j) sig.push_back(grid_asc[static_cast<std::size_t>(j)]);
+    return euler_solve(conditioned_network(pipe.models().unet, cd), x, sig, true, wmin, wmax);
   }
 
   StepOutput step(int64_t step) override {
@@ -264,6 +294,7 @@ struct OsvStageTask : TrainTask {
       m["cfg_wmax"] = wmax;
     }
     StepOutput out;
+    if (step % probe_every == 0) m["probe_recon"] = probe_recon();
     // Discriminator step: real (stage 1) or teacher-solved target (stage 2) vs the prediction.
     if (adversarial) {
       auto d_real = disc->forward(target.detach()), d_fake = disc->forward(p.detach());
@@ -306,7 +337,6 @@ struct OsvStageTask : TrainTask {
     }
     opt_g->zero_grad();
     opt_d->zero_grad();  // the generator's backward also reached the discriminator's parameters
-    (void)step;
     out.metrics = std::move(m);
     return out;
   }
@@ -451,6 +481,20 @@ class OsvMethod : public Method {
 };
 
 }  // namespace
+
+std::vector<std::string> osv_trainable_names(torch::nn::Module& student, int stage,
+                                             const std::vector<std::string>& extra_patterns) {
+  std::vector<std::regex> extra;
+  if (stage == 2)
+    for (const auto& pat : extra_patterns) extra.emplace_back(pat);
+  std::vector<std::string> names;
+  for (auto& np : student.named_parameters(true)) {
+    bool train = np.key().find(".lora_A.") != std::string::npos || np.key().find(".lora_B.") != std::string::npos;
+    for (const auto& r : extra) train = train || std::regex_search(np.key(), r);
+    if (train) names.push_back(np.key());
+  }
+  return names;
+}
 
 fs::path ensure_embedded_backbone(const Config& c, bool force) {
   Dinov2Config d;

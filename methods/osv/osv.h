@@ -11,6 +11,9 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
 
 #include "methods/api/method.h"
 
@@ -27,6 +30,11 @@ std::filesystem::path ensure_embedded_backbone(const Config& config, bool force 
 // Trains what is missing (stage 1, then stage 2, as the config enables them) and returns the
 // final adapter file. `stage` = "1", "2" or "all" stops after that stage.
 std::filesystem::path train_osv(const Config& config, std::shared_ptr<SvdPipeline> pipe, const std::string& stage = "all");
+
+// The student's trained parameters: its LoRA adapters, plus in stage 2 the parameters whose
+// names match `extra_patterns` (ECMAScript regexes; osv.extra_trainable).
+std::vector<std::string> osv_trainable_names(torch::nn::Module& student, int stage,
+                                             const std::vector<std::string>& extra_patterns);
 
 void register_osv(MethodRegistry& registry);
 }  // namespace osv

@@ -35,28 +35,33 @@ double svd_init_noise_sigma(const std::vector<float>& sigmas) {
 
 torch::Tensor cfg_ramp(int64_t frames, double w_min, double w_max) { return torch::linspace(w_min, w_max, frames); }
 
-EulerResult euler_sample(const VideoNetwork& net, const torch::Tensor& noise, const std::vector<float>& sigmas,
-                         bool cfg, double w_min, double w_max) {
-  EulerResult r;
-  auto x = noise * svd_init_noise_sigma(sigmas);
-  const int64_t T = noise.size(1);
-  const auto w = cfg_ramp(T, w_min, w_max).to(noise.options()).view({1, T, 1, 1, 1});
+torch::Tensor euler_solve(const VideoNetwork& net, torch::Tensor x, const std::vector<double>& sigmas, bool cfg,
+                          double w_min, double w_max, int64_t* nfe) {
+  const int64_t T = x.size(1);
+  const auto w = cfg_ramp(T, w_min, w_max).to(x.options()).view({1, T, 1, 1, 1});
   for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) {
     const double s = sigmas[i], s_next = sigmas[i + 1];
     const auto p = svd_preconditioning(s);
     const auto x_in = x * p.c_in;
     auto v = net(x_in, p.c_noise, true);
-    ++r.nfe;
+    if (nfe) ++*nfe;
     if (cfg) {
       auto v0 = net(x_in, p.c_noise, false);
-      ++r.nfe;
+      if (nfe) ++*nfe;
       v = v0 + w * (v - v0);  // guidance on the network output, as the SVD pipeline does
     }
     const auto denoised = x * p.c_skip + v * p.c_out;
     const auto d = (x - denoised) / s;
     x = x + d * (s_next - s);
   }
-  r.latents = x;
+  return x;
+}
+
+EulerResult euler_sample(const VideoNetwork& net, const torch::Tensor& noise, const std::vector<float>& sigmas,
+                         bool cfg, double w_min, double w_max) {
+  EulerResult r;
+  r.latents = euler_solve(net, noise * svd_init_noise_sigma(sigmas), std::vector<double>(sigmas.begin(), sigmas.end()),
+                          cfg, w_min, w_max, &r.nfe);
   return r;
 }
 

@@ -41,6 +41,12 @@ struct EulerResult {
   int64_t nfe = 0;        // network evaluations made (counted as the network is called)
 };
 
+// Euler steps on the PF-ODE from sigmas[0] to sigmas.back() starting at x (already at sigmas[0]):
+// x_{s'} = x_s + (s' - s) (x_s - D(x_s; s)) / s, with per-frame CFG when `cfg` (2 NFE per step).
+// Adds the evaluations made to *nfe when given. (ACD's m-step teacher solver.)
+torch::Tensor euler_solve(const VideoNetwork& net, torch::Tensor x, const std::vector<double>& sigmas, bool cfg,
+                          double w_min, double w_max, int64_t* nfe = nullptr);
+
 // Euler on the PF-ODE: x_{s'} = x_s + (s' - s) (x_s - D(x_s; s)) / s over `sigmas`, starting from
 // x = noise * init_noise_sigma. With CFG, D = D(c0) + w (D(c) - D(c0)) per frame (2 NFE per step).
 EulerResult euler_sample(const VideoNetwork& net, const torch::Tensor& noise, const std::vector<float>& sigmas,
