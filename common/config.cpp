@@ -196,7 +196,7 @@ const std::map<std::string, Json>& presets() {
       {"small",
        Json{{"device", "cpu"}, {"data.frames", 8}, {"data.height", 64}, {"data.width", 64},
             {"data.num_train", 2048}, {"data.num_test", 256}, {"sample.num_samples", 256},
-            {"train.teacher_iters", 1500}, {"train.teacher_lr", 2e-4}, {"train.vae_iters", 500},
+            {"train.teacher_iters", 1500}, {"train.teacher_lr", 2e-4}, {"train.vae_iters", 2000}, {"train.vae_lr", 1e-3},
             {"osv.lora_rank", 16},
             {"osv.lora_alpha", 16.0}, {"osv.stage1_iters", 200}, {"osv.stage2_iters", 400},
             {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},

@@ -461,7 +461,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
       AutoencoderKLTemporalDecoder vae(e.vae);
       // Crops of half the frame size (at least 4 latent pixels).
       const int64_t factor = int64_t{1} << (e.vae.block_out_channels.size() - 1);
-      VaeTask task(vae, clips(), c.get<std::string>("model.embedded") == "tiny" ? 2 : 4,
+      VaeTask task(vae, clips(), 2,
                    std::max<int64_t>(H / 2, 4 * factor), c.get<double>("train.vae_lr"),
                    c.get<double>("train.vae_kl_weight"));
       const auto s = run_training(task, loop_options(c, dir / "train" / "vae", "vae", c.get<long long>("train.vae_iters")));
