@@ -182,6 +182,8 @@ int compare_command(const CommonOptions& common, const std::vector<CompareRow>& 
       std::ofstream(out / "results.jsonl", std::ios::app) << row.dump() << "\n";
     } catch (const NotImplementedError& e) {
       refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+    } catch (const UsageError& e) {  // a row that makes no sense (e.g. more steps than the grid has)
+      refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
     }
     overall.advance();
   }
