@@ -10,25 +10,17 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/build_info.h"
 #include "common/config.h"
 #include "methods/osv/consistency.h"
 #include "methods/osv/discriminator.h"
 #include "methods/teacher/embedded.h"
 
 using namespace osv;
-
-static double peak_rss_mib() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
-}
 
 int main(int argc, char** argv) {
   CLI::App app{"latent discriminator cost: upsampler vs VAE decoder"};

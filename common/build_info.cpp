@@ -1,5 +1,8 @@
 #include "common/build_info.h"
 
+#include <fstream>
+#include <string>
+
 #include <fmt/format.h>
 #include <torch/version.h>
 
@@ -33,6 +36,14 @@ std::string version_string() {
   const auto& b = build_info();
   return fmt::format("{} (git {}{}, {})", b.version, b.git_hash.substr(0, 12), b.git_dirty ? "-dirty" : "",
                      b.build_type);
+}
+
+double peak_rss_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
 }
 
 }  // namespace osv

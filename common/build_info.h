@@ -19,6 +19,9 @@ struct BuildInfo {
 };
 
 const BuildInfo& build_info();
+
+// Peak resident memory of this process so far (VmHWM), MiB; 0 where unknown.
+double peak_rss_mib();
 // "0.1.0 (git 1a2b3c4d5e6f[-dirty], Release)"
 std::string version_string();
 

@@ -10,13 +10,18 @@
 namespace osv {
 namespace fs = std::filesystem;
 
-ClipSet load_clip_folder(const fs::path& dir, const Config& c, int64_t max_clips, int threads) {
-  VideoFolderDataset ds(FolderKind::Videos, dir);
+DecodeOptions decode_options(const Config& c, int64_t frames) {
   DecodeOptions d;
-  d.frames = c.get<long long>("data.frames");
+  d.frames = frames > 0 ? frames : c.get<long long>("data.frames");
   d.fps = c.get<double>("data.fps");
   d.height = c.get<long long>("data.height");
   d.width = c.get<long long>("data.width");
+  return d;
+}
+
+ClipSet load_clip_folder(const fs::path& dir, const Config& c, int64_t max_clips, int threads) {
+  VideoFolderDataset ds(FolderKind::Videos, dir);
+  const DecodeOptions d = decode_options(c);
   int64_t n = static_cast<int64_t>(ds.entries().size());
   if (max_clips > 0) n = std::min(n, max_clips);
   std::vector<int64_t> order(static_cast<std::size_t>(n));

@@ -18,6 +18,9 @@ struct ClipSet {
   DataReport report;
 };
 
+// data.fps / data.height / data.width with `frames` frames (0: data.frames).
+DecodeOptions decode_options(const Config& config, int64_t frames = 0);
+
 // The clips of a folder of videos in name order (at most `max_clips`, 0 = all), decoded as the
 // config's data.* says (frames, fps, height, width). Throws osv::InputError when none load.
 ClipSet load_clip_folder(const std::filesystem::path& dir, const Config& config, int64_t max_clips = 0,

@@ -162,13 +162,14 @@ std::string fmt_ci(const nlohmann::json& r) {
   return fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>());
 }
 
-int compare_command(const CommonOptions& common, const std::vector<CompareRow>& rows,
+int compare_command(const std::vector<CompareRow>& rows,
                     const std::vector<std::string>& formats, const std::string& out_arg) {
   const Config& base = std::get<4>(rows.front());
   const fs::path out = out_arg.empty() ? fs::path(base.get<std::string>("run.root")) / ("compare-" + base.short_hash())
                                        : fs::path(out_arg);
-  (void)common;
   Evaluator ev(base);
+  fs::create_directories(out);
+  fs::remove(out / "results.jsonl");  // this run's rows only
   nlohmann::json results = nlohmann::json::array();
   std::vector<std::string> refused;
   Progress::Options po;
@@ -560,7 +561,7 @@ int run_cli(int argc, char** argv) {
         std::cout << rows.size() << " runs planned\n";
         return kExitOk;
       }
-      return compare_command(compare_c, rows, formats, compare_out);
+      return compare_command(rows, formats, compare_out);
     }
     if (ablate->parsed()) {
       const std::vector<std::string> tables = {"1", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h", "all"};

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "common/build_info.h"
 #include "common/log.h"
 #include "common/progress.h"
 #include "datasets/clip_set.h"
@@ -30,14 +31,6 @@ SampleOptions sample_options(const Config& c) {
   o.cfg_max = static_cast<float>(c.get<double>("sample.cfg_max"));
   o.seed = static_cast<uint64_t>(c.get<long long>("sample.seed"));
   return o;
-}
-
-double peak_rss_mib() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
 }
 
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,

@@ -34,9 +34,6 @@ struct Generated {
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
                           int64_t frames, int64_t batch, double progress_interval_s, const std::string& label);
 
-// Peak resident memory of this process so far (VmHWM), MiB; 0 where unknown.
-double peak_rss_mib();
-
 // Everything one compare/ablate session shares: the SVD pipeline, the detector and the
 // statistics of the held-out clips (cached per detector in the runs folder).
 class Evaluator {

@@ -11,6 +11,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "datasets/clip_set.h"
 #include "datasets/folder_dataset.h"
 #include "metrics/fvd/detector.h"
 #include "metrics/fvd/embedded_detector.h"
@@ -47,11 +48,7 @@ std::unique_ptr<FvdDetector> make_detector_impl(const Config& c) {
 
 FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std::string& dir) {
   VideoFolderDataset ds(FolderKind::Videos, dir);
-  DecodeOptions d;
-  d.frames = c.get<long long>("fvd.frames");
-  d.fps = c.get<double>("data.fps");
-  d.height = c.get<long long>("data.height");
-  d.width = c.get<long long>("data.width");
+  const DecodeOptions d = decode_options(c, c.get<long long>("fvd.frames"));
   FrechetStats stats = make_stats_for(detector, 0, d.frames, true);
   std::vector<torch::Tensor> batch;
   Progress::Options po;

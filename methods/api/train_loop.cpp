@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -42,6 +43,17 @@ void unarchive_module(torch::serialize::InputArchive& a, const std::string& pref
     a.read(prefix + b.key(), t, true);
     b.value().copy_(t);
   }
+}
+
+TrainLoopOptions train_loop_options(const Config& c, const fs::path& dir, const std::string& label, int64_t steps) {
+  TrainLoopOptions o;
+  o.dir = dir;
+  o.label = label;
+  o.steps = steps;
+  o.checkpoint_every = c.get<long long>("run.checkpoint_every");
+  o.seed = static_cast<uint64_t>(c.get<long long>("seed"));
+  o.progress_interval_s = c.get<double>("run.progress_interval_s");
+  return o;
 }
 
 namespace {

@@ -19,6 +19,8 @@
 
 namespace osv {
 
+class Config;
+
 struct StepOutput {
   std::map<std::string, double> metrics;  // "loss", "grad_norm", "lr", ... (finite or not)
   bool finite = true;                     // false: the task skipped this step's update
@@ -55,6 +57,10 @@ struct TrainSummary {
 };
 
 TrainSummary run_training(TrainTask& task, const TrainLoopOptions& options);
+
+// Options from a config: run.checkpoint_every, seed, run.progress_interval_s.
+TrainLoopOptions train_loop_options(const Config& config, const std::filesystem::path& dir, const std::string& label,
+                                    int64_t steps);
 
 // Shared helpers for tasks.
 bool all_finite(const torch::Tensor& t);

@@ -91,22 +91,8 @@ LoraConfig osv_lora_config(const Config& c) {
 }
 
 // Training data: latents of the train split, their first frames and CLIP embeddings.
-struct TrainData {
-  torch::Tensor latents, first_frames, embeds;
-};
-
-TrainData load_train_data(const Config& c, SvdPipeline& pipe) {
-  auto set = load_clip_folder(split_dir(c, "train"), c);
-  TrainData d;
-  std::vector<torch::Tensor> lat, emb;
-  for (int64_t i = 0; i < set.videos.size(0); i += 32) {
-    auto b = set.videos.slice(0, i, std::min(set.videos.size(0), i + 32));
-    lat.push_back(pipe.encode_video(b, 64));
-    emb.push_back(pipe.image_embeds(b.select(1, 0)));
-  }
-  d.latents = torch::cat(lat);
-  d.embeds = torch::cat(emb);
-  d.first_frames = set.videos.select(1, 0).contiguous();
+EncodedClips load_train_data(const Config& c, SvdPipeline& pipe) {
+  auto d = encode_clips(pipe, load_clip_folder(split_dir(c, "train"), c).videos);
   log::info("osv: {} training clips as latents {}", d.latents.size(0), fmt::format("{}", fmt::join(d.latents.sizes(), "x")));
   return d;
 }
@@ -141,7 +127,7 @@ struct OsvStageTask : TrainTask {
   int stage;
   const Config& c;
   SvdPipeline& pipe;
-  const TrainData& data;
+  const EncodedClips& data;
   UNetSpatioTemporalConditionModel student;
   LatentDiscriminator disc;
   std::vector<torch::Tensor> g_params, d_params, ema;
@@ -152,7 +138,7 @@ struct OsvStageTask : TrainTask {
   bool per_sample;
   int64_t batch;
 
-  OsvStageTask(int s, const Config& cfg, SvdPipeline& p, const TrainData& d, UNetSpatioTemporalConditionModel st,
+  OsvStageTask(int s, const Config& cfg, SvdPipeline& p, const EncodedClips& d, UNetSpatioTemporalConditionModel st,
                LatentDiscriminator ds)
       : stage(s), c(cfg), pipe(p), data(d), student(std::move(st)), disc(std::move(ds)) {
     sigma_min = c.get<double>("edm.sigma_min");
@@ -190,10 +176,7 @@ struct OsvStageTask : TrainTask {
       auto img = to_unit_range(data.first_frames.slice(0, 0, nb));
       probe_cond.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes(), gen)).mode();
       probe_cond.image_embeds = data.embeds.slice(0, 0, nb);
-      probe_cond.added_time_ids = torch::tensor({static_cast<float>(co.fps - 1), static_cast<float>(co.motion_bucket_id),
-                                                 static_cast<float>(co.noise_aug)})
-                                      .view({1, 3})
-                                      .repeat({nb, 1});
+      probe_cond.added_time_ids = added_time_ids(co, nb);
     }
     const auto n = grid_desc.size();
     probe_sigmas = {grid_desc[n / 4], grid_desc[n / 2], grid_desc[3 * n / 4]};
@@ -225,10 +208,7 @@ struct OsvStageTask : TrainTask {
     auto img = to_unit_range(data.first_frames.index_select(0, idx));
     cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes())).mode();
     cd.image_embeds = data.embeds.index_select(0, idx);
-    cd.added_time_ids = torch::tensor({static_cast<float>(co.fps - 1), static_cast<float>(co.motion_bucket_id),
-                                       static_cast<float>(co.noise_aug)})
-                            .view({1, 3})
-                            .repeat({B, 1});
+    cd.added_time_ids = added_time_ids(co, B);
     return cd;
   }
 
@@ -383,26 +363,15 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
   return LatentDiscriminator(o, load_backbone(c), o.kind == "decoder" ? pipe.models().vae : nullptr);
 }
 
-TrainLoopOptions loop(const Config& c, const fs::path& dir, const std::string& label, int64_t steps) {
-  TrainLoopOptions o;
-  o.dir = dir;
-  o.label = label;
-  o.steps = steps;
-  o.checkpoint_every = c.get<long long>("run.checkpoint_every");
-  o.seed = static_cast<uint64_t>(c.get<long long>("seed"));
-  o.progress_interval_s = c.get<double>("run.progress_interval_s");
-  return o;
-}
-
 // Runs one stage unless its lora.safetensors exists; returns its directory.
 fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path& dir, const fs::path& init_dir,
-                   std::unique_ptr<TrainData>& data) {
+                   std::unique_ptr<EncodedClips>& data) {
   if (fs::exists(dir / "lora.safetensors")) {
     log::info("osv stage {}: cached in {}", stage, dir.string());
     return dir;
   }
   fs::create_directories(dir);
-  if (!data) data = std::make_unique<TrainData>(load_train_data(c, pipe));
+  if (!data) data = std::make_unique<EncodedClips>(load_train_data(c, pipe));
   auto student = copy_unet(pipe.models().unet);
   auto disc = make_disc(c, pipe);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
@@ -415,7 +384,7 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path
   // add_lora/load_lora freeze the rest of the UNet; the task picks LoRA (+ stage-2 patterns).
   OsvStageTask task(stage, c, pipe, *data, student, disc);
   const int64_t iters = c.get<long long>(stage == 1 ? "osv.stage1_iters" : "osv.stage2_iters");
-  const auto s = run_training(task, loop(c, dir, fmt::format("osv stage {}", stage), iters));
+  const auto s = run_training(task, train_loop_options(c, dir, fmt::format("osv stage {}", stage), iters));
   log::info("osv stage {}: {} steps, final loss {:.4f}, {} skipped", stage, s.total_steps, s.final_loss,
             s.skipped_nonfinite);
   if (stage == 2) {  // the final student is the EMA target
@@ -521,7 +490,7 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
 fs::path train_osv(const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) {
   const fs::path root = c.get<std::string>("run.root");
   const fs::path svd = pipe->models().root;
-  std::unique_ptr<TrainData> data;
+  std::unique_ptr<EncodedClips> data;
   fs::path s1;
   if (c.get<bool>("osv.stage1") && (stage == "1" || stage == "all" || stage == "2"))
     s1 = run_stage(1, c, *pipe, root / ("osv-stage1-" + digest(stage1_key(c, svd))), {}, data);

@@ -283,9 +283,7 @@ struct TeacherTask : TrainTask {
         opt(unet->parameters(), torch::optim::AdamOptions(lr)) {
     params = unet->parameters();
     ema.init(params);
-    cond.noise_aug = c.get<double>("cond.noise_aug");
-    cond.fps = c.get<long long>("cond.fps");
-    cond.motion_bucket_id = c.get<long long>("cond.motion_bucket_id");
+    cond = conditioning_options(c);
   }
   StepOutput step(int64_t step) override {
     unet->train();
@@ -299,10 +297,7 @@ struct TeacherTask : TrainTask {
       cd.image_latent = vae->encode(img + cond.noise_aug * torch::randn(img.sizes())).mode();  // [B, C, h, w]
     }
     cd.image_embeds = embeds.index_select(0, idx);
-    cd.added_time_ids = torch::tensor({static_cast<float>(cond.fps - 1), static_cast<float>(cond.motion_bucket_id),
-                                       static_cast<float>(cond.noise_aug)})
-                            .view({1, 3})
-                            .repeat({B, 1});
+    cd.added_time_ids = added_time_ids(cond, B);
     // Conditioning dropout: both the embedding and the image latent, as the unconditional branch.
     auto keep = (torch::rand({B}) >= dropout).to(torch::kFloat32);
     cd.image_latent = cd.image_latent * keep.view({B, 1, 1, 1});
@@ -329,17 +324,6 @@ struct TeacherTask : TrainTask {
     for (std::size_t i = 0; i < ema.shadow.size(); ++i) a.read(fmt::format("ema.{}", i), ema.shadow[i]);
   }
 };
-
-TrainLoopOptions loop_options(const Config& c, const fs::path& dir, const std::string& label, int64_t steps) {
-  TrainLoopOptions o;
-  o.dir = dir;
-  o.label = label;
-  o.steps = steps;
-  o.checkpoint_every = c.get<long long>("run.checkpoint_every");
-  o.seed = static_cast<uint64_t>(c.get<long long>("seed"));
-  o.progress_interval_s = c.get<double>("run.progress_interval_s");
-  return o;
-}
 
 void write_static_files(const fs::path& dir, const EmbeddedSvdConfig& e, const Config& c) {
   atomic_write(dir / "model_index.json",
@@ -464,14 +448,12 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
       VaeTask task(vae, clips(), 2,
                    std::max<int64_t>(H / 2, 4 * factor), c.get<double>("train.vae_lr"),
                    c.get<double>("train.vae_kl_weight"));
-      const auto s = run_training(task, loop_options(c, dir / "train" / "vae", "vae", c.get<long long>("train.vae_iters")));
+      const auto s = run_training(task, train_loop_options(c, dir / "train" / "vae", "vae", c.get<long long>("train.vae_iters")));
       log::info("vae: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
       // scaling_factor = 1 / std of the latents' modes over (up to) 256 training clips.
       torch::NoGradGuard g;
       vae->eval();
       const auto n = std::min<int64_t>(256, clips().size(0));
-      SvdFolder tmp;
-      tmp.vae = vae;
       auto sub = clips().slice(0, 0, n);
       auto flat = sub.reshape({n * sub.size(1), sub.size(2), sub.size(3), sub.size(4)});
       std::vector<torch::Tensor> zs;
@@ -490,7 +472,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
       torch::manual_seed(static_cast<uint64_t>(seed) + 12);
       ClipVisionModelWithProjection enc(e.image_encoder);
       ImageEncoderTask task(enc, clips(), 16, c.get<double>("train.image_encoder_lr"));
-      const auto s = run_training(task, loop_options(c, dir / "train" / "image_encoder", "image_encoder",
+      const auto s = run_training(task, train_loop_options(c, dir / "train" / "image_encoder", "image_encoder",
                                                      c.get<long long>("train.image_encoder_iters")));
       log::info("image_encoder: {} steps, final loss {:.4f}", s.total_steps, s.final_loss);
       atomic_write(dir / "image_encoder" / "config.json", clip_config_json(e.image_encoder).dump(2));
@@ -509,22 +491,13 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
       UNetSpatioTemporalConditionModel unet(e.unet);
       parts.unet = unet;
       TeacherTask task(unet, vae, c);
-      {
-        const auto& v = clips();
-        log::info("teacher: encoding {} training clips to latents", v.size(0));
-        std::vector<torch::Tensor> lat, emb;
-        for (int64_t i = 0; i < v.size(0); i += 32) {
-          auto b = v.slice(0, i, std::min(v.size(0), i + 32));
-          lat.push_back(pipe.encode_video(b, 64));
-          emb.push_back(pipe.image_embeds(b.select(1, 0)));
-        }
-        task.latents = torch::cat(lat);
-        task.embeds = torch::cat(emb);
-        task.first_frames = v.select(1, 0).contiguous();
-        log::info("teacher: latents {} std {:.3f}", fmt::join(task.latents.sizes(), "x"),
-                  task.latents.std().item<double>());
-      }
-      const auto s = run_training(task, loop_options(c, dir / "train" / "unet", "teacher",
+      log::info("teacher: encoding {} training clips to latents", clips().size(0));
+      auto enc_clips = encode_clips(pipe, clips());
+      task.latents = enc_clips.latents;
+      task.embeds = enc_clips.embeds;
+      task.first_frames = enc_clips.first_frames;
+      log::info("teacher: latents {} std {:.3f}", fmt::join(task.latents.sizes(), "x"), task.latents.std().item<double>());
+      const auto s = run_training(task, train_loop_options(c, dir / "train" / "unet", "teacher",
                                                      c.get<long long>("train.teacher_iters")));
       log::info("teacher: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
       task.ema.copy_to(task.params);  // the teacher is the EMA of the weights

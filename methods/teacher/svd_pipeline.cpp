@@ -15,19 +15,38 @@ double pick_scaling(const SvdFolder& m, const Config& c) {
   const double k = c.get<double>("model.vae_scaling_factor");
   return k > 0 ? k : m.vae->config().scaling_factor;
 }
-ConditioningOptions cond_options(const Config& c) {
+}  // namespace
+
+ConditioningOptions conditioning_options(const Config& c) {
   ConditioningOptions o;
   o.noise_aug = c.get<double>("cond.noise_aug");
   o.fps = c.get<long long>("cond.fps");
   o.motion_bucket_id = c.get<long long>("cond.motion_bucket_id");
   return o;
 }
-}  // namespace
+
+torch::Tensor added_time_ids(const ConditioningOptions& o, int64_t batch, const torch::TensorOptions& options) {
+  return torch::tensor({static_cast<float>(o.fps - 1), static_cast<float>(o.motion_bucket_id),
+                        static_cast<float>(o.noise_aug)},
+                       options.dtype(torch::kFloat32))
+      .view({1, 3})
+      .repeat({batch, 1});
+}
+
+EncodedClips encode_clips(SvdPipeline& pipe, const torch::Tensor& videos) {
+  std::vector<torch::Tensor> lat, emb;
+  for (int64_t i = 0; i < videos.size(0); i += 32) {
+    auto b = videos.slice(0, i, std::min(videos.size(0), i + 32));
+    lat.push_back(pipe.encode_video(b, 64));
+    emb.push_back(pipe.image_embeds(b.select(1, 0)));
+  }
+  return EncodedClips{torch::cat(lat), torch::cat(emb), videos.select(1, 0).contiguous()};
+}
 
 SvdPipeline::SvdPipeline(const std::filesystem::path& folder, const Config& c)
     : models_(load_svd_folder(folder, c10::kFloat, c10::Device(c.get<std::string>("device")))),
       scaling_factor_(pick_scaling(models_, c)),
-      cond_(cond_options(c)) {}
+      cond_(osv::conditioning_options(c)) {}
 
 SvdPipeline::SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOptions cond)
     : models_(std::move(models)), scaling_factor_(scaling_factor), cond_(cond) {}
@@ -49,11 +68,7 @@ Conditioning SvdPipeline::encode_conditioning(const torch::Tensor& first_frames,
   auto img = to_unit_range(first_frames.to(device()));
   img = img + cond_.noise_aug * (aug_noise.defined() ? aug_noise.to(img.device()) : torch::randn(img.sizes(), img.options()));
   c.image_latent = models_.vae->encode(img).mode();  // [B, C, h, w], not scaled (SPEC §1)
-  c.added_time_ids = torch::tensor({static_cast<float>(cond_.fps - 1), static_cast<float>(cond_.motion_bucket_id),
-                                    static_cast<float>(cond_.noise_aug)},
-                                   img.options())
-                         .view({1, 3})
-                         .repeat({B, 1});
+  c.added_time_ids = added_time_ids(cond_, B, img.options());
   return c;
 }
 

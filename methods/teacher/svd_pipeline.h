@@ -23,6 +23,21 @@ struct ConditioningOptions {
   int64_t motion_bucket_id = 127;
 };
 
+// cond.* of a config.
+ConditioningOptions conditioning_options(const Config& config);
+// added_time_ids [B, 3] = (fps - 1, motion_bucket_id, noise_aug) per clip.
+torch::Tensor added_time_ids(const ConditioningOptions& o, int64_t batch,
+                             const torch::TensorOptions& options = torch::TensorOptions());
+
+class SvdPipeline;
+// A training set encoded once for the diffusion losses.
+struct EncodedClips {
+  torch::Tensor latents;       // [N, T, C, h, w], scaled
+  torch::Tensor embeds;        // [N, 1, D], CLIP embeddings of the first frames
+  torch::Tensor first_frames;  // uint8 [N, 3, H, W]
+};
+EncodedClips encode_clips(SvdPipeline& pipe, const torch::Tensor& videos);
+
 class SvdPipeline {
  public:
   // Loads every component of `folder` (model.path, or the embedded folder prepare built).

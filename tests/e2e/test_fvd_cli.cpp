@@ -14,21 +14,13 @@
 #include "common/atomic_file.h"
 #include "datasets/synthetic.h"
 #include "datasets/video_backend.h"
+#include "tests/e2e/e2e_util.h"
 #include "datasets/video_io.h"
 
 namespace osv {
 namespace {
 namespace fs = std::filesystem;
-
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(OSVBENCH_EXE) + " " + args + " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using e2e::run;
 
 TEST(FvdCli, ComputeOnTwoFoldersOfMp4s) {
   if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";

@@ -14,34 +14,14 @@
 
 #include "common/atomic_file.h"
 #include "datasets/video_backend.h"
+#include "tests/e2e/e2e_util.h"
 
 namespace osv {
 namespace {
 namespace fs = std::filesystem;
-
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(OSVBENCH_EXE) + " " + args + " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-fs::path find_one(const fs::path& root, const std::string& prefix) {
-  for (const auto& e : fs::directory_iterator(root))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) return e.path();
-  return {};
-}
-
-std::vector<nlohmann::json> read_jsonl(const fs::path& f) {
-  std::vector<nlohmann::json> v;
-  std::ifstream in(f);
-  std::string line;
-  while (std::getline(in, line)) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
+using e2e::find_one;
+using e2e::read_jsonl;
+using e2e::run;
 
 TEST(OsvCli, TwoStagesTrainCachedAndSample) {
   if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";

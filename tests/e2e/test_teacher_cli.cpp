@@ -18,34 +18,14 @@
 
 #include "common/atomic_file.h"
 #include "datasets/video_backend.h"
+#include "tests/e2e/e2e_util.h"
 
 namespace osv {
 namespace {
 namespace fs = std::filesystem;
-
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(OSVBENCH_EXE) + " " + args + " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-fs::path find_one(const fs::path& root, const std::string& prefix) {
-  for (const auto& e : fs::directory_iterator(root / "assets"))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) return e.path();
-  return {};
-}
-
-std::vector<nlohmann::json> read_jsonl(const fs::path& f) {
-  std::vector<nlohmann::json> v;
-  std::ifstream in(f);
-  std::string line;
-  while (std::getline(in, line)) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
+using e2e::find_one;
+using e2e::read_jsonl;
+using e2e::run;
 
 struct TeacherCli : ::testing::Test {
   static inline fs::path dir = fs::temp_directory_path() / "osvbench_test_teacher_cli";
@@ -63,7 +43,7 @@ struct TeacherCli : ::testing::Test {
 };
 
 TEST_F(TeacherCli, PrepareWritesADiffusersSvdFolder) {
-  const auto svd = find_one(dir / "a", "svd-embedded-");
+  const auto svd = find_one(dir / "a" / "assets", "svd-embedded-");
   ASSERT_FALSE(svd.empty());
   for (const char* f : {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                         "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "image_encoder/config.json",
@@ -98,7 +78,7 @@ TEST_F(TeacherCli, KilledTrainingResumesToTheSameCurve) {
   for (int i = 0; i < 6000 && !killed; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (!fs::exists(root / "assets")) continue;
-    const auto svd = find_one(root, "svd-embedded-");
+    const auto svd = find_one(root / "assets", "svd-embedded-");
     if (svd.empty()) continue;
     const auto metrics = svd / "train" / "unet" / "metrics.jsonl";
     if (!fs::exists(svd / "train" / "unet" / "checkpoint.pt") || !fs::exists(metrics)) continue;
@@ -110,10 +90,10 @@ TEST_F(TeacherCli, KilledTrainingResumesToTheSameCurve) {
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  if (killed) before = read_jsonl(find_one(root, "svd-embedded-") / "train" / "unet" / "metrics.jsonl");
+  if (killed) before = read_jsonl(find_one(root / "assets", "svd-embedded-") / "train" / "unet" / "metrics.jsonl");
   ASSERT_TRUE(killed) << "the run finished before it could be killed: " << read_file(dir / "b.log");
   ASSERT_TRUE(WIFSIGNALED(status));
-  const auto svd_b = find_one(root, "svd-embedded-");
+  const auto svd_b = find_one(root / "assets", "svd-embedded-");
   EXPECT_FALSE(fs::exists(svd_b / "unet" / "diffusion_pytorch_model.safetensors"));
   auto [code, out] = run("train --method teacher --preset tiny --runs " + root.string() + knobs);
   ASSERT_EQ(code, 0) << out;
