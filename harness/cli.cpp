@@ -24,7 +24,9 @@
 #include "harness/fvd_command.h"
 #include "harness/evaluate.h"
 #include "harness/prepare_command.h"
+#include "methods/animatelcm/animatelcm.h"
 #include "methods/osv/osv.h"
+#include "methods/sfv/sfv.h"
 #include "methods/teacher/embedded.h"
 #include "methods/teacher/svd_pipeline.h"
 #include "methods/api/registry.h"
@@ -490,6 +492,14 @@ int run_cli(int argc, char** argv) {
       auto pipe = std::make_shared<SvdPipeline>(ensure_svd_folder(cfg), cfg);
       if (m.name == "osv") {
         std::cout << "osv: " << train_osv(cfg, pipe, train_stage).string() << "\n";
+        return kExitOk;
+      }
+      if (m.name == "animatelcm") {
+        std::cout << "animatelcm: " << train_animatelcm(cfg, pipe).string() << "\n";
+        return kExitOk;
+      }
+      if (m.name == "sfv") {
+        std::cout << "sfv: " << train_sfv(cfg, pipe).string() << "\n";
         return kExitOk;
       }
       m.create(cfg, pipe);  // trains what is missing through the run cache

@@ -9,6 +9,7 @@
 
 #if OSV_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
 namespace osv {
@@ -26,6 +27,21 @@ std::vector<AcceleratorInfo> cuda_devices() {
   }
 #endif
   return out;
+}
+
+std::int64_t cuda_peak_allocated_bytes([[maybe_unused]] int device) {
+#if OSV_WITH_CUDA
+  const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+  return s.allocated_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+#else
+  return 0;
+#endif
+}
+
+void cuda_reset_peak([[maybe_unused]] int device) {
+#if OSV_WITH_CUDA
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
+#endif
 }
 
 c10::Device parse_device(std::string_view name) {

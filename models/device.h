@@ -28,4 +28,9 @@ struct AcceleratorInfo {
 bool cuda_available();
 std::vector<AcceleratorInfo> cuda_devices();  // empty in CPU-only builds
 
+// The CUDA caching allocator's peak allocated bytes on a device since the last reset (0 in
+// CPU-only builds), and the reset.
+std::int64_t cuda_peak_allocated_bytes(int device = 0);
+void cuda_reset_peak(int device = 0);
+
 }  // namespace osv

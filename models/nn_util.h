@@ -24,6 +24,16 @@ T config_value(const nlohmann::json& j, const std::string& key, T fallback) {
 // "gelu" (erf), "gelu_pytorch_tanh"/"gelu_new" (tanh), "quick_gelu", "silu"/"swish", "relu".
 torch::Tensor activation(const torch::Tensor& x, const std::string& name);
 
+// While one is alive (this thread), attention is computed from plain differentiable ops instead
+// of the fused kernel, whose backward has no derivative of its own: needed for gradient penalties
+// (SF-V's R1) that differentiate a gradient through attention.
+struct MathAttentionGuard {
+  MathAttentionGuard();
+  ~MathAttentionGuard();
+  MathAttentionGuard(const MathAttentionGuard&) = delete;
+  MathAttentionGuard& operator=(const MathAttentionGuard&) = delete;
+};
+
 // q, k, v: [B, N, H*Dh] -> [B, Nq, H*Dh]; softmax(q k^T / sqrt(Dh)) v per head.
 torch::Tensor multi_head_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                    int64_t heads);

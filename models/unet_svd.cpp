@@ -306,35 +306,55 @@ UNetSpatioTemporalConditionModelImpl::UNetSpatioTemporalConditionModelImpl(UNetS
   conv_out_ = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch[0], config_.out_channels, 3).padding(1)));
 }
 
-torch::Tensor UNetSpatioTemporalConditionModelImpl::forward(const torch::Tensor& sample, const torch::Tensor& timestep,
-                                                            const torch::Tensor& encoder_hidden_states,
-                                                            const torch::Tensor& added_time_ids) {
+UNetSpatioTemporalConditionModelImpl::Encoded UNetSpatioTemporalConditionModelImpl::encode(
+    const torch::Tensor& sample, const torch::Tensor& timestep, const torch::Tensor& encoder_hidden_states,
+    const torch::Tensor& added_time_ids, std::vector<torch::Tensor>* skips) {
   const auto B = sample.size(0), T = sample.size(1);
   const auto& ch = config_.block_out_channels;
   const auto dtype = sample.scalar_type();
+  Encoded e;
   // Time embedding [B, E] from c_noise and the added time ids.
   auto t = timestep.dim() == 0 ? timestep.reshape({1}) : timestep;
   t = t.to(sample.device()).expand({B});
   auto emb = time_embedding_->forward(timestep_features(t, ch[0]).to(dtype));
   auto ids = timestep_features(added_time_ids.flatten(), config_.addition_time_embed_dim).reshape({B, -1}).to(dtype);
   emb = emb + add_embedding_->forward(ids);
-  emb = emb.repeat_interleave(T, 0);                                  // [B*T, E]
-  auto ctx = encoder_hidden_states.repeat_interleave(T, 0);          // [B*T, S, D]
+  e.emb = emb.repeat_interleave(T, 0);                                // [B*T, E]
+  e.ctx = encoder_hidden_states.repeat_interleave(T, 0);              // [B*T, S, D]
 
   auto h = lora_call(conv_in_, sample.flatten(0, 1));                            // [B*T, C0, h, w]
-  std::vector<torch::Tensor> skips{h};
+  if (skips) skips->push_back(h);
   for (const auto& m : *down_blocks_) {
     auto* b = m->as<BlockImpl>();
     for (std::size_t l = 0; l < b->resnets->size(); ++l) {
-      h = b->res(l, h, emb, T);
-      if (b->has_attn) h = b->attn(l, h, ctx, T);
-      skips.push_back(h);
+      h = b->res(l, h, e.emb, T);
+      if (b->has_attn) h = b->attn(l, h, e.ctx, T);
+      if (skips) skips->push_back(h);
     }
     if (!b->samplers->is_empty()) {
       h = lora_call(b->samplers[0]->as<DownsampleImpl>()->conv, h);
-      skips.push_back(h);
+      if (skips) skips->push_back(h);
     }
+    e.blocks.push_back(h);
   }
+  return e;
+}
+
+std::vector<torch::Tensor> UNetSpatioTemporalConditionModelImpl::down_block_outputs(
+    const torch::Tensor& sample, const torch::Tensor& timestep, const torch::Tensor& encoder_hidden_states,
+    const torch::Tensor& added_time_ids) {
+  return encode(sample, timestep, encoder_hidden_states, added_time_ids, nullptr).blocks;
+}
+
+torch::Tensor UNetSpatioTemporalConditionModelImpl::forward(const torch::Tensor& sample, const torch::Tensor& timestep,
+                                                            const torch::Tensor& encoder_hidden_states,
+                                                            const torch::Tensor& added_time_ids) {
+  const auto B = sample.size(0), T = sample.size(1);
+  std::vector<torch::Tensor> skips;
+  auto e = encode(sample, timestep, encoder_hidden_states, added_time_ids, &skips);
+  auto h = e.blocks.back();
+  const auto& emb = e.emb;
+  const auto& ctx = e.ctx;
   auto* mid = mid_block_->as<BlockImpl>();
   h = mid->res(0, h, emb, T);
   for (std::size_t l = 0; l < mid->attentions->size(); ++l) {

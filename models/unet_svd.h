@@ -48,9 +48,20 @@ class UNetSpatioTemporalConditionModelImpl : public torch::nn::Module {
   // encoder_hidden_states: [B, 1, D]; added_time_ids: [B, 3]  ->  [B, T, out_channels, h, w]
   torch::Tensor forward(const torch::Tensor& sample, const torch::Tensor& timestep,
                         const torch::Tensor& encoder_hidden_states, const torch::Tensor& added_time_ids);
+  // The encoder half (conv_in, embeddings, down blocks), as SF-V's discriminator uses it:
+  // each down block's output, [B*T, C_i, h_i, w_i] (after its downsampler, if any).
+  std::vector<torch::Tensor> down_block_outputs(const torch::Tensor& sample, const torch::Tensor& timestep,
+                                                const torch::Tensor& encoder_hidden_states,
+                                                const torch::Tensor& added_time_ids);
   const UNetSVDConfig& config() const { return config_; }
 
  private:
+  struct Encoded {
+    torch::Tensor emb, ctx;             // [B*T, E], [B*T, S, D]
+    std::vector<torch::Tensor> blocks;  // each down block's output
+  };
+  Encoded encode(const torch::Tensor& sample, const torch::Tensor& timestep, const torch::Tensor& encoder_hidden_states,
+                 const torch::Tensor& added_time_ids, std::vector<torch::Tensor>* skips);
   UNetSVDConfig config_;
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
   std::shared_ptr<svd_blocks::TimestepEmbeddingImpl> time_embedding_, add_embedding_;

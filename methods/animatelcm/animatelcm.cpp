@@ -1,9 +1,243 @@
 #include "methods/animatelcm/animatelcm.h"
 
+#include <fmt/format.h>
+
+#include "common/atomic_file.h"
+#include "common/config.h"
 #include "common/errors.h"
+#include "common/log.h"
 #include "methods/api/registry.h"
+#include "methods/api/train_loop.h"
+#include "methods/osv/consistency.h"
+#include "methods/osv/student.h"
+#include "methods/teacher/edm.h"
+#include "methods/teacher/svd_pipeline.h"
+#include "models/lora.h"
+#include "models/safetensors.h"
+#include "models/weights.h"
 
 namespace osv {
+namespace fs = std::filesystem;
+
+bool is_temporal_parameter(const std::string& n) {
+  return n.find("temporal_") != std::string::npos || n.find("time_pos_embed") != std::string::npos ||
+         n.find("time_mixer") != std::string::npos;
+}
+
+namespace {
+
+nlohmann::json animatelcm_key(const Config& c, const fs::path& svd) {
+  nlohmann::json k = config_values(c, {"seed", "animatelcm.grid_n", "animatelcm.lr", "animatelcm.weight_decay",
+                                       "animatelcm.strategy", "animatelcm.ema", "animatelcm.iters",
+                                       "osv.cfg_wmin_choices", "osv.cfg_wmax_choices", "train.batch",
+                                       "train.huber_c", "train.huber_mode", "train.lambda_power",
+                                       "train.consistency_param", "edm.sigma_min", "edm.sigma_max", "edm.rho",
+                                       "cond.noise_aug", "cond.fps", "cond.motion_bucket_id"});
+  if (c.get<std::string>("animatelcm.strategy") == "lora") k["lora"] = config_values(c, {"osv.lora_rank", "osv.lora_alpha"});
+  k["svd"] = svd.string();
+  k["data"] = data_identity(c);
+  k["version"] = "animatelcm-1";
+  return k;
+}
+
+template <typename T>
+T pick(const std::vector<T>& v) {
+  return v[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(v.size()), {1}).item<int64_t>())];
+}
+
+struct AnimateLcmTask : TrainTask {
+  const Config& c;
+  SvdPipeline& pipe;
+  const EncodedClips& data;
+  UNetSpatioTemporalConditionModel student;
+  // Parameter groups: one for whole/lora, spatial then temporal for decoupled.
+  std::vector<std::vector<torch::Tensor>> groups;
+  std::vector<std::unique_ptr<torch::optim::AdamW>> opts;
+  std::vector<torch::Tensor> params, ema;  // every trained parameter and its EMA target copy
+  std::vector<double> grid_asc;
+  ConsistencyParam param;
+  double sigma_min, huber_c, mu, lambda_power;
+  bool per_sample;
+  int64_t batch, iters;
+
+  AnimateLcmTask(const Config& cfg, SvdPipeline& p, const EncodedClips& d, UNetSpatioTemporalConditionModel st,
+                 const std::string& strategy)
+      : c(cfg), pipe(p), data(d), student(std::move(st)) {
+    sigma_min = c.get<double>("edm.sigma_min");
+    auto desc = karras_grid(c.get<long long>("animatelcm.grid_n"), sigma_min, c.get<double>("edm.sigma_max"),
+                            c.get<double>("edm.rho"));
+    grid_asc.assign(desc.rbegin(), desc.rend());
+    param = parse_consistency_param(c.get<std::string>("train.consistency_param"));
+    huber_c = c.get<double>("train.huber_c");
+    per_sample = c.get<std::string>("train.huber_mode") == "per_sample";
+    mu = c.get<double>("animatelcm.ema");
+    lambda_power = c.get<double>("train.lambda_power");
+    batch = c.get<long long>("train.batch");
+    iters = c.get<long long>("animatelcm.iters");
+    std::vector<torch::Tensor> spatial, temporal, all;
+    for (auto& np : student->named_parameters(true)) {
+      const auto& n = np.key();
+      const bool lora = n.find(".lora_A.") != std::string::npos || n.find(".lora_B.") != std::string::npos;
+      const bool train = strategy == "lora" ? lora : true;
+      np.value().set_requires_grad(train);
+      if (!train) continue;
+      all.push_back(np.value());
+      (is_temporal_parameter(n) ? temporal : spatial).push_back(np.value());
+    }
+    if (strategy == "decoupled") {
+      groups = {spatial, temporal};
+    } else {
+      groups = {all};
+    }
+    for (auto& g : groups) {
+      opts.push_back(std::make_unique<torch::optim::AdamW>(
+          g, torch::optim::AdamWOptions(c.get<double>("animatelcm.lr")).weight_decay(c.get<double>("animatelcm.weight_decay"))));
+      for (auto& t : g) params.push_back(t);
+    }
+    for (const auto& t : params) ema.push_back(t.detach().clone());
+  }
+
+  // decoupled: the first half of the iterations trains the spatial group, the rest the temporal.
+  std::size_t active_group(int64_t step) const {
+    return groups.size() == 1 ? 0 : (step < iters / 2 ? 0 : 1);
+  }
+
+  StepOutput step(int64_t step) override {
+    student->train();
+    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);
+    auto z0 = data.latents.index_select(0, idx);
+    auto cd = training_conditioning(pipe, data, idx);
+    const int64_t N = static_cast<int64_t>(grid_asc.size());
+    const int64_t n = torch::randint(N - 1, {1}).item<int64_t>();
+    const double s_hi = grid_asc[static_cast<std::size_t>(n + 1)], s_lo = grid_asc[static_cast<std::size_t>(n)];
+    const double wmin = pick(c.get<std::vector<double>>("osv.cfg_wmin_choices"));
+    const double wmax = pick(c.get<std::vector<double>>("osv.cfg_wmax_choices"));
+    auto x = z0 + s_hi * torch::randn(z0.sizes());
+    torch::Tensor target;
+    {
+      torch::NoGradGuard g;
+      // One Euler step of the teacher with the CFG ramp between adjacent grid points.
+      auto x_phi = euler_solve(conditioned_network(pipe.models().unet, cd), x, {s_hi, s_lo}, true, wmin, wmax);
+      std::vector<torch::Tensor> saved;  // the target from the EMA weights
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        saved.push_back(params[i].detach().clone());
+        params[i].copy_(ema[i]);
+      }
+      target = consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
+      for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+    }
+    auto p = consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi), param, sigma_min);
+    const double w = lambda_weight(s_lo, s_hi, lambda_power);
+    auto loss = w * pseudo_huber(target, p, huber_c, per_sample).mean();
+    const auto g = active_group(step);
+    StepOutput out;
+    out.metrics = {{"loss", loss.item<double>()}, {"sigma", s_hi}, {"cfg_wmax", wmax},
+                   {"group", static_cast<double>(g)}, {"lr", c.get<double>("animatelcm.lr")}};
+    for (auto& o : opts) o->zero_grad();
+    if (!all_finite(loss)) {
+      out.finite = false;
+      return out;
+    }
+    loss.backward();
+    const double gn = grad_norm(groups[g]);
+    out.metrics["grad_norm"] = gn;
+    if (!std::isfinite(gn)) {
+      out.finite = false;
+    } else {
+      opts[g]->step();
+      torch::NoGradGuard ng;
+      for (std::size_t i = 0; i < params.size(); ++i) ema[i].mul_(mu).add_(params[i].detach(), 1.0 - mu);
+    }
+    for (auto& o : opts) o->zero_grad();
+    return out;
+  }
+  void save(torch::serialize::OutputArchive& a) override {
+    archive_tensors(a, "p.", params);
+    archive_tensors(a, "ema.", ema);
+    for (std::size_t i = 0; i < opts.size(); ++i) archive_optimizer(a, fmt::format("opt{}", i), *opts[i]);
+  }
+  void load(torch::serialize::InputArchive& a) override {
+    unarchive_tensors(a, "p.", params);
+    unarchive_tensors(a, "ema.", ema);
+    for (std::size_t i = 0; i < opts.size(); ++i) unarchive_optimizer(a, fmt::format("opt{}", i), *opts[i]);
+  }
+};
+
+class AnimateLcmMethod : public Method {
+ public:
+  AnimateLcmMethod(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& weights)
+      : pipe_(std::move(pipe)), weights_(weights) {
+    student_ = copy_unet(pipe_->models().unet);
+    if (weights.filename() == "lora.safetensors") {
+      load_lora(*student_, weights);
+      merge_lora(*student_);
+    } else {
+      load_weights(*student_, SafetensorsCheckpoint::open(weights));
+    }
+    student_->eval();
+    grid_n_ = c.get<long long>("animatelcm.grid_n");
+    sigma_min_ = c.get<double>("edm.sigma_min");
+    sigma_max_ = c.get<double>("edm.sigma_max");
+    rho_ = c.get<double>("edm.rho");
+    param_ = parse_consistency_param(c.get<std::string>("train.consistency_param"));
+  }
+  std::string name() const override { return "animatelcm"; }
+  int nfe(const SampleOptions& o) const override { return o.steps; }
+  SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
+    torch::NoGradGuard g;
+    if (o.cfg) throw UsageError("animatelcm samples without CFG: use --cfg none");
+    if (o.sampler != "consistency")
+      throw UsageError(fmt::format("animatelcm has no sampler '{}': consistency", o.sampler));
+    auto r = consistency_sample(sampling_net(student_, cond), noise,
+                                consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_), param_, sigma_min_);
+    return SampleResult{r.latents, r.nfe};
+  }
+  std::string weights_id() const override { return weights_.string(); }
+
+ private:
+  std::shared_ptr<SvdPipeline> pipe_;
+  fs::path weights_;
+  UNetSpatioTemporalConditionModel student_{nullptr};
+  int64_t grid_n_;
+  double sigma_min_, sigma_max_, rho_;
+  ConsistencyParam param_;
+};
+
+}  // namespace
+
+fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
+  const auto key = animatelcm_key(c, pipe->models().root);
+  const fs::path dir = fs::path(c.get<std::string>("run.root")) / ("animatelcm-" + digest12(key));
+  const auto strategy = c.get<std::string>("animatelcm.strategy");
+  const fs::path out = dir / (strategy == "lora" ? "lora.safetensors" : "unet.safetensors");
+  if (fs::exists(out)) {
+    log::info("animatelcm: cached in {}", dir.string());
+    return out;
+  }
+  fs::create_directories(dir);
+  atomic_write(dir / "key.json", key.dump(2));
+  auto data = load_train_data(c, *pipe, "animatelcm");
+  auto student = copy_unet(pipe->models().unet);
+  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 61);
+  if (strategy == "lora") add_lora(*student, student_lora_config(c));
+  AnimateLcmTask task(c, *pipe, data, student, strategy);
+  const auto s = run_training(task, train_loop_options(c, dir, "animatelcm", c.get<long long>("animatelcm.iters")));
+  log::info("animatelcm: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
+  {
+    torch::NoGradGuard g;  // the final student is the EMA target
+    for (std::size_t i = 0; i < task.params.size(); ++i) task.params[i].copy_(task.ema[i]);
+  }
+  atomic_write(dir / "run.json", nlohmann::json{{"method", "animatelcm"}, {"strategy", strategy},
+                                                {"steps", s.total_steps}, {"skipped_nonfinite", s.skipped_nonfinite},
+                                                {"final_loss", s.final_loss}}
+                                     .dump(2));
+  if (strategy == "lora") {
+    save_lora(*student, out);
+  } else {
+    save_weights(*student, out, {{"trained_by", "osvbench train --method animatelcm (EMA target)"}});
+  }
+  return out;
+}
 
 void register_animatelcm(MethodRegistry& registry) {
   registry.add(MethodInfo{
@@ -11,8 +245,9 @@ void register_animatelcm(MethodRegistry& registry) {
       "AnimateLCM: consistency distillation, k-step consistency sampler",
       "AnimateLCM, reference [32] of the OSV paper",
       {"consistency"},
-      [](const Config&, std::shared_ptr<SvdPipeline>) -> std::unique_ptr<Method> {
-        throw NotImplementedError("method 'animatelcm' has not been implemented yet (issue #8)");
+      [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
+        if (!pipe) throw InputError("animatelcm needs the teacher's SVD models (model.path or `osvbench prepare`)");
+        return std::make_unique<AnimateLcmMethod>(c, pipe, train_animatelcm(c, pipe));
       }});
 }
 

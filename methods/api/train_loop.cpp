@@ -45,6 +45,29 @@ void unarchive_module(torch::serialize::InputArchive& a, const std::string& pref
   }
 }
 
+void archive_optimizer(torch::serialize::OutputArchive& a, const std::string& key, torch::optim::Optimizer& opt) {
+  torch::serialize::OutputArchive sub;
+  opt.save(sub);
+  a.write(key, sub);
+}
+void unarchive_optimizer(torch::serialize::InputArchive& a, const std::string& key, torch::optim::Optimizer& opt) {
+  torch::serialize::InputArchive sub;
+  a.read(key, sub);
+  opt.load(sub);
+}
+
+void archive_tensors(torch::serialize::OutputArchive& a, const std::string& prefix, const std::vector<torch::Tensor>& v) {
+  for (std::size_t i = 0; i < v.size(); ++i) a.write(prefix + std::to_string(i), v[i].detach());
+}
+void unarchive_tensors(torch::serialize::InputArchive& a, const std::string& prefix, std::vector<torch::Tensor>& v) {
+  torch::NoGradGuard g;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    torch::Tensor t;
+    a.read(prefix + std::to_string(i), t);
+    v[i].copy_(t);
+  }
+}
+
 TrainLoopOptions train_loop_options(const Config& c, const fs::path& dir, const std::string& label, int64_t steps) {
   TrainLoopOptions o;
   o.dir = dir;

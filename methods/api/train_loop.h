@@ -69,5 +69,11 @@ double grad_norm(const std::vector<torch::Tensor>& params);
 // Saves / loads a module's parameters and buffers under `prefix` in an archive.
 void archive_module(torch::serialize::OutputArchive& a, const std::string& prefix, const torch::nn::Module& m);
 void unarchive_module(torch::serialize::InputArchive& a, const std::string& prefix, torch::nn::Module& m);
+// An optimizer's state under `key`.
+void archive_optimizer(torch::serialize::OutputArchive& a, const std::string& key, torch::optim::Optimizer& opt);
+void unarchive_optimizer(torch::serialize::InputArchive& a, const std::string& key, torch::optim::Optimizer& opt);
+// Tensors in order under prefix + index (trainable parameters, EMA copies); loading copies in place.
+void archive_tensors(torch::serialize::OutputArchive& a, const std::string& prefix, const std::vector<torch::Tensor>& v);
+void unarchive_tensors(torch::serialize::InputArchive& a, const std::string& prefix, std::vector<torch::Tensor>& v);
 
 }  // namespace osv

@@ -3,62 +3,15 @@
 #include <fmt/format.h>
 
 #include "common/errors.h"
+#include "methods/osv/disc_heads.h"
 
 namespace osv {
 namespace F = torch::nn::functional;
 
 namespace {
 
-torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.2); }
-
-struct ResBlock2dImpl : torch::nn::Module {
-  explicit ResBlock2dImpl(int64_t c) {
-    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, 3).padding(1)));
-    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, 3).padding(1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return x + conv2(lrelu(conv1(lrelu(x))));
-  }
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-};
-TORCH_MODULE(ResBlock2d);
-
-struct ResBlock1dImpl : torch::nn::Module {
-  explicit ResBlock1dImpl(int64_t c) {
-    conv1 = register_module("conv1", torch::nn::Conv1d(torch::nn::Conv1dOptions(c, c, 3).padding(1)));
-    conv2 = register_module("conv2", torch::nn::Conv1d(torch::nn::Conv1dOptions(c, c, 3).padding(1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return x + conv2(lrelu(conv1(lrelu(x))));
-  }
-  torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
-};
-TORCH_MODULE(ResBlock1d);
-
-// Conv -> ResBlock -> Conv to one logit channel.
-struct SpatialHeadImpl : torch::nn::Module {
-  SpatialHeadImpl(int64_t in, int64_t c) {
-    conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, c, 3).padding(1)));
-    block = register_module("block", ResBlock2d(c));
-    conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, 1, 1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) { return conv_out(lrelu(block(conv_in(x)))); }
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
-  ResBlock2d block{nullptr};
-};
-TORCH_MODULE(SpatialHead);
-
-struct TemporalHeadImpl : torch::nn::Module {
-  TemporalHeadImpl(int64_t in, int64_t c) {
-    conv_in = register_module("conv_in", torch::nn::Conv1d(torch::nn::Conv1dOptions(in, c, 3).padding(1)));
-    block = register_module("block", ResBlock1d(c));
-    conv_out = register_module("conv_out", torch::nn::Conv1d(torch::nn::Conv1dOptions(c, 1, 1)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) { return conv_out(lrelu(block(conv_in(x)))); }
-  torch::nn::Conv1d conv_in{nullptr}, conv_out{nullptr};
-  ResBlock1d block{nullptr};
-};
-TORCH_MODULE(TemporalHead);
+using disc_heads::SpatialHeadImpl;
+using disc_heads::TemporalHeadImpl;
 
 // ImageNet normalisation of DINOv2's image processor.
 torch::Tensor imagenet_normalise(const torch::Tensor& x01) {
@@ -102,8 +55,8 @@ LatentDiscriminatorImpl::LatentDiscriminatorImpl(LatentDiscriminatorOptions o, D
   spatial_heads_ = register_module("spatial_heads", torch::nn::ModuleList());
   temporal_heads_ = register_module("temporal_heads", torch::nn::ModuleList());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    spatial_heads_->push_back(SpatialHead(bc.hidden_size, o_.head_channels));
-    temporal_heads_->push_back(TemporalHead(bc.hidden_size, o_.head_channels));
+    spatial_heads_->push_back(std::make_shared<SpatialHeadImpl>(bc.hidden_size, o_.head_channels));
+    temporal_heads_->push_back(std::make_shared<TemporalHeadImpl>(bc.hidden_size, o_.head_channels));
   }
 }
 

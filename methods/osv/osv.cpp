@@ -18,6 +18,7 @@
 #include "methods/api/train_loop.h"
 #include "methods/osv/consistency.h"
 #include "methods/osv/discriminator.h"
+#include "methods/osv/student.h"
 #include "methods/teacher/edm.h"
 #include "methods/teacher/svd_pipeline.h"
 #include "models/lora.h"
@@ -29,13 +30,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-nlohmann::json keys(const Config& c, std::initializer_list<const char*> names) {
-  nlohmann::json j;
-  for (const char* k : names) j[k] = c.at(k);
-  return j;
-}
-
-std::string digest(const nlohmann::json& j) { return sha256_hex(j.dump()).substr(0, 12); }
+nlohmann::json keys(const Config& c, std::initializer_list<const char*> names) { return config_values(c, names); }
+std::string digest(const nlohmann::json& j) { return digest12(j); }
 
 // Everything stage 1 depends on.
 nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
@@ -46,8 +42,7 @@ nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                               "cond.motion_bucket_id"});
   k["svd"] = svd.string();
-  k["data"] = c.get<std::string>("data.source") == "synthetic" ? fs::path(synthetic_data_dir(c)).filename().string()
-                                                               : c.get<std::string>("data.root");
+  k["data"] = data_identity(c);
   k["version"] = "osv-stage1-1";
   return k;
 }
@@ -70,44 +65,6 @@ nlohmann::json dinov2_config_json(const Dinov2Config& d) {
           {"use_swiglu_ffn", d.use_swiglu_ffn}, {"hidden_act", d.hidden_act}, {"layerscale_value", 1.0}};
 }
 
-UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src) {
-  UNetSpatioTemporalConditionModel dst(src->config());
-  torch::NoGradGuard g;
-  auto sp = src->named_parameters(true);
-  for (auto& p : dst->named_parameters(true)) p.value().copy_(sp[p.key()]);
-  auto sb = src->named_buffers(true);
-  for (auto& b : dst->named_buffers(true)) b.value().copy_(sb[b.key()]);
-  dst->to(src->parameters().front().device());
-  return dst;
-}
-
-LoraConfig osv_lora_config(const Config& c) {
-  LoraConfig l;
-  l.rank = c.get<long long>("osv.lora_rank");
-  l.alpha = c.get<double>("osv.lora_alpha");
-  // Attention projections and the ResNet convolutions (spatial and temporal), SPEC §3 [default].
-  l.target_patterns = {R"(attn[12]\.(to_q|to_k|to_v|to_out\.0)$)", R"(conv[12]$)"};
-  return l;
-}
-
-// Training data: latents of the train split, their first frames and CLIP embeddings.
-EncodedClips load_train_data(const Config& c, SvdPipeline& pipe) {
-  auto d = encode_clips(pipe, load_clip_folder(split_dir(c, "train"), c).videos);
-  log::info("osv: {} training clips as latents {}", d.latents.size(0), fmt::format("{}", fmt::join(d.latents.sizes(), "x")));
-  return d;
-}
-
-void archive_tensors(torch::serialize::OutputArchive& a, const std::string& prefix, const std::vector<torch::Tensor>& v) {
-  for (std::size_t i = 0; i < v.size(); ++i) a.write(prefix + std::to_string(i), v[i].detach());
-}
-void unarchive_tensors(torch::serialize::InputArchive& a, const std::string& prefix, std::vector<torch::Tensor>& v) {
-  torch::NoGradGuard g;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    torch::Tensor t;
-    a.read(prefix + std::to_string(i), t);
-    v[i].copy_(t);
-  }
-}
 
 void save_disc(LatentDiscriminator& d, const fs::path& path) {
   std::vector<std::pair<std::string, torch::Tensor>> named;
@@ -200,24 +157,8 @@ struct OsvStageTask : TrainTask {
     return total / static_cast<double>(probe_sigmas.size());
   }
 
-  Conditioning conditioning(const torch::Tensor& idx) {
-    torch::NoGradGuard g;
-    const int64_t B = idx.size(0);
-    const auto& co = pipe.conditioning_options();
-    Conditioning cd;
-    auto img = to_unit_range(data.first_frames.index_select(0, idx));
-    cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes())).mode();
-    cd.image_embeds = data.embeds.index_select(0, idx);
-    cd.added_time_ids = added_time_ids(co, B);
-    return cd;
-  }
-
-  BatchNet net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd) {
-    return [&u, cd](const torch::Tensor& x, const torch::Tensor& sigma) {
-      auto s = sigma.to(x.options()).view({-1, 1, 1, 1, 1});
-      return unet_forward(u, x / torch::sqrt(s * s + 1.0), 0.25 * torch::log(sigma.to(x.options())), cd, true);
-    };
-  }
+  Conditioning conditioning(const torch::Tensor& idx) { return training_conditioning(pipe, data, idx); }
+  BatchNet net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd) { return preconditioned_net(u, cd); }
 
   // The teacher's m Euler steps with the CFG ramp from grid_asc[hi] down to grid_asc[lo]. No grad.
   torch::Tensor teacher_solve(const torch::Tensor& x, int64_t hi, int64_t lo, const Conditioning& cd, double wmin,
@@ -371,7 +312,7 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path
     return dir;
   }
   fs::create_directories(dir);
-  if (!data) data = std::make_unique<EncodedClips>(load_train_data(c, pipe));
+  if (!data) data = std::make_unique<EncodedClips>(load_train_data(c, pipe, "osv"));
   auto student = copy_unet(pipe.models().unet);
   auto disc = make_disc(c, pipe);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
@@ -379,7 +320,7 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path
     load_lora(*student, init_dir / "lora.safetensors");
     load_disc(disc, init_dir / "disc.safetensors");
   } else {
-    add_lora(*student, osv_lora_config(c));
+    add_lora(*student, student_lora_config(c));
   }
   // add_lora/load_lora freeze the rest of the UNet; the task picks LoRA (+ stage-2 patterns).
   OsvStageTask task(stage, c, pipe, *data, student, disc);
@@ -420,11 +361,7 @@ class OsvMethod : public Method {
   SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
     torch::NoGradGuard g;
     if (o.cfg) throw UsageError("osv samples without CFG (the paper removes it; Table 2f): use --cfg none");
-    auto& u = student_;
-    ConsistencyNet net = [&u, cond](const torch::Tensor& x, double sigma) {
-      const auto p = svd_preconditioning(sigma);
-      return unet_forward(u, x * p.c_in, torch::full({x.size(0)}, p.c_noise, x.options()), cond, true);
-    };
+    ConsistencyNet net = sampling_net(student_, cond);
     ConsistencySampleResult r;
     if (o.sampler == "tts") {
       r = tts_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_),

@@ -171,17 +171,6 @@ StepOutput finish_step(torch::optim::Optimizer& opt, const std::vector<torch::Te
   return out;
 }
 
-void archive_optimizer(torch::serialize::OutputArchive& a, const std::string& key, torch::optim::Optimizer& opt) {
-  torch::serialize::OutputArchive sub;
-  opt.save(sub);
-  a.write(key, sub);
-}
-void unarchive_optimizer(torch::serialize::InputArchive& a, const std::string& key, torch::optim::Optimizer& opt) {
-  torch::serialize::InputArchive sub;
-  a.read(key, sub);
-  opt.load(sub);
-}
-
 struct VaeTask : TrainTask {
   AutoencoderKLTemporalDecoder vae;
   torch::Tensor clips;  // uint8 [N, T, 3, H, W]

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The GPU checks in one go, for a CUDA machine with a CUDA torch wheel, cmake and ninja (FFmpeg's
+# development packages are not needed): builds only the targets the checks use, then
+#   1. the discriminator-path cost at SVD scale (the paper's Figure 3): bench_disc for the
+#      upsampler, the VAE decoder and SF-V's UNet encoder, 14 frames at 512x512 (latents 64x64),
+#      bf16, random weights;
+#   2. the gpu-labelled tests (UNet and VAE bf16 on CUDA vs fp32 on the CPU);
+#   3. the full-size SVD UNet's latency per NFE (bench_unet_nfe).
+# Each result is written as soon as it exists, to ${1:-out/gpu}/*.json / *.log.
+#   OSVBENCH_PYTHON             python whose torch to build against (default python3)
+#   OSVBENCH_EXTRA_INCLUDE      a folder holding headers the machine lacks (CLI/CLI.hpp, stb/stb_image*.h)
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out="${1:-out/gpu}"
+mkdir -p "$out"
+py="${OSVBENCH_PYTHON:-python3}"
+prefix="$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
+bdir="${OSVBENCH_BUILD_DIR:-build/cuda}"
+extra=()
+if [[ -n "${OSVBENCH_EXTRA_INCLUDE:-}" ]]; then
+  extra+=("-DOSVBENCH_CLI11_INCLUDE_DIR=$OSVBENCH_EXTRA_INCLUDE" "-DCMAKE_INCLUDE_PATH=$OSVBENCH_EXTRA_INCLUDE"
+          "-DCMAKE_CXX_FLAGS=-I$OSVBENCH_EXTRA_INCLUDE")
+fi
+start=$(date +%s)
+cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSVBENCH_WITH_CUDA=ON -DOSVBENCH_WITH_FFMPEG=OFF \
+  -DOSVBENCH_USE_CCACHE=OFF -DCMAKE_PREFIX_PATH="$prefix" "${extra[@]}" >"$out/configure.log" 2>&1 ||
+  { tail -30 "$out/configure.log"; exit 1; }
+cmake --build "$bdir" -j "$(nproc)" --target osvbench bench_disc bench_unet_nfe gpu_tests >"$out/build.log" 2>&1 ||
+  { grep -E "error|FAILED" "$out/build.log" | head -30; exit 1; }
+echo "[gpu] configured and built in $(( $(date +%s) - start )) s"
+"$bdir/harness/osvbench" info | tee "$out/info.log"
+for kind in upsampler decoder unet_encoder; do
+  "$bdir/bench/bench_disc" --kind "$kind" --arch svd --device cuda --dtype bf16 --frames 14 --latent-h 64 \
+    --latent-w 64 --iters 3 >"$out/disc_$kind.json" 2>"$out/disc_$kind.err" || echo "[gpu] bench_disc $kind failed: $(tail -3 "$out/disc_$kind.err")"
+  cat "$out/disc_$kind.json"
+done
+"$py" - "$out" <<'PY' || true
+import json, sys, pathlib
+d = pathlib.Path(sys.argv[1])
+rows = {k: json.loads((d / f"disc_{k}.json").read_text()) for k in ("upsampler", "decoder", "unet_encoder")
+        if (d / f"disc_{k}.json").stat().st_size}
+u = rows.get("upsampler")
+for k, r in rows.items():
+    if u and k != "upsampler":
+        print(f"[gpu] {k} / upsampler: time {r['s_per_step'] / u['s_per_step']:.2f}x, "
+              f"peak CUDA memory {r['peak_cuda_mib'] / u['peak_cuda_mib']:.2f}x")
+PY
+"$bdir/tests/gpu_tests" 2>&1 | tee "$out/gpu_tests.log" | grep -E "\[gpu\]|OK|FAILED|PASSED"
+"$bdir/bench/bench_unet_nfe" --arch svd --frames 14 --height 72 --width 128 --dtype bf16 --device cuda \
+  --iters 10 --warmup 3 2>&1 | tee "$out/unet_nfe.json"
+echo "[gpu] done in $(( $(date +%s) - start )) s"

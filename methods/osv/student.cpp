@@ -1,0 +1,92 @@
+#include "methods/osv/student.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <regex>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "datasets/clip_set.h"
+#include "methods/teacher/edm.h"
+
+namespace osv {
+
+UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src) {
+  UNetSpatioTemporalConditionModel dst(src->config());
+  torch::NoGradGuard g;
+  auto sp = src->named_parameters(true);
+  for (auto& p : dst->named_parameters(true)) p.value().copy_(sp[p.key()]);
+  auto sb = src->named_buffers(true);
+  for (auto& b : dst->named_buffers(true)) b.value().copy_(sb[b.key()]);
+  dst->to(src->parameters().front().device());
+  return dst;
+}
+
+EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label) {
+  auto d = encode_clips(pipe, load_clip_folder(split_dir(c, "train"), c).videos);
+  log::info("{}: {} training clips as latents {}", label, d.latents.size(0), fmt::format("{}", fmt::join(d.latents.sizes(), "x")));
+  return d;
+}
+
+Conditioning training_conditioning(SvdPipeline& pipe, const EncodedClips& data, const torch::Tensor& idx) {
+  torch::NoGradGuard g;
+  const auto& co = pipe.conditioning_options();
+  Conditioning cd;
+  auto img = to_unit_range(data.first_frames.index_select(0, idx));                               // [B, 3, H, W]
+  cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes())).mode();  // [B, C, h, w]
+  cd.image_embeds = data.embeds.index_select(0, idx);                                             // [B, 1, D]
+  cd.added_time_ids = added_time_ids(co, idx.size(0));                                            // [B, 3]
+  return cd;
+}
+
+BatchNet preconditioned_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd) {
+  return [&u, cd](const torch::Tensor& x, const torch::Tensor& sigma) {
+    auto s = sigma.to(x.options()).view({-1, 1, 1, 1, 1});
+    return unet_forward(u, x / torch::sqrt(s * s + 1.0), 0.25 * torch::log(sigma.to(x.options())), cd, true);
+  };
+}
+
+ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd) {
+  return [&u, cd](const torch::Tensor& x, double sigma) {
+    const auto p = svd_preconditioning(sigma);
+    return unet_forward(u, x * p.c_in, torch::full({x.size(0)}, p.c_noise, x.options()), cd, true);
+  };
+}
+
+LoraConfig student_lora_config(const Config& c) {
+  LoraConfig l;
+  l.rank = c.get<long long>("osv.lora_rank");
+  l.alpha = c.get<double>("osv.lora_alpha");
+  l.target_patterns = {R"(attn[12]\.(to_q|to_k|to_v|to_out\.0)$)", R"(conv[12]$)"};
+  return l;
+}
+
+nlohmann::json config_values(const Config& c, std::initializer_list<const char*> names) {
+  nlohmann::json j;
+  for (const char* k : names) j[k] = c.at(k);
+  return j;
+}
+
+std::string digest12(const nlohmann::json& j) { return sha256_hex(j.dump()).substr(0, 12); }
+
+std::string data_identity(const Config& c) {
+  return c.get<std::string>("data.source") == "synthetic" ? std::filesystem::path(synthetic_data_dir(c)).filename().string()
+                                                          : c.get<std::string>("data.root");
+}
+
+std::vector<std::string> names_matching(torch::nn::Module& m, const std::vector<std::string>& patterns) {
+  std::vector<std::regex> rs;
+  for (const auto& p : patterns) rs.emplace_back(p);
+  std::vector<std::string> names;
+  for (auto& np : m.named_parameters(true))
+    for (const auto& r : rs)
+      if (std::regex_search(np.key(), r)) {
+        names.push_back(np.key());
+        break;
+      }
+  return names;
+}
+
+}  // namespace osv

@@ -1,0 +1,53 @@
+// What every distilled student (OSV, AnimateLCM, SF-V) shares: a trainable copy of the teacher's
+// UNet, the preconditioned network it is trained and sampled through, the training set's
+// conditioning, and the run-cache keys.
+//
+// Dimension legend: B clips, T frames, C latent channels, h, w latent size.
+#pragma once
+
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "methods/osv/consistency.h"
+#include "methods/teacher/svd_pipeline.h"
+#include "models/lora.h"
+
+namespace osv {
+
+class Config;
+
+// A deep copy (parameters and buffers) of a UNet on the same device.
+UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src);
+
+// The train split as latents, first frames and CLIP embeddings (logged).
+EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label);
+
+// The conditioning of training clips `idx`: noise-augmented first-frame latent (mode), CLIP
+// embedding, added_time_ids. No grad.
+Conditioning training_conditioning(SvdPipeline& pipe, const EncodedClips& data, const torch::Tensor& idx);
+
+// F_theta(c_in(sigma) x, c_noise(sigma)) with this conditioning, per-sample sigma [B]: the network a
+// consistency function is built from (consistency_fn_batch).
+BatchNet preconditioned_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd);
+// The same for samplers (one sigma for the batch).
+ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd);
+
+// LoRA on the attention projections and ResNet convolutions (spatial and temporal), rank/alpha
+// from osv.lora_rank / osv.lora_alpha (SPEC §3 [default]).
+LoraConfig student_lora_config(const Config& c);
+
+// Run-cache keys: the named config values as JSON, and a 12-hex digest of JSON.
+nlohmann::json config_values(const Config& c, std::initializer_list<const char*> names);
+std::string digest12(const nlohmann::json& j);
+// The training data's identity for a run key (synthetic split folder name or data.root).
+std::string data_identity(const Config& c);
+
+// Parameters whose names match any of the ECMAScript regexes.
+std::vector<std::string> names_matching(torch::nn::Module& m, const std::vector<std::string>& patterns);
+
+}  // namespace osv

@@ -1,0 +1,59 @@
+// AnimateLCM and SF-V on the tiny preset: `train --method animatelcm|sfv` runs a cached,
+// logged training run (a second call reuses it), and `compare` samples both with their k-step
+// consistency samplers (NFE = steps, counted), refusing SF-V rows beyond its 4-point grid.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "datasets/video_backend.h"
+#include "tests/e2e/e2e_util.h"
+
+namespace osv {
+namespace {
+namespace fs = std::filesystem;
+using e2e::find_one;
+using e2e::read_jsonl;
+using e2e::run;
+
+TEST(BaselinesCli, AnimateLcmAndSfvTrainCachedAndSample) {
+  if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+  const auto dir = fs::temp_directory_path() / "osvbench_test_baselines_cli";
+  fs::remove_all(dir);
+  const std::string common = "--preset tiny --runs " + dir.string() + " run.checkpoint_every=4";
+  struct Case {
+    const char* method;
+    std::vector<const char*> keys;
+    const char* weights;
+  };
+  for (const Case& c : {Case{"animatelcm", {"loss", "sigma", "cfg_wmax", "grad_norm", "it_per_s", "skipped"}, "unet.safetensors"},
+                        Case{"sfv", {"loss", "loss_d", "d_real", "d_fake", "r1", "adv_g", "recon", "it_per_s", "skipped"},
+                             "unet.safetensors"}}) {
+    auto [code, out] = run(std::string("train --method ") + c.method + " " + common);
+    ASSERT_EQ(code, 0) << out;
+    const auto d = find_one(dir, std::string(c.method) + "-");
+    ASSERT_FALSE(d.empty()) << c.method;
+    EXPECT_NE(out.find((d / c.weights).string()), std::string::npos) << out;
+    const auto m = read_jsonl(d / "metrics.jsonl");
+    ASSERT_EQ(m.size(), 8u) << c.method;  // tiny preset: 8 iterations
+    for (const char* k : c.keys) EXPECT_TRUE(m.back().contains(k)) << c.method << " " << k;
+    for (const auto& r : m) EXPECT_EQ(r["skipped"].get<int64_t>(), 0) << c.method;
+    auto [code2, out2] = run(std::string("train --method ") + c.method + " " + common);
+    ASSERT_EQ(code2, 0) << out2;
+    EXPECT_NE(out2.find(std::string(c.method) + ": cached"), std::string::npos) << out2;
+  }
+  EXPECT_TRUE(fs::exists(find_one(dir, "sfv-") / "disc.safetensors"));
+
+  auto [code3, out3] = run("compare --methods animatelcm,sfv --steps 1,2,8 --cfg none " + common + " --out " +
+                           (dir / "cmp").string());
+  ASSERT_EQ(code3, 0) << out3;
+  for (const char* row : {"| animatelcm | consistency | 1 | none | 1 |", "| animatelcm | consistency | 2 | none | 2 |",
+                          "| animatelcm | consistency | 8 | none | 8 |", "| sfv | consistency | 1 | none | 1 |",
+                          "| sfv | consistency | 2 | none | 2 |"})
+    EXPECT_NE(out3.find(row), std::string::npos) << row << "\n" << out3;
+  EXPECT_NE(out3.find("refused: sfv consistency 8 steps: sfv was trained on a 4-point grid"), std::string::npos) << out3;
+}
+
+}  // namespace
+}  // namespace osv
