@@ -90,6 +90,11 @@ std::vector<KeySpec> build_schema() {
                 "TTS: fresh Gaussian noise per step instead of the chain's initial noise [default false]"));
   s.push_back(K("sample.num_samples", T::Int, 1000, "clips generated for evaluation", {}, 1));
   s.push_back(K("sample.seed", T::Int, 0, "seed of the sampling noise", {}, 0));
+  s.push_back(K("debug.fault", T::String, "none",
+                "fault injection for testing the regression gate (a planted sampler bug): noisy_latents adds "
+                "N(0, 0.5^2) to every sample's latents before decoding; raw_noise decodes the noise the sampler "
+                "started from instead of its result; black_video replaces the decoded frames with black ones",
+                {"none", "noisy_latents", "raw_noise", "black_video"}));
   // --- shared training knobs (SPEC §2) ---
   s.push_back(K("train.grid_n", T::Int, 100, "Karras training grid size N [default 100]", {}, 2));
   s.push_back(K("train.huber_c", T::Float, 0.001, "pseudo-Huber c (paper appendix)", {}, 0.0));
@@ -201,7 +206,7 @@ const std::map<std::string, Json>& presets() {
             {"osv.lora_alpha", 16.0}, {"osv.stage1_iters", 200}, {"osv.stage2_iters", 400},
             {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},
             {"disc.taps", Json::array({1, 3, 5})}, {"animatelcm.iters", 1000}, {"animatelcm.lr", 1e-4},
-            {"sfv.iters", 1000}, {"fvd.num_real", 256}, {"fvd.num_fake", 256}, {"fvd.frames", 8},
+            {"sfv.iters", 300}, {"fvd.num_real", 256}, {"fvd.num_fake", 256}, {"fvd.frames", 8},
             {"fvd.input_size", 64},
             {"fvd.bootstrap", 200}}},
       {"svd",

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdio>
 #include <iostream>
 #include <fstream>
@@ -20,10 +21,12 @@
 #include "datasets/clip_set.h"
 #include "datasets/video_backend.h"
 #include "datasets/video_io.h"
+#include "harness/ablate.h"
 #include "harness/builtin_methods.h"
 #include "harness/fvd_command.h"
 #include "harness/evaluate.h"
 #include "harness/prepare_command.h"
+#include "harness/regress.h"
 #include "methods/animatelcm/animatelcm.h"
 #include "methods/osv/osv.h"
 #include "methods/sfv/sfv.h"
@@ -32,6 +35,7 @@
 #include "methods/api/registry.h"
 #include "metrics/fvd/protocol.h"
 #include "models/device.h"
+#include "reports/html_report.h"
 #include "reports/provenance.h"
 
 namespace osv {
@@ -164,33 +168,51 @@ std::string fmt_ci(const nlohmann::json& r) {
   return fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>());
 }
 
-int compare_command(const std::vector<CompareRow>& rows,
-                    const std::vector<std::string>& formats, const std::string& out_arg) {
+struct RowsRun {
+  nlohmann::json results = nlohmann::json::array();
+  std::vector<std::string> refused;
+  std::vector<nlohmann::json> per_row;      // aligned with the rows; null when refused
+  std::vector<std::string> per_row_reason;  // why a row was refused
+};
+
+// Runs every row through one Evaluator (shared real statistics): results as they finish are
+// appended to out/results.jsonl; rows that cannot run are refused with the reason.
+RowsRun run_rows(const std::vector<CompareRow>& rows, const fs::path& out, std::vector<std::string> refused = {}) {
   const Config& base = std::get<4>(rows.front());
-  const fs::path out = out_arg.empty() ? fs::path(base.get<std::string>("run.root")) / ("compare-" + base.short_hash())
-                                       : fs::path(out_arg);
   Evaluator ev(base);
   fs::create_directories(out);
   fs::remove(out / "results.jsonl");  // this run's rows only
-  nlohmann::json results = nlohmann::json::array();
-  std::vector<std::string> refused;
+  RowsRun r;
+  r.refused = std::move(refused);
   Progress::Options po;
   po.unit = "row";
   po.interval_s = base.get<double>("run.progress_interval_s");
-  Progress overall(static_cast<int64_t>(rows.size()), "compare", po);
+  Progress overall(static_cast<int64_t>(rows.size()), "rows", po);
   for (const auto& [m, s, st, cf, cfg] : rows) {
+    overall.set_postfix(fmt::format("now: {} {} {} step(s) cfg {}", m, s, st, cf));
+    r.per_row.emplace_back();
+    r.per_row_reason.emplace_back();
     try {
-      auto row = ev.run_row(cfg, out / "videos" / fmt::format("{}-{}-{}-cfg{}", m, s, st, cf));
-      results.push_back(row);
+      const auto vdir = fmt::format("{}-{}-{}-cfg{}-{}", m, s, st, cf, cfg.short_hash());
+      auto row = ev.run_row(cfg, out / "videos" / vdir);
+      row["videos"] = "videos/" + vdir;
+      r.results.push_back(row);
+      r.per_row.back() = row;
       std::ofstream(out / "results.jsonl", std::ios::app) << row.dump() << "\n";
     } catch (const NotImplementedError& e) {
-      refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+      r.refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+      r.per_row_reason.back() = e.what();
     } catch (const UsageError& e) {  // a row that makes no sense (e.g. more steps than the grid has)
-      refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+      r.refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+      r.per_row_reason.back() = e.what();
     }
     overall.advance();
   }
   overall.finish();
+  return r;
+}
+
+void print_rows_table(const nlohmann::json& results) {
   std::cout << "| method | sampler | steps | cfg | NFE | FVD | 95% CI | N | s/clip | clips/s | peak RSS MiB |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : results)
@@ -200,6 +222,17 @@ int compare_command(const std::vector<CompareRow>& rows,
                              r["nfe"].get<int64_t>(), r["fvd"].get<double>(), fmt_ci(r), r["n_fake"].get<int64_t>(),
                              r["latency_s_per_clip"].get<double>(), r["clips_per_s"].get<double>(),
                              r["peak_rss_mib"].get<double>());
+}
+
+int compare_command(const std::vector<CompareRow>& rows, const std::vector<std::string>& formats,
+                    const std::string& out_arg, std::vector<std::string> refused_upfront) {
+  const Config& base = std::get<4>(rows.front());
+  const fs::path out = out_arg.empty() ? fs::path(base.get<std::string>("run.root")) / ("compare-" + base.short_hash())
+                                       : fs::path(out_arg);
+  auto run = run_rows(rows, out, std::move(refused_upfront));
+  const auto& results = run.results;
+  const auto& refused = run.refused;
+  print_rows_table(results);
   for (const auto& r : refused) std::cout << "refused: " << r << "\n";
   nlohmann::json doc = {{"schema", "osvbench.compare/1"}, {"rows", results}, {"refused", refused},
                         {"provenance", provenance(base)}};
@@ -207,8 +240,264 @@ int compare_command(const std::vector<CompareRow>& rows,
     atomic_write(out / "results.json", doc.dump(2) + "\n");
     std::cout << "wrote " << (out / "results.json").string() << "\n";
   }
-  if (results.empty()) throw NotImplementedError("compare: none of the requested methods is implemented yet");
+  if (results.empty()) throw NotImplementedError("compare: none of the requested rows could run (see refused)");
   return kExitOk;
+}
+
+// ---- regress ----
+// The rows the regression preset runs when a baseline is created: every method's main setting.
+const std::vector<std::array<const char*, 4>> kRegressRows = {{"teacher", "euler", "2", "3.0"},
+                                                               {"osv", "consistency", "1", "none"},
+                                                               {"osv", "tts", "1", "none"},
+                                                               {"animatelcm", "consistency", "2", "none"},
+                                                               {"sfv", "consistency", "1", "none"}};
+
+int regress_command(CommonOptions c, const std::string& baseline_path, bool update, const std::string& result_path,
+                    const std::string& out_arg, const RegressOptions& ro) {
+  nlohmann::json baseline;
+  const bool have = fs::exists(baseline_path);
+  if (have) {
+    try {
+      baseline = nlohmann::json::parse(read_file(baseline_path));
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(fmt::format("{}: not valid JSON: {}", baseline_path, e.what()));
+    }
+    if (baseline.value("schema", "") != "osvbench.regress-baseline/1" || !baseline.contains("rows"))
+      throw InputError(fmt::format("{}: not an osvbench regression baseline (schema osvbench.regress-baseline/1)",
+                                   baseline_path));
+  } else if (!update) {
+    throw InputError(fmt::format("baseline {} does not exist; create it with --update", baseline_path));
+  }
+  nlohmann::json results;
+  Config base = resolve_config(c, {});
+  if (!result_path.empty()) {
+    results = nlohmann::json::parse(read_file(result_path)).at("rows");
+  } else {
+    // Rerun: the baseline's preset and overrides, then the command line's overrides.
+    std::vector<std::string> base_overrides;
+    if (have) {
+      c.preset = baseline.at("preset").get<std::string>();
+      base_overrides = baseline.at("overrides").get<std::vector<std::string>>();
+    } else {
+      base_overrides = c.overrides;
+    }
+    std::vector<std::string> cli = c.overrides;
+    c.overrides = base_overrides;
+    c.overrides.insert(c.overrides.end(), cli.begin(), cli.end());
+    std::vector<CompareRow> rows;
+    auto add = [&](const std::string& m, const std::string& s, const std::string& st, const std::string& cf) {
+      std::vector<std::string> sugar = {"method=" + m, "sample.sampler=" + s, "sample.steps=" + st};
+      for (auto& o : cfg_overrides(cf)) sugar.push_back(o);
+      rows.emplace_back(m, s, st, cf, resolve_config(c, sugar));
+    };
+    if (have) {
+      for (const auto& r : baseline["rows"])
+        add(r["method"].get<std::string>(), r["sampler"].get<std::string>(), std::to_string(r["steps"].get<int>()),
+            r["cfg"].is_string() ? r["cfg"].get<std::string>() : fmt::format("{}", r["cfg"].get<double>()));
+    } else {
+      for (const auto& r : kRegressRows) add(r[0], r[1], r[2], r[3]);
+    }
+    base = std::get<4>(rows.front());
+    if (c.dry_run) return print_dry_run(base), kExitOk;
+    const fs::path out = out_arg.empty() ? fs::path(base.get<std::string>("run.root")) / ("regress-" + base.short_hash())
+                                         : fs::path(out_arg);
+    auto run = run_rows(rows, out);
+    for (const auto& r : run.refused) std::cout << "refused: " << r << "\n";
+    results = run.results;
+    print_rows_table(results);
+    atomic_write(out / "results.json", nlohmann::json{{"schema", "osvbench.compare/1"}, {"rows", results},
+                                                      {"refused", run.refused}, {"provenance", provenance(base)}}
+                                           .dump(2) + "\n");
+    if (update) {
+      nlohmann::json rows_kept = nlohmann::json::array();
+      for (const auto& r : results) {
+        nlohmann::json k;
+        for (const char* key : {"method", "sampler", "steps", "cfg", "nfe", "fvd", "ci", "n_real", "n_fake", "config_hash"})
+          if (r.contains(key)) k[key] = r[key];
+        rows_kept.push_back(k);
+      }
+      nlohmann::json doc = {{"schema", "osvbench.regress-baseline/1"},
+                            {"preset", c.preset},
+                            {"overrides", base_overrides},
+                            {"tolerance", {{"z", ro.z}, {"rel_floor", ro.rel_floor}}},
+                            {"rows", rows_kept},
+                            {"provenance", provenance(base)}};
+      fs::path bp(baseline_path);
+      if (bp.has_parent_path()) fs::create_directories(bp.parent_path());
+      atomic_write(bp, doc.dump(2) + "\n");
+      if (!have) {
+        std::cout << "created baseline " << baseline_path << " (" << rows_kept.size() << " rows)\n";
+        return kExitOk;
+      }
+    }
+  }
+  const auto verdicts = judge_regression(baseline.at("rows"), results, ro);
+  std::cout << "\n" << regress_table(verdicts);
+  const bool failed = any_regressed(verdicts);
+  if (update) {
+    std::cout << "baseline " << baseline_path << " rewritten from this run" << (failed ? " (it was a regression)" : "")
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << (failed ? "REGRESSION: at least one row is worse than the baseline beyond the tolerance\n"
+                       : "no regression\n");
+  return failed ? kExitFailure : kExitOk;
+}
+
+// ---- ablate ----
+int ablate_command(const CommonOptions& c, const std::string& id) {
+  const auto table = load_table(id);
+  std::vector<CompareRow> rows;
+  std::vector<std::string> labels;
+  std::vector<std::pair<std::string, std::string>> refused;
+  for (const auto& r : table.at("rows")) {
+    const auto label = r.at("label").get<std::string>();
+    const auto cf = r.at("cfg").get<std::string>();
+    std::vector<std::string> sugar = {"method=" + r.at("method").get<std::string>(),
+                                      "sample.sampler=" + r.at("sampler").get<std::string>(),
+                                      fmt::format("sample.steps={}", r.at("steps").get<int>())};
+    for (auto& o : cfg_overrides(cf)) sugar.push_back(o);
+    for (const auto& o : r.at("overrides")) sugar.push_back(o.get<std::string>());
+    try {
+      rows.emplace_back(r["method"].get<std::string>(), r["sampler"].get<std::string>(),
+                        std::to_string(r["steps"].get<int>()), cf, resolve_config(c, sugar));
+      labels.push_back(label);
+    } catch (const UsageError& e) {  // a knob this build does not have
+      refused.emplace_back(label, e.what());
+    }
+  }
+  std::vector<std::pair<std::string, nlohmann::json>> measured;
+  nlohmann::json per_row = nlohmann::json::array();
+  fs::path out;
+  if (!rows.empty()) {
+    const Config& base = std::get<4>(rows.front());
+    out = fs::path(base.get<std::string>("run.root")) / ("ablate-" + id + "-" + base.short_hash());
+    auto run = run_rows(rows, out);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (!run.per_row[i].is_null()) measured.emplace_back(labels[i], run.per_row[i]);
+      else refused.emplace_back(labels[i], run.per_row_reason[i]);
+    }
+  }
+  const auto lines = ablate_lines(table, measured, refused);
+  const auto md = ablate_markdown(table, lines);
+  std::cout << "\n" << md;
+  if (!out.empty()) {
+    nlohmann::json doc = {{"schema", "osvbench.ablate/1"}, {"table", table}, {"markdown", md}};
+    nlohmann::json ls = nlohmann::json::array();
+    for (const auto& [label, j] : measured) ls.push_back({{"label", label}, {"result", j}});
+    doc["measured"] = ls;
+    nlohmann::json rf = nlohmann::json::array();
+    for (const auto& [label, why] : refused) rf.push_back({{"label", label}, {"reason", why}});
+    doc["refused"] = rf;
+    doc["provenance"] = provenance(std::get<4>(rows.front()));
+    atomic_write(out / "ablate.json", doc.dump(2) + "\n");
+    std::cout << "wrote " << (out / "ablate.json").string() << "\n";
+  }
+  return measured.empty() ? kExitNotImplemented : kExitOk;
+}
+
+void list_tables() {
+  for (const auto& id : table_ids()) {
+    const auto t = load_table(id);
+    std::cout << fmt::format("table {}: {} (reference: {})\n", id, t["title"].get<std::string>(),
+                             t["reference"].get<std::string>());
+    for (const auto& r : t["rows"]) {
+      std::vector<std::string> ov;
+      for (const auto& o : r["overrides"]) ov.push_back(o.get<std::string>());
+      std::cout << fmt::format("  {:<28} {} {} {} step(s) cfg {} {} paper {}\n", r["label"].get<std::string>(),
+                               r["method"].get<std::string>(), r["sampler"].get<std::string>(), r["steps"].get<int>(),
+                               r["cfg"].get<std::string>(), ov.empty() ? "" : "[" + join(ov, " ") + "]",
+                               r["paper_fvd"].is_number() ? fmt::format("{:.2f}", r["paper_fvd"].get<double>()) : "-");
+    }
+  }
+}
+
+// ---- report ----
+std::vector<std::pair<double, double>> loss_curve(const fs::path& metrics) {
+  std::vector<std::pair<double, double>> pts;
+  std::ifstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("step") && j.contains("loss") && j["loss"].is_number())
+        pts.emplace_back(j["step"].get<double>(), j["loss"].get<double>());
+    } catch (const nlohmann::json::exception&) {  // a torn last line of a killed run
+    }
+  }
+  return pts;
+}
+
+fs::path report_command(const Config& cfg, const std::vector<std::string>& inputs, const std::string& out_arg) {
+  const fs::path root = cfg.get<std::string>("run.root");
+  std::vector<fs::path> files;
+  auto add_dir = [&](const fs::path& d) {
+    for (const char* f : {"results.json", "ablate.json"})
+      if (fs::exists(d / f)) files.push_back(d / f);
+  };
+  if (inputs.empty()) {
+    if (!fs::is_directory(root)) throw InputError(fmt::format("runs folder {} does not exist", root.string()));
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(root)) {
+      const auto n = e.path().filename().string();
+      if (e.is_directory() && (n.rfind("compare-", 0) == 0 || n.rfind("ablate-", 0) == 0)) dirs.push_back(e.path());
+    }
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& d : dirs) add_dir(d);
+  } else {
+    for (const auto& p : inputs) {
+      if (fs::is_directory(p)) add_dir(p);
+      else if (fs::exists(p)) files.push_back(p);
+      else throw InputError(fmt::format("--results: {} does not exist", p));
+    }
+  }
+  if (files.empty())
+    throw InputError(fmt::format("no results to report under {} (run `osvbench compare` or `osvbench ablate` first)",
+                                 root.string()));
+  ReportInputs in;
+  for (const auto& f : files) {
+    nlohmann::json doc;
+    try {
+      doc = nlohmann::json::parse(read_file(f));
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(fmt::format("{}: not valid JSON: {}", f.string(), e.what()));
+    }
+    const auto schema = doc.value("schema", "");
+    if (schema == "osvbench.compare/1") {
+      // Samples: the first clips of every row, the same first frames across rows.
+      for (const auto& r : doc["rows"]) {
+        if (!r.contains("videos")) continue;
+        std::vector<std::string> v;
+        for (int i = 0; i < 4; ++i) {
+          const auto mp4 = f.parent_path() / r["videos"].get<std::string>() / fmt::format("{:05d}.mp4", i);
+          if (fs::exists(mp4)) v.push_back(read_file(mp4));
+        }
+        if (!v.empty()) in.videos.emplace_back(regress_row_key(r), std::move(v));
+      }
+      in.compares.push_back(std::move(doc));
+    } else if (schema == "osvbench.ablate/1") {
+      in.ablations.push_back(std::move(doc));
+    } else {
+      throw InputError(fmt::format("{}: schema '{}' is neither osvbench.compare/1 nor osvbench.ablate/1", f.string(),
+                                   schema));
+    }
+  }
+  // Training curves of every run in the folder: methods' runs and the embedded models.
+  if (fs::is_directory(root)) {
+    std::vector<fs::path> runs;
+    for (const auto& e : fs::recursive_directory_iterator(root))
+      if (e.path().filename() == "metrics.jsonl") runs.push_back(e.path());
+    std::sort(runs.begin(), runs.end());
+    for (const auto& m : runs) {
+      auto rel = fs::relative(m.parent_path(), root).string();
+      auto pts = loss_curve(m);
+      if (!pts.empty()) in.curves.emplace_back(rel, std::move(pts));
+    }
+  }
+  const fs::path out = out_arg.empty() ? root / "report.html" : fs::path(out_arg);
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  atomic_write(out, render_html_report(in));
+  return out;
 }
 
 // ---- info ----
@@ -402,19 +691,33 @@ int run_cli(int argc, char** argv) {
 
   // regress
   CommonOptions regress_c;
-  std::string regress_result, regress_baseline;
-  double regress_max_fvd = -1, regress_tolerance = -1;
-  auto* regress = app.add_subcommand("regress", "CI gate: fail when FVD regresses against a baseline or a bound");
+  regress_c.preset = "tiny";
+  std::string regress_baseline, regress_result, regress_out;
+  bool regress_update = false;
+  RegressOptions regress_o;
+  auto* regress = app.add_subcommand(
+      "regress",
+      "CI gate: rerun the baseline's rows and fail (exit 1) when a row's FVD is worse beyond the statistical tolerance");
   add_common(regress, regress_c);
-  regress->add_option("--result", regress_result, "result.json to check")->required();
-  regress->add_option("--baseline", regress_baseline, "baseline result.json");
-  regress->add_option("--max-fvd", regress_max_fvd, "absolute FVD bound");
-  regress->add_option("--tolerance", regress_tolerance, "allowed relative increase over the baseline, e.g. 0.05");
+  regress->add_option("--baseline", regress_baseline, "baseline JSON (rows, preset and overrides that produced them)")
+      ->required();
+  regress->add_flag("--update", regress_update,
+                    "rerun and rewrite the baseline (creates it with the default regression rows when missing)");
+  regress->add_option("--result", regress_result, "judge this compare results.json instead of rerunning");
+  regress->add_option("--out", regress_out, "folder for the rerun's results (default: <runs>/regress-<hash>)");
+  regress->add_option("--z", regress_o.z, "z of the tolerance z * sqrt(se_base^2 + se_new^2)")->capture_default_str();
+  regress->add_option("--rel-floor", regress_o.rel_floor, "smallest tolerance, relative to the baseline FVD")
+      ->capture_default_str();
 
   // report
   CommonOptions report_c;
   std::string report_out;
-  auto* report = app.add_subcommand("report", "Write the self-contained HTML/JSON report of finished runs");
+  std::vector<std::string> report_inputs;
+  auto* report = app.add_subcommand(
+      "report", "Write one self-contained HTML report of finished compare/ablate runs (default: all under --runs)");
+  report->add_option("--results", report_inputs,
+                     "compare results.json / ablate.json files or their folders (default: every compare-*/, "
+                     "ablate-*/ under the runs folder)");
   add_common(report, report_c);
   report->add_option("--out", report_out, "report file (.html or .json)");
 
@@ -547,14 +850,19 @@ int run_cli(int argc, char** argv) {
         if (auto v = parse_int(s); !v || *v < 1)
           throw UsageError(fmt::format("--steps: expected positive integers, got '{}'", s));
       // llama-bench style: the Cartesian product of every list, one run config per row.
-      std::vector<std::tuple<std::string, std::string, std::string, std::string, Config>> rows;
+      std::vector<CompareRow> rows;
+      std::vector<std::string> refused;
       for (const auto& mname : methods) {
         const auto& m = MethodRegistry::instance().get(mname);
         const auto& ss = samplers.empty() ? m.samplers : samplers;
         std::vector<std::string> cs = cfgs;
         if (cs.empty()) cs = {mname == "teacher" ? "3.0" : "none"};
         for (const auto& sampler : ss) {
-          if (std::find(m.samplers.begin(), m.samplers.end(), sampler) == m.samplers.end()) continue;
+          if (std::find(m.samplers.begin(), m.samplers.end(), sampler) == m.samplers.end()) {
+            refused.push_back(fmt::format("{} {}: {} does not sample with '{}' (its samplers: {})", mname, sampler,
+                                          mname, sampler, join(m.samplers, ", ")));
+            continue;
+          }
           for (const auto& st : steps)
             for (const auto& cf : cs) {
               std::vector<std::string> sugar = {"method=" + mname, "sample.sampler=" + sampler, "sample.steps=" + st};
@@ -563,7 +871,9 @@ int run_cli(int argc, char** argv) {
             }
         }
       }
-      if (rows.empty()) throw UsageError("compare: no (method, sampler) combination applies");
+      if (rows.empty())
+        throw UsageError("compare: no (method, sampler) combination applies" +
+                         (refused.empty() ? std::string() : ": " + join(refused, "; ")));
       if (compare_c.dry_run) {
         std::cout << "| method | sampler | steps | cfg | config hash |\n|---|---|---|---|---|\n";
         for (const auto& [m, s, st, cf, cfg] : rows)
@@ -571,29 +881,30 @@ int run_cli(int argc, char** argv) {
         std::cout << rows.size() << " runs planned\n";
         return kExitOk;
       }
-      return compare_command(rows, formats, compare_out);
+      return compare_command(rows, formats, compare_out, refused);
     }
     if (ablate->parsed()) {
-      const std::vector<std::string> tables = {"1", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h", "all"};
-      if (!ablate_list && ablate_table.empty()) throw UsageError("ablate: give --table ID or --list");
-      if (!ablate_table.empty() && std::find(tables.begin(), tables.end(), ablate_table) == tables.end())
+      auto tables = table_ids();
+      tables.push_back("all");
+      if (ablate_list) return list_tables(), kExitOk;
+      if (ablate_table.empty()) throw UsageError("ablate: give --table ID or --list");
+      if (std::find(tables.begin(), tables.end(), ablate_table) == tables.end())
         throw UsageError(fmt::format("--table: unknown table '{}'{}; tables: {}", ablate_table,
                                      did_you_mean(ablate_table, tables), join(tables, ", ")));
       Config cfg = resolve_config(ablate_c, {});
       if (ablate_c.dry_run) return print_dry_run(cfg), kExitOk;
-      not_yet("osvbench ablate", 9, "the paper's tables as data files and their runner");
+      if (ablate_table != "all") return ablate_command(ablate_c, ablate_table);
+      for (const auto& id : table_ids()) ablate_command(ablate_c, id);
+      return kExitOk;
     }
-    if (regress->parsed()) {
-      if (regress_baseline.empty() && regress_max_fvd < 0)
-        throw UsageError("regress: give --baseline FILE and/or --max-fvd VALUE");
-      Config cfg = resolve_config(regress_c, {});
-      if (regress_c.dry_run) return print_dry_run(cfg), kExitOk;
-      not_yet("osvbench regress", 9, "the FVD regression gate");
-    }
+    if (regress->parsed()) return regress_command(regress_c, regress_baseline, regress_update, regress_result,
+                                                  regress_out, regress_o);
     if (report->parsed()) {
       Config cfg = resolve_config(report_c, {});
       if (report_c.dry_run) return print_dry_run(cfg), kExitOk;
-      not_yet("osvbench report", 9, "the HTML/JSON reports");
+      const auto path = report_command(cfg, report_inputs, report_out);
+      std::cout << "report: " << path.string() << "\n";
+      return kExitOk;
     }
     std::cerr << app.help();
     return kExitUsage;

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 #include <fstream>
 
 #include "common/build_info.h"
+#include "common/errors.h"
 #include "common/log.h"
 #include "common/progress.h"
 #include "datasets/clip_set.h"
@@ -33,8 +36,20 @@ SampleOptions sample_options(const Config& c) {
   return o;
 }
 
+torch::Tensor apply_fault(const std::string& fault, const torch::Tensor& latents, const torch::Tensor& noise,
+                          uint64_t seed) {
+  if (fault == "none" || fault == "black_video") return latents;  // black_video acts after decoding
+  if (fault == "raw_noise") return noise.to(latents.options());  // a sampler that returns its starting noise
+  if (fault == "noisy_latents") {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 777);
+    return latents + 0.5 * torch::randn(latents.sizes(), gen).to(latents.options());
+  }
+  throw UsageError(fmt::format("debug.fault: unknown fault '{}'", fault));
+}
+
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
-                          int64_t frames, int64_t batch, double progress_interval_s, const std::string& label) {
+                          int64_t frames, int64_t batch, double progress_interval_s, const std::string& label,
+                          const std::string& fault) {
   const int64_t N = first_frames.size(0);
   Generated g;
   std::vector<torch::Tensor> out;
@@ -56,9 +71,12 @@ Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor
       noise.push_back(torch::randn({frames, ucfg.out_channels, H / factor, W / factor}));
     }
     auto cond = pipe.encode_conditioning(ff, torch::stack(aug));
-    auto r = method.sample(cond, torch::stack(noise).to(pipe.device()), o);
+    auto start = torch::stack(noise).to(pipe.device());
+    auto r = method.sample(cond, start, o);
     g.nfe = r.nfe;
-    out.push_back(pipe.decode(r.latents));
+    auto video = pipe.decode(apply_fault(fault, r.latents, start, o.seed + static_cast<uint64_t>(b)));
+    if (fault == "black_video") video.zero_();
+    out.push_back(video);
     bar.advance(e - b);
   }
   bar.finish();
@@ -96,7 +114,7 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
   const auto label = fmt::format("{} {} {} step(s){}", info.name, o.sampler, o.steps,
                                  o.cfg ? fmt::format(" cfg {}", o.cfg_max) : "");
   auto g = generate_videos(*method, *pipe_, test_.slice(0, 0, n).select(1, 0).contiguous(), o, T, 8,
-                           c.get<double>("run.progress_interval_s"), label);
+                           c.get<double>("run.progress_interval_s"), label, c.get<std::string>("debug.fault"));
   if (!videos_dir.empty()) {
     fs::create_directories(videos_dir);
     for (int64_t i = 0; i < std::min<int64_t>(n, 8); ++i)
@@ -126,6 +144,7 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
                         {"weights", method->weights_id()},
                         {"config_hash", c.hash()},
                         {"sample_seed", o.seed},
+                        {"fault", c.get<std::string>("debug.fault")},
                         {"detector", real_.info}};
   if (r.ci_low) row["ci"] = {{"low", *r.ci_low}, {"high", *r.ci_high}, {"confidence", r.confidence},
                              {"bootstrap", r.bootstrap}};

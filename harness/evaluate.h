@@ -21,6 +21,11 @@ class FvdDetector;
 
 SampleOptions sample_options(const Config& config);
 
+// debug.fault applied to a method's latents before decoding (none: unchanged).
+// `noise` is the unit Gaussian the sampler started from.
+torch::Tensor apply_fault(const std::string& fault, const torch::Tensor& latents, const torch::Tensor& noise,
+                          uint64_t seed);
+
 struct Generated {
   torch::Tensor videos;  // uint8 [N, T, 3, H, W]
   int64_t nfe = 0;       // network evaluations per clip, counted by the sampler
@@ -32,7 +37,8 @@ struct Generated {
 // Animates uint8 first frames [N, 3, H, W]. Clip i's noise (and its conditioning-frame noise
 // augmentation) comes from seed (sample.seed, i), so a clip does not depend on the batch size.
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
-                          int64_t frames, int64_t batch, double progress_interval_s, const std::string& label);
+                          int64_t frames, int64_t batch, double progress_interval_s, const std::string& label,
+                          const std::string& fault = "none");
 
 // Everything one compare/ablate session shares: the SVD pipeline, the detector and the
 // statistics of the held-out clips (cached per detector in the runs folder).

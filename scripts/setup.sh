@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything osvbench needs to build and test, idempotently:
 #   1. Debian packages (compiler tools, Eigen, FFmpeg libav*, fmt, nlohmann-json, CLI11,
-#      GoogleTest, Google Benchmark, stb, ccache, ninja), skipping those already present;
+#      GoogleTest, Google Benchmark, stb, ccache, ninja; Chromium, headless, for the report test),
+#      skipping those already present;
 #   2. a Python virtual environment with the pinned torch wheel, whose LibTorch the C++
 #      build links against. It lives in a per-user cache directory outside the clone,
 #      so every clone on this machine (CI's included) shares it.
@@ -25,6 +26,7 @@ apt_packages=(
   libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  chromium
 )
 
 install_debian() {

@@ -10,3 +10,8 @@ start=$(date +%s)
 bash scripts/build.sh default
 echo "[test] built in $(( $(date +%s) - start )) s" >&2
 ctest --preset default -L "${OSVBENCH_TEST_LABELS:-unit|parity|e2e}" -j "$(nproc)"
+# The FVD regression gate: reruns the committed tiny baseline's rows and fails (exit 1) when a
+# row's FVD is worse beyond the statistical tolerance (harness/regress.h). Refresh the baseline
+# after an intended change with --update.
+echo "[test] FVD regression gate against tests/baselines/regress_tiny.json" >&2
+build/default/harness/osvbench regress --baseline tests/baselines/regress_tiny.json --runs build/default/regress-runs

@@ -132,12 +132,21 @@ TEST(Cli, CompareExpandsTheGrid) {
   EXPECT_TRUE(has(r, "| teacher | euler | 2 | 3.0 |"));
 }
 
-TEST(Cli, UnimplementedCommandsSayWhatIsMissingAndExit3) {
-  for (const char* c : {"ablate --table 2a", "regress --result r.json --max-fvd 100", "report"}) {
-    const auto r = run(c);
-    EXPECT_EQ(r.code, 3) << c << "\n" << r.out;
-    EXPECT_TRUE(has(r, "not implemented")) << c << "\n" << r.out;
-  }
+TEST(Cli, AblateRegressReportExplainBadInput) {
+  // The tables ship in the executable, with the paper's values.
+  auto l = run("ablate --list");
+  EXPECT_EQ(l.code, 0) << l.out;
+  EXPECT_TRUE(has(l, "table 2e: Table 2e")) << l.out;
+  EXPECT_TRUE(has(l, "paper 232.25")) << l.out;
+  // A missing baseline or an empty runs folder is a clear input error, exit 4.
+  auto r = run("regress --baseline /nonexistent/baseline.json");
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_TRUE(has(r, "create it with --update")) << r.out;
+  const auto empty = std::filesystem::temp_directory_path() / "osvbench_test_cli_empty_runs";
+  std::filesystem::create_directories(empty);
+  auto p = run("report --runs " + empty.string());
+  EXPECT_EQ(p.code, 4) << p.out;
+  EXPECT_TRUE(has(p, "no results to report")) << p.out;
 }
 
 TEST(Cli, FvdComputeAndMergeOnStatisticsFiles) {

@@ -1,0 +1,95 @@
+#include "harness/ablate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/errors.h"
+
+namespace osv {
+
+std::vector<std::string> table_ids() { return {"1", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h"}; }
+
+nlohmann::json load_table(const std::string& id) {
+  for (const auto& [name, text] : embedded_tables())
+    if (name == "table_" + id) return nlohmann::json::parse(text);
+  throw UsageError(fmt::format("no table '{}'", id));
+}
+
+namespace {
+
+std::string direction(double row, double ref) {
+  if (row < ref) return "better";
+  if (row > ref) return "worse";
+  return "same";
+}
+
+}  // namespace
+
+std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
+                                     const std::vector<std::pair<std::string, nlohmann::json>>& measured,
+                                     const std::vector<std::pair<std::string, std::string>>& refused) {
+  auto find = [&](const std::string& label) -> const nlohmann::json* {
+    for (const auto& [l, j] : measured)
+      if (l == label) return &j;
+    return nullptr;
+  };
+  const std::string ref_label = table.at("reference").get<std::string>();
+  const nlohmann::json* ref = find(ref_label);
+  std::optional<double> ref_paper;
+  for (const auto& r : table.at("rows"))
+    if (r.at("label") == ref_label && r.at("paper_fvd").is_number()) ref_paper = r["paper_fvd"].get<double>();
+  std::vector<AblateLine> out;
+  for (const auto& r : table.at("rows")) {
+    AblateLine l;
+    l.label = r.at("label").get<std::string>();
+    if (r.at("paper_fvd").is_number()) l.paper = r["paper_fvd"].get<double>();
+    for (const auto& [lab, why] : refused)
+      if (lab == l.label) l.refused = why;
+    if (const auto* m = find(l.label)) {
+      l.fvd = m->at("fvd").get<double>();
+      if (m->contains("ci")) {
+        l.ci_low = (*m)["ci"]["low"].get<double>();
+        l.ci_high = (*m)["ci"]["high"].get<double>();
+      }
+    }
+    const bool is_ref = l.label == ref_label;
+    l.paper_direction = (!is_ref && l.paper && ref_paper) ? direction(*l.paper, *ref_paper) : "-";
+    l.measured_direction = "-";
+    l.agrees = l.significant = "-";
+    if (!is_ref && l.fvd && ref) {
+      const double rf = ref->at("fvd").get<double>();
+      l.measured_direction = direction(*l.fvd, rf);
+      if (l.paper_direction != "-") l.agrees = l.measured_direction == l.paper_direction ? "yes" : "no";
+      // Outside the noise: the row's FVD lies outside the reference's CI and the reference's
+      // FVD outside the row's CI.
+      if (l.ci_low && ref->contains("ci")) {
+        const double rl = (*ref)["ci"]["low"].get<double>(), rh = (*ref)["ci"]["high"].get<double>();
+        const bool out_ref = *l.fvd < rl || *l.fvd > rh;
+        const bool ref_out = rf < *l.ci_low || rf > *l.ci_high;
+        l.significant = out_ref && ref_out ? "yes" : "no";
+      }
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+std::string ablate_markdown(const nlohmann::json& table, const std::vector<AblateLine>& lines) {
+  std::string s = fmt::format("{} (reference row: {})\n\n", table.at("title").get<std::string>(),
+                              table.at("reference").get<std::string>());
+  s += "| row | measured FVD | 95% CI | paper FVD | paper vs ref | measured vs ref | same direction | outside CI |\n"
+       "|---|---|---|---|---|---|---|---|\n";
+  for (const auto& l : lines) {
+    const std::string fvd = l.fvd ? fmt::format("{:.2f}", *l.fvd) : (l.refused.empty() ? "-" : "refused");
+    const std::string ci = l.ci_low ? fmt::format("[{:.2f}, {:.2f}]", *l.ci_low, *l.ci_high) : "-";
+    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", l.label, fvd, ci,
+                     l.paper ? fmt::format("{:.2f}", *l.paper) : "-", l.paper_direction, l.measured_direction, l.agrees,
+                     l.significant);
+  }
+  for (const auto& l : lines)
+    if (!l.refused.empty()) s += fmt::format("refused: {}: {}\n", l.label, l.refused);
+  return s;
+}
+
+}  // namespace osv

@@ -1,0 +1,38 @@
+// The FVD regression gate (`osvbench regress`): a baseline file holds the rows of a regression
+// run (method, sampler, steps, cfg with FVD and its bootstrap CI) and the preset + overrides that
+// produced them; the gate reruns those rows and compares.
+//
+// A row regresses when its FVD rose by more than the statistical tolerance
+//     allowed = max(rel_floor * FVD_base, z * sqrt(se_base^2 + se_new^2)),
+// where se = (CI high - CI low) / (2 * 1.96) is the bootstrap standard error of each FVD (both
+// sets are scored by the same detector against the same real statistics). Improvements never
+// fail; a baseline row that is missing from the new run fails.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace osv {
+
+struct RegressOptions {
+  double z = 1.96;
+  double rel_floor = 0.02;
+};
+
+struct RegressVerdict {
+  std::string row;  // "method sampler steps cfg"
+  double base_fvd = 0, new_fvd = 0, allowed = 0;
+  bool missing = false, regressed = false;
+};
+
+std::string regress_row_key(const nlohmann::json& row);
+double fvd_standard_error(const nlohmann::json& row);  // 0 without a CI
+std::vector<RegressVerdict> judge_regression(const nlohmann::json& baseline_rows, const nlohmann::json& new_rows,
+                                             const RegressOptions& o);
+// The diff table (markdown) and whether any row failed.
+std::string regress_table(const std::vector<RegressVerdict>& v);
+bool any_regressed(const std::vector<RegressVerdict>& v);
+
+}  // namespace osv

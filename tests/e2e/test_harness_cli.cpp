@@ -1,0 +1,83 @@
+// What users run on top of the methods: the FVD regression gate against the committed tiny
+// baseline (a clean rerun passes, a planted fault fails it), `ablate` printing measured vs paper
+// columns, and `report` producing a self-contained HTML file that headless Chromium renders with
+// the comparison table and every row's sample videos (a screenshot is saved next to the test).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "common/atomic_file.h"
+#include "datasets/video_backend.h"
+#include "tests/e2e/e2e_util.h"
+
+namespace osv {
+namespace {
+namespace fs = std::filesystem;
+using e2e::run;
+
+const fs::path kBaseline = fs::path(OSVBENCH_SOURCE_DIR) / "tests" / "baselines" / "regress_tiny.json";
+
+TEST(HarnessCli, RegressionGatePassesCleanAndCatchesAPlantedFault) {
+  if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+  ASSERT_TRUE(fs::exists(kBaseline)) << kBaseline;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_regress";
+  fs::remove_all(dir);
+  const std::string common = "--baseline " + kBaseline.string() + " --runs " + dir.string();
+  auto [code, out] = run("regress " + common);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("no regression"), std::string::npos) << out;
+  // The planted bug: every decoded video black (the models are cached by now).
+  auto [code2, out2] = run("regress " + common + " debug.fault=black_video");
+  EXPECT_EQ(code2, 1) << out2;
+  EXPECT_NE(out2.find("REGRESSED"), std::string::npos) << out2;
+  EXPECT_NE(out2.find("REGRESSION: at least one row"), std::string::npos) << out2;
+  // A missing baseline is a clear input error, not a silent pass.
+  auto [code3, out3] = run("regress --baseline " + (dir / "none.json").string() + " --runs " + dir.string());
+  EXPECT_EQ(code3, 4) << out3;
+  EXPECT_NE(out3.find("create it with --update"), std::string::npos) << out3;
+}
+
+TEST(HarnessCli, AblateAndHtmlReportInChromium) {
+  if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+  const auto dir = fs::temp_directory_path() / "osvbench_test_report";
+  fs::remove_all(dir);
+  const std::string common = "--preset tiny --runs " + dir.string();
+  auto [c1, o1] = run("ablate --table 2e " + common);
+  ASSERT_EQ(c1, 0) << o1;
+  EXPECT_NE(o1.find("| VAE decoder | "), std::string::npos) << o1;
+  EXPECT_NE(o1.find("| 232.25 | worse |"), std::string::npos) << o1;  // the paper's value and direction
+  auto [c2, o2] = run("compare --methods teacher,osv --steps 1 --samplers euler,consistency " + common + " --out " +
+                      (dir / "compare-1").string());
+  ASSERT_EQ(c2, 0) << o2;
+  auto [c3, o3] = run("report " + common + " --out " + (dir / "report.html").string());
+  ASSERT_EQ(c3, 0) << o3;
+  const auto html = read_file(dir / "report.html");
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // self-contained
+  // Headless Chromium renders it: the table and one <video> per sample are in the DOM.
+  ASSERT_EQ(std::system("command -v chromium >/dev/null 2>&1"), 0)
+      << "chromium is not installed (scripts/setup.sh installs Debian's chromium)";
+  const std::string flags = "--headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1300,1600 ";
+  const auto dom = dir / "dom.html";
+  ASSERT_EQ(std::system(("chromium " + flags + "--dump-dom file://" + (dir / "report.html").string() + " > " +
+                         dom.string() + " 2>/dev/null").c_str()),
+            0);
+  const auto d = read_file(dom);
+  EXPECT_NE(d.find("<table id=\"compare-0\""), std::string::npos);
+  EXPECT_NE(d.find("<td class=\"l\">teacher</td>"), std::string::npos);
+  EXPECT_NE(d.find("<td class=\"l\">osv</td>"), std::string::npos);
+  EXPECT_NE(d.find("Table 2e"), std::string::npos);
+  std::size_t videos = 0;
+  for (auto p = d.find("<video"); p != std::string::npos; p = d.find("<video", p + 1)) ++videos;
+  EXPECT_GE(videos, 2u * 4u);  // 2 rows x 4 clips of the same first frames
+  const auto shot = fs::current_path() / "report_screenshot.png";
+  fs::remove(shot);
+  ASSERT_EQ(std::system(("chromium " + flags + "--screenshot=" + shot.string() + " file://" +
+                         (dir / "report.html").string() + " >/dev/null 2>&1").c_str()),
+            0);
+  EXPECT_GT(fs::file_size(shot), 10000u);
+}
+
+}  // namespace
+}  // namespace osv

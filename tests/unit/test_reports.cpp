@@ -1,0 +1,104 @@
+// The regression gate's verdicts, the ablation summary's direction/significance columns and the
+// HTML report's escaping and encoding, on hand-made results.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/ablate.h"
+#include "harness/regress.h"
+#include "reports/html_report.h"
+
+namespace osv {
+namespace {
+
+nlohmann::json row(const std::string& m, double fvd, double lo, double hi, int steps = 1) {
+  return {{"method", m}, {"sampler", "consistency"}, {"steps", steps}, {"cfg", "none"}, {"nfe", steps},
+          {"fvd", fvd}, {"ci", {{"low", lo}, {"high", hi}}}, {"n_fake", 64}};
+}
+
+TEST(Regress, ToleranceFromBothCisAndFloor) {
+  // se = (hi - lo) / 3.92; allowed = max(0.02 * base, 1.96 * sqrt(se_b^2 + se_n^2))
+  auto base = nlohmann::json::array({row("a", 100, 100 - 19.6, 100 + 19.6)});  // se 10
+  auto same = nlohmann::json::array({row("a", 120, 120 - 19.6, 120 + 19.6)});  // +20, allowed 1.96*sqrt(200)=27.7
+  auto worse = nlohmann::json::array({row("a", 130, 130 - 19.6, 130 + 19.6)});
+  RegressOptions o;
+  auto v = judge_regression(base, same, o);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_NEAR(v[0].allowed, 1.96 * std::sqrt(200.0), 1e-9);
+  EXPECT_FALSE(v[0].regressed);
+  EXPECT_TRUE(judge_regression(base, worse, o)[0].regressed);
+  EXPECT_FALSE(any_regressed(judge_regression(base, nlohmann::json::array({row("a", 10, 9, 11)}), o)));  // better
+  // Without CIs the relative floor applies.
+  auto nb = nlohmann::json::array({{{"method", "a"}, {"sampler", "s"}, {"steps", 1}, {"cfg", 3.0}, {"fvd", 100.0}}});
+  auto nn = nb;
+  nn[0]["fvd"] = 101.9;
+  EXPECT_FALSE(judge_regression(nb, nn, o)[0].regressed);
+  nn[0]["fvd"] = 102.1;
+  EXPECT_TRUE(judge_regression(nb, nn, o)[0].regressed);
+  // A baseline row missing from the new run fails; NaN fails.
+  auto missing = judge_regression(base, nlohmann::json::array({row("b", 1, 0, 2)}), o);
+  EXPECT_TRUE(missing[0].missing && missing[0].regressed);
+  EXPECT_TRUE(judge_regression(base, nlohmann::json::array({row("a", std::nan(""), 0, 1)}), o)[0].regressed);
+  EXPECT_NE(regress_table(missing).find("MISSING"), std::string::npos);
+}
+
+TEST(Ablate, DirectionsAndSignificance) {
+  nlohmann::json table = {{"title", "t"}, {"reference", "ref"},
+                          {"rows", {{{"label", "ref"}, {"paper_fvd", 171.15}},
+                                    {{"label", "worse-agrees"}, {"paper_fvd", 232.25}},
+                                    {{"label", "better-disagrees"}, {"paper_fvd", 300.0}},
+                                    {{"label", "refused"}, {"paper_fvd", 200.0}}}}};
+  std::vector<std::pair<std::string, nlohmann::json>> m = {
+      {"ref", row("x", 100, 90, 110)}, {"worse-agrees", row("x", 150, 140, 160)}, {"better-disagrees", row("x", 95, 85, 105)}};
+  auto lines = ablate_lines(table, m, {{"refused", "no such knob"}});
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0].agrees, "-");
+  EXPECT_EQ(lines[1].paper_direction, "worse");
+  EXPECT_EQ(lines[1].measured_direction, "worse");
+  EXPECT_EQ(lines[1].agrees, "yes");
+  EXPECT_EQ(lines[1].significant, "yes");
+  EXPECT_EQ(lines[2].measured_direction, "better");
+  EXPECT_EQ(lines[2].agrees, "no");
+  EXPECT_EQ(lines[2].significant, "no");  // 95 is inside the reference's CI
+  EXPECT_EQ(lines[3].refused, "no such knob");
+  const auto md = ablate_markdown(table, lines);
+  EXPECT_NE(md.find("| worse-agrees | 150.00 | [140.00, 160.00] | 232.25 | worse | worse | yes | yes |"), std::string::npos) << md;
+  EXPECT_NE(md.find("refused: refused: no such knob"), std::string::npos);
+  // Every shipped table parses, names its reference among its rows and gives the paper's values.
+  for (const auto& id : table_ids()) {
+    const auto t = load_table(id);
+    bool has_ref = false;
+    for (const auto& r : t["rows"]) {
+      has_ref = has_ref || r["label"] == t["reference"];
+      EXPECT_TRUE(r["paper_fvd"].is_number()) << id;
+    }
+    EXPECT_TRUE(has_ref) << id;
+  }
+}
+
+TEST(Report, EscapesDataAndEncodesVideos) {
+  EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+  ReportInputs in;
+  auto r = row("<script>alert(1)</script>", 120, 100, 140);
+  in.compares.push_back({{"schema", "osvbench.compare/1"}, {"rows", {r}}, {"refused", {"x <b>"}},
+                         {"provenance", {{"note", "</pre><script>"}}}});
+  in.videos.push_back({"<script>alert(1)</script> consistency 1 cfg none", {"foo"}});
+  in.curves.push_back({"run<1>", {{0, 1.0}, {1, 0.5}}});
+  const auto html = render_html_report(in);
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(html.find("data:video/mp4;base64,Zm9v"), std::string::npos);
+  EXPECT_NE(html.find("x &lt;b&gt;"), std::string::npos);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_EQ(html.find("http://") , html.find("http://www.w3.org/2000/svg"));  // no network references
+}
+
+}  // namespace
+}  // namespace osv
