@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <utility>
 
 namespace osv {
@@ -16,6 +18,10 @@ std::string format_duration(double seconds) {
 }
 
 namespace {
+// The bars alive on this thread, outermost first: a bar started while another runs is nested
+// under it and shows the outer bar's summary in front of its own line.
+thread_local std::vector<Progress*> active_bars;
+
 double steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -28,6 +34,23 @@ Progress::Progress(std::int64_t total, std::string label, Options options)
   if (!opt_.clock) opt_.clock = steady_seconds;
   tty_ = opt_.tty >= 0 ? opt_.tty == 1 : ::isatty(::fileno(opt_.out)) == 1;
   start_ = opt_.clock();
+  if (!active_bars.empty()) parent_ = active_bars.back();
+  active_bars.push_back(this);
+}
+
+std::string Progress::summary() const {
+  std::string s = fmt::format("{} {}/{}", label_, done_, total_);
+  if (total_ > 0 && done_ < total_) {
+    // The outer bar's ETA counts the running inner bar's fraction as partial progress.
+    double done = static_cast<double>(done_);
+    const auto it = std::find(active_bars.begin(), active_bars.end(), this);
+    if (it != active_bars.end() && it + 1 != active_bars.end() && (*(it + 1))->total_ > 0)
+      done += std::clamp(static_cast<double>((*(it + 1))->done_) / static_cast<double>((*(it + 1))->total_), 0.0, 1.0);
+    const double dt = opt_.clock() - start_;
+    if (done > 0 && dt > 0)
+      s += fmt::format(" ETA {}", format_duration((static_cast<double>(total_) - done) * dt / done));
+  }
+  return s;
 }
 
 Progress::~Progress() { finish(); }
@@ -53,7 +76,7 @@ double Progress::eta_seconds() const {
 }
 
 std::string Progress::line() const {
-  std::string s = label_;
+  std::string s = parent_ ? "[" + parent_->summary() + "] " + label_ : label_;
   const double r = rate();
   const double elapsed = opt_.clock() - start_;
   if (total_ > 0) {
@@ -94,6 +117,7 @@ void Progress::finish() {
   if (tty_) std::fputc('\n', opt_.out);
   std::fflush(opt_.out);
   finished_ = true;
+  active_bars.erase(std::remove(active_bars.begin(), active_bars.end(), this), active_bars.end());
 }
 
 }  // namespace osv

@@ -1,6 +1,9 @@
 // Progress reporting for anything long (training, sampling, feature extraction).
 // On a terminal: one redrawn line `label [#####.....] 45/100 3.20 it/s ETA 0:17`.
 // Otherwise (CI logs, files): a plain line every `interval` seconds and at the end.
+// Nesting: a bar started while another is running on the same thread (a compare's rows, then the
+// current row's sampling) prefixes its line with the outer bar's summary and ETA:
+// `[rows 3/20 ETA 12:40] sample osv [####....] 64/256 ...`.
 #pragma once
 
 #include <chrono>
@@ -40,6 +43,7 @@ class Progress {
   double rate() const;          // items per second since start
   double eta_seconds() const;   // remaining / rate; -1 when unknown
   std::string line() const;     // the current status line, without newline
+  std::string summary() const;  // "label done/total ETA m:ss", as nested bars show it
 
  private:
   void maybe_draw(bool force);
@@ -53,6 +57,7 @@ class Progress {
   bool finished_ = false;
   double start_ = 0;
   double last_draw_ = -1e300;
+  const Progress* parent_ = nullptr;
 };
 
 }  // namespace osv

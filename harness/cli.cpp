@@ -179,7 +179,7 @@ struct RowsRun {
 // appended to out/results.jsonl; rows that cannot run are refused with the reason.
 RowsRun run_rows(const std::vector<CompareRow>& rows, const fs::path& out, std::vector<std::string> refused = {}) {
   const Config& base = std::get<4>(rows.front());
-  Evaluator ev(base);
+  std::unique_ptr<Evaluator> ev;  // built on the first row not measured before
   fs::create_directories(out);
   fs::remove(out / "results.jsonl");  // this run's rows only
   RowsRun r;
@@ -193,9 +193,19 @@ RowsRun run_rows(const std::vector<CompareRow>& rows, const fs::path& out, std::
     r.per_row.emplace_back();
     r.per_row_reason.emplace_back();
     try {
-      const auto vdir = fmt::format("{}-{}-{}-cfg{}-{}", m, s, st, cf, cfg.short_hash());
-      auto row = ev.run_row(cfg, out / "videos" / vdir);
-      row["videos"] = "videos/" + vdir;
+      // A row is cached by its config hash (which covers the method, sampler, data, detector and
+      // FVD settings) under <runs>/rows/, so compare, ablate and regress share measured rows.
+      const fs::path cache = fs::path(cfg.get<std::string>("run.root")) / "rows" / cfg.hash().substr(0, 16);
+      nlohmann::json row;
+      if (fs::exists(cache / "row.json")) {
+        row = nlohmann::json::parse(read_file(cache / "row.json"));
+        log::info("{} {} {} step(s) cfg {}: measured before ({})", m, s, st, cf, cache.string());
+      } else {
+        if (!ev) ev = std::make_unique<Evaluator>(base);
+        row = ev->run_row(cfg, cache / "videos");
+        row["videos"] = fs::absolute(cache / "videos").string();
+        atomic_write(cache / "row.json", row.dump(2) + "\n");
+      }
       r.results.push_back(row);
       r.per_row.back() = row;
       std::ofstream(out / "results.jsonl", std::ios::app) << row.dump() << "\n";
@@ -469,7 +479,8 @@ fs::path report_command(const Config& cfg, const std::vector<std::string>& input
         if (!r.contains("videos")) continue;
         std::vector<std::string> v;
         for (int i = 0; i < 4; ++i) {
-          const auto mp4 = f.parent_path() / r["videos"].get<std::string>() / fmt::format("{:05d}.mp4", i);
+          const fs::path vdir = r["videos"].get<std::string>();
+          const auto mp4 = (vdir.is_absolute() ? vdir : f.parent_path() / vdir) / fmt::format("{:05d}.mp4", i);
           if (fs::exists(mp4)) v.push_back(read_file(mp4));
         }
         if (!v.empty()) in.videos.emplace_back(regress_row_key(r), std::move(v));

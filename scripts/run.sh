@@ -5,12 +5,15 @@
 #   1. `osvbench info`;
 #   2. `osvbench prepare`: the synthetic split (2048 train + 256 test clips, 8 frames, 64x64, mp4 +
 #      labels), the embedded FVD detector, and the embedded SVD — VAE, image encoder and teacher
-#      UNet trained from scratch on the split (cached and resumable; ~30 min the first time on 2 cores);
+#      UNet trained from scratch on the split (cached and resumable);
 #   3. `osvbench fvd compute` between the held-out test clips and the training clips: the FVD
 #      floor of real-vs-real data that every method's score is read against, with its CI;
-#   4. `osvbench compare` of the teacher at 1, 2 and 25 Euler steps with CFG 3.0 on the 256
-#      held-out first frames: FVD with CI, counted NFE, latency (the shape of Table 1's teacher rows).
-# The distilled methods (OSV, AnimateLCM, SF-V) join the comparison as they land.
+#   4. `osvbench compare --steps 1,2,8,25` of the teacher (CFG 3.0), OSV (consistency and Time
+#      Travel samplers), AnimateLCM and SF-V on the 256 held-out first frames, training the
+#      distilled methods first (cached runs): FVD with CI, counted NFE, latency, throughput, memory;
+#   5. `osvbench ablate --table 1`: the paper's Table 1 rows, measured next to the paper's values
+#      (rows already measured by step 4 are reused from the row cache);
+#   6. `osvbench report`: one self-contained HTML file of all of it, whose path is printed last.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh >/dev/null
@@ -27,5 +30,9 @@ echo
 "$osvbench" fvd compute --preset small --runs "$runs" --real "$data/test" --fake "$data/train" \
   --out "$runs/fvd_real_test_vs_train.json"
 echo
-"$osvbench" compare --preset small --runs "$runs" --methods teacher --steps 1,2,25 --cfg 3.0 \
-  --out "$runs/compare-teacher"
+"$osvbench" compare --preset small --runs "$runs" --methods teacher,osv,animatelcm,sfv --steps 1,2,8,25 \
+  --samplers euler,consistency,tts --out "$runs/compare-main"
+echo
+"$osvbench" ablate --preset small --runs "$runs" --table 1
+echo
+"$osvbench" report --preset small --runs "$runs" --out "$runs/report.html"

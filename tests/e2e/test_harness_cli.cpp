@@ -51,6 +51,24 @@ TEST(HarnessCli, AblateAndHtmlReportInChromium) {
   auto [c2, o2] = run("compare --methods teacher,osv --steps 1 --samplers euler,consistency " + common + " --out " +
                       (dir / "compare-1").string());
   ASSERT_EQ(c2, 0) << o2;
+  // Rows are cached by config hash: the OSV 1-step row was not in 2e (TTS), the teacher's neither;
+  // a second compare measures nothing again and prints the same table.
+  auto [c2b, o2b] = run("compare --methods teacher,osv --steps 1 --samplers euler,consistency " + common + " --out " +
+                        (dir / "compare-2").string());
+  ASSERT_EQ(c2b, 0) << o2b;
+  EXPECT_NE(o2b.find("measured before"), std::string::npos) << o2b;
+  auto table = [](const std::string& o) {
+    std::string t;
+    std::size_t p = 0;
+    while ((p = o.find("\n| ", p)) != std::string::npos) {
+      const auto e = o.find('\n', p + 1);
+      t += o.substr(p, e - p);
+      p = e;
+    }
+    return t;
+  };
+  EXPECT_FALSE(table(o2).empty());
+  EXPECT_EQ(table(o2b), table(o2));
   auto [c3, o3] = run("report " + common + " --out " + (dir / "report.html").string());
   ASSERT_EQ(c3, 0) << o3;
   const auto html = read_file(dir / "report.html");

@@ -79,5 +79,34 @@ TEST(Progress, TerminalModeRedrawsOneLine) {
   EXPECT_EQ(out.back(), '\n');
 }
 
+TEST(Progress, NestedBarShowsTheOuterSummaryAndItsEta) {
+  std::FILE* f = std::tmpfile();
+  double now = 0;
+  Progress::Options o;
+  o.out = f;
+  o.tty = 0;
+  o.interval_s = 1000;
+  o.clock = [&] { return now; };
+  Progress rows(4, "rows", o);
+  now = 10;
+  rows.advance();  // 1 row in 10 s
+  {
+    Progress inner(10, "sample osv", o);
+    now = 15;
+    inner.advance(5);  // half of row 2 done at t = 15: 1.5 rows in 15 s -> 2.5 rows left -> ETA 25 s
+    EXPECT_EQ(inner.line().rfind("[rows 1/4 ETA 0:25] sample osv [", 0), 0u) << inner.line();
+  }
+  rows.advance();
+  // A bar started after the inner one finished is not nested under it.
+  Progress next(3, "other", o);
+  EXPECT_EQ(next.line().rfind("[rows 2/4", 0), 0u) << next.line();
+  next.finish();
+  rows.finish();
+  Progress alone(3, "alone", o);
+  EXPECT_EQ(alone.line().rfind("alone [", 0), 0u) << alone.line();
+  alone.finish();
+  std::fclose(f);
+}
+
 }  // namespace
 }  // namespace osv
