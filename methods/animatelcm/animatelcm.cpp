@@ -133,21 +133,8 @@ struct AnimateLcmTask : TrainTask {
     StepOutput out;
     out.metrics = {{"loss", loss.item<double>()}, {"sigma", s_hi}, {"cfg_wmax", wmax},
                    {"group", static_cast<double>(g)}, {"lr", c.get<double>("animatelcm.lr")}};
-    for (auto& o : opts) o->zero_grad();
-    if (!all_finite(loss)) {
-      out.finite = false;
-      return out;
-    }
-    loss.backward();
-    const double gn = grad_norm(groups[g]);
-    out.metrics["grad_norm"] = gn;
-    if (!std::isfinite(gn)) {
-      out.finite = false;
-    } else {
-      opts[g]->step();
-      torch::NoGradGuard ng;
-      for (std::size_t i = 0; i < params.size(); ++i) ema[i].mul_(mu).add_(params[i].detach(), 1.0 - mu);
-    }
+    // Only the active group's optimiser steps; the EMA target follows every trained parameter.
+    out.finite = generator_update(*opts[g], params, ema, mu, loss, out.metrics);
     for (auto& o : opts) o->zero_grad();
     return out;
   }

@@ -240,47 +240,14 @@ struct OsvStageTask : TrainTask {
     m["recon"] = recon.item<double>();
     m["loss"] = loss_g.item<double>();
     m["lr"] = c.get<double>("osv.lr");
-    opt_g->zero_grad();
-    if (!all_finite(loss_g)) {
-      out.finite = false;
-    } else {
-      loss_g.backward();
-      const double gn = grad_norm(g_params);
-      m["grad_norm"] = gn;
-      if (!std::isfinite(gn)) {
-        out.finite = false;
-      } else {
-        opt_g->step();
-        torch::NoGradGuard g;
-        const double mu = stage == 2 ? c.get<double>("osv.ema") : 0.0;
-        for (std::size_t i = 0; i < g_params.size(); ++i) ema[i].mul_(mu).add_(g_params[i].detach(), 1.0 - mu);
-      }
-    }
-    opt_g->zero_grad();
+    out.finite = generator_update(*opt_g, g_params, ema, stage == 2 ? c.get<double>("osv.ema") : 0.0, loss_g, m);
     opt_d->zero_grad();  // the generator's backward also reached the discriminator's parameters
     out.metrics = std::move(m);
     return out;
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_tensors(a, "g.", g_params);
-    archive_tensors(a, "d.", d_params);
-    archive_tensors(a, "ema.", ema);
-    torch::serialize::OutputArchive og, od;
-    opt_g->save(og);
-    opt_d->save(od);
-    a.write("opt_g", og);
-    a.write("opt_d", od);
-  }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_tensors(a, "g.", g_params);
-    unarchive_tensors(a, "d.", d_params);
-    unarchive_tensors(a, "ema.", ema);
-    torch::serialize::InputArchive og, od;
-    a.read("opt_g", og);
-    a.read("opt_d", od);
-    opt_g->load(og);
-    opt_d->load(od);
-  }
+  GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
+  void save(torch::serialize::OutputArchive& a) override { state().save(a); }
+  void load(torch::serialize::InputArchive& a) override { state().load(a); }
 };
 
 Dinov2Model load_backbone(const Config& c) {

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <regex>
 
 #include "common/config.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "datasets/clip_set.h"
+#include "methods/api/train_loop.h"
 #include "methods/teacher/edm.h"
 
 namespace osv {
@@ -61,6 +63,42 @@ LoraConfig student_lora_config(const Config& c) {
   l.alpha = c.get<double>("osv.lora_alpha");
   l.target_patterns = {R"(attn[12]\.(to_q|to_k|to_v|to_out\.0)$)", R"(conv[12]$)"};
   return l;
+}
+
+bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& params,
+                      std::vector<torch::Tensor>& ema, double mu, const torch::Tensor& loss,
+                      std::map<std::string, double>& m) {
+  opt.zero_grad();
+  bool ok = all_finite(loss);
+  if (ok) {
+    loss.backward();
+    const double gn = grad_norm(params);
+    m["grad_norm"] = gn;
+    ok = std::isfinite(gn);
+    if (ok) {
+      opt.step();
+      torch::NoGradGuard g;
+      for (std::size_t i = 0; i < params.size(); ++i) ema[i].mul_(mu).add_(params[i].detach(), 1.0 - mu);
+    }
+  }
+  opt.zero_grad();
+  return ok;
+}
+
+void GanState::save(torch::serialize::OutputArchive& a) const {
+  archive_tensors(a, "g.", g);
+  archive_tensors(a, "d.", d);
+  archive_tensors(a, "ema.", ema);
+  archive_optimizer(a, "opt_g", opt_g);
+  archive_optimizer(a, "opt_d", opt_d);
+}
+
+void GanState::load(torch::serialize::InputArchive& a) const {
+  unarchive_tensors(a, "g.", g);
+  unarchive_tensors(a, "d.", d);
+  unarchive_tensors(a, "ema.", ema);
+  unarchive_optimizer(a, "opt_g", opt_g);
+  unarchive_optimizer(a, "opt_d", opt_d);
 }
 
 nlohmann::json config_values(const Config& c, std::initializer_list<const char*> names) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,25 @@ ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Condition
 // LoRA on the attention projections and ResNet convolutions (spatial and temporal), rank/alpha
 // from osv.lora_rank / osv.lora_alpha (SPEC §3 [default]).
 LoraConfig student_lora_config(const Config& c);
+
+// The generator's update: backward of `loss`, an optimiser step when the loss and the gradients
+// are finite (grad_norm recorded in m), then ema = mu * ema + (1 - mu) * params. Returns false and
+// changes nothing for a non-finite step. Leaves the optimiser's gradients zeroed.
+bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& params,
+                      std::vector<torch::Tensor>& ema, double mu, const torch::Tensor& loss,
+                      std::map<std::string, double>& m);
+
+// A GAN run's checkpoint state: generator and discriminator parameters, the EMA copies, both
+// optimisers.
+struct GanState {
+  std::vector<torch::Tensor>& g;
+  std::vector<torch::Tensor>& d;
+  std::vector<torch::Tensor>& ema;
+  torch::optim::Optimizer& opt_g;
+  torch::optim::Optimizer& opt_d;
+  void save(torch::serialize::OutputArchive& a) const;
+  void load(torch::serialize::InputArchive& a) const;
+};
 
 // Run-cache keys: the named config values as JSON, and a 12-hex digest of JSON.
 nlohmann::json config_values(const Config& c, std::initializer_list<const char*> names);

@@ -121,40 +121,14 @@ struct SfvTask : TrainTask {
     m["loss"] = loss.item<double>();
     m["lr"] = c.get<double>("sfv.lr_g");
     StepOutput out;
-    opt_g->zero_grad();
-    if (!all_finite(loss)) {
-      out.finite = false;
-    } else {
-      loss.backward();
-      const double gn = grad_norm(g_params);
-      m["grad_norm"] = gn;
-      if (!std::isfinite(gn)) {
-        out.finite = false;
-      } else {
-        opt_g->step();
-        torch::NoGradGuard g;
-        for (std::size_t i = 0; i < g_params.size(); ++i) ema[i].mul_(mu).add_(g_params[i].detach(), 1.0 - mu);
-      }
-    }
-    opt_g->zero_grad();
+    out.finite = generator_update(*opt_g, g_params, ema, mu, loss, m);
     opt_d->zero_grad();
     out.metrics = std::move(m);
     return out;
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_tensors(a, "g.", g_params);
-    archive_tensors(a, "d.", d_params);
-    archive_tensors(a, "ema.", ema);
-    archive_optimizer(a, "opt_g", *opt_g);
-    archive_optimizer(a, "opt_d", *opt_d);
-  }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_tensors(a, "g.", g_params);
-    unarchive_tensors(a, "d.", d_params);
-    unarchive_tensors(a, "ema.", ema);
-    unarchive_optimizer(a, "opt_g", *opt_g);
-    unarchive_optimizer(a, "opt_d", *opt_d);
-  }
+  GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
+  void save(torch::serialize::OutputArchive& a) override { state().save(a); }
+  void load(torch::serialize::InputArchive& a) override { state().load(a); }
 };
 
 class SfvMethod : public Method {
