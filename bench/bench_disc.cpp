@@ -1,5 +1,6 @@
 // Cost of the discriminator path (the paper's Figure 3): one discriminator step plus the
-// generator's adversarial backward — D(real), D(fake) with the hinge loss backward (SF-V: plus the
+// generator's adversarial backward (with --with-generator 1: a whole training step, generator
+// forward/backward and both Adam steps included) — D(real), D(fake) with the hinge loss backward (SF-V: plus the
 // R1 penalty on real), then D(p) backward to the latents — for OSV's sub-pixel upsampler, the VAE
 // decoder (ADD-style) and SF-V's UNet-encoder discriminator (frozen teacher down blocks, inputs
 // noised with σ'). Seeded random weights.
@@ -25,10 +26,12 @@
 #include "common/config.h"
 #include "methods/osv/consistency.h"
 #include "methods/osv/discriminator.h"
+#include "methods/osv/student.h"
 #include "methods/sfv/unet_disc.h"
 #include "methods/teacher/embedded.h"
 #include "methods/teacher/svd_pipeline.h"
 #include "models/device.h"
+#include "models/lora.h"
 #include "models/nn_util.h"
 
 using namespace osv;
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
   std::string preset = "small", kind = "upsampler", arch = "embedded", device_name = "cpu", dtype_name = "fp32";
   int batch = 1, iters = 5, threads = 0, r1 = 1;
   int64_t frames = 14, lh = 64, lw = 64;
+  int with_gen = 0;
   app.add_option("--preset", preset, "preset whose embedded configs and sizes --arch embedded uses");
   app.add_option("--kind", kind, "upsampler, decoder or unet_encoder");
   app.add_option("--arch", arch, "embedded or svd");
@@ -47,6 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--iters", iters);
   app.add_option("--threads", threads);
   app.add_option("--r1", r1, "unet_encoder: include SF-V's R1 penalty on real (1) or not (0)");
+  app.add_option("--with-generator", with_gen,
+                 "1: a whole training step — the generator (OSV: the LoRA student for upsampler/decoder; SF-V: the "
+                 "whole UNet for unet_encoder) forward + backward, and Adam steps of G and D");
   app.add_option("--frames", frames, "--arch svd: frames");
   app.add_option("--latent-h", lh, "--arch svd: latent height");
   app.add_option("--latent-w", lw, "--arch svd: latent width");
@@ -92,15 +99,16 @@ int main(int argc, char** argv) {
   LatentDiscriminator latent{nullptr};
   UNetEncoderDiscriminator unet_disc{nullptr};
   Conditioning cond;
+  cond.image_latent = torch::randn({batch, 4, h, w}).to(opts);
+  cond.image_embeds = torch::randn({batch, 1, uc.cross_attention_dim.front()}).to(opts);
+  cond.added_time_ids = torch::tensor({{6.0f, 127.0f, 0.02f}}).repeat({batch, 1}).to(opts);
+  std::vector<torch::Tensor> d_params;
   if (kind == "unet_encoder") {
     UNetSpatioTemporalConditionModel encoder(uc);
     unet_disc = UNetEncoderDiscriminator(encoder);
     unet_disc->to(device, dtype);
-    cond.image_latent = torch::randn({batch, 4, h, w}).to(opts);
-    cond.image_embeds = torch::randn({batch, 1, uc.cross_attention_dim.front()}).to(opts);
-    cond.added_time_ids = torch::tensor({{6.0f, 127.0f, 0.02f}}).repeat({batch, 1}).to(opts);
-    const auto grid = karras_grid(1000, 0.002, 700.0);
-    D = [&](const torch::Tensor& x) {
+    d_params = unet_disc->trainable_parameters();
+    D = [&, grid = karras_grid(1000, 0.002, 700.0)](const torch::Tensor& x) {
       auto s = sample_sigma_prime(grid, -1.0, 1.0, batch).to(device);
       return unet_disc->forward(noised_disc_input(x, s), s, cond);
     };
@@ -108,10 +116,36 @@ int main(int argc, char** argv) {
     AutoencoderKLTemporalDecoder vae(vc);
     latent = LatentDiscriminator(o, Dinov2Model(dc), kind == "decoder" ? vae : nullptr);
     latent->to(device, dtype);
+    d_params = latent->trainable_parameters();
     D = [&](const torch::Tensor& x) { return latent->forward(x); };
   }
+  // The generator of a whole training step: OSV's student = teacher + LoRA (only LoRA trains),
+  // SF-V's = the whole UNet.
+  UNetSpatioTemporalConditionModel gen{nullptr};
+  std::vector<torch::Tensor> g_params;
+  std::unique_ptr<torch::optim::Adam> opt_g, opt_d;
+  if (with_gen) {
+    gen = UNetSpatioTemporalConditionModel(uc);
+    const bool lora = kind != "unet_encoder";
+    if (lora) add_lora(*gen, student_lora_config(Config::resolve(arch == "svd" ? "svd" : preset, {})));
+    gen->to(device, dtype);
+    for (auto& np : gen->named_parameters(true)) {
+      const bool train = !lora || np.key().find(".lora_") != std::string::npos;
+      np.value().set_requires_grad(train);
+      if (train) g_params.push_back(np.value());
+    }
+    opt_g = std::make_unique<torch::optim::Adam>(g_params, torch::optim::AdamOptions(1e-5));
+    opt_d = std::make_unique<torch::optim::Adam>(d_params, torch::optim::AdamOptions(1e-5));
+  }
   auto step = [&] {
-    auto p = torch::randn({batch, T, 4, h, w}, opts).requires_grad_(true);
+    torch::Tensor p;
+    if (gen) {  // one denoising prediction at sigma = 1 (c_in = 1/sqrt(2)), conditioned as SVD
+      auto x = (real + torch::randn_like(real)) / std::sqrt(2.0);
+      auto image = cond.image_latent.unsqueeze(1).expand({batch, T, -1, -1, -1});
+      p = gen->forward(torch::cat({x, image}, 2), torch::zeros({batch}, opts), cond.image_embeds, cond.added_time_ids);
+    } else {
+      p = torch::randn({batch, T, 4, h, w}, opts).requires_grad_(true);
+    }
     torch::Tensor loss_d;
     if (kind == "unet_encoder" && r1) {
       MathAttentionGuard math;
@@ -123,7 +157,18 @@ int main(int argc, char** argv) {
       loss_d = hinge_d_loss(D(real), D(p.detach()));
     }
     loss_d.backward();
-    hinge_g_loss(D(p)).backward();
+    if (opt_d) {
+      opt_d->step();
+      opt_d->zero_grad();
+    }
+    auto loss_g = hinge_g_loss(D(p));
+    if (gen) loss_g = loss_g + 0.1 * pseudo_huber(real, p, 0.001, true).mean();
+    loss_g.backward();
+    if (opt_g) {
+      opt_g->step();
+      opt_g->zero_grad();
+      opt_d->zero_grad();
+    }
     if (cuda) torch::cuda::synchronize();
   };
   step();  // warm-up
@@ -135,7 +180,13 @@ int main(int argc, char** argv) {
                            : peak_rss_mib();
   std::printf("%s\n", nlohmann::json{{"bench", "disc_step"}, {"kind", kind}, {"arch", arch}, {"preset", preset},
                                      {"device", device_name}, {"dtype", dtype_name}, {"batch", batch}, {"frames", T},
-                                     {"latent", {h, w}}, {"r1", kind == "unet_encoder" && r1}, {"s_per_step", s},
+                                     {"latent", {h, w}}, {"r1", kind == "unet_encoder" && r1},
+                                     {"with_generator", with_gen != 0},
+                                     {"generator_trainable_params", [&] {
+                                        int64_t n = 0;
+                                        for (const auto& t : g_params) n += t.numel();
+                                        return n;
+                                      }()}, {"s_per_step", s},
                                      {cuda ? "peak_cuda_mib" : "peak_rss_mib", peak},
                                      {"threads", at::get_num_threads()}}
                           .dump()

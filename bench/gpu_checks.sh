@@ -9,6 +9,9 @@
 # Each result is written as soon as it exists, to ${1:-out/gpu}/*.json / *.log.
 #   OSVBENCH_PYTHON             python whose torch to build against (default python3)
 #   OSVBENCH_EXTRA_INCLUDE      a folder holding headers the machine lacks (CLI/CLI.hpp, stb/stb_image*.h)
+#   OSVBENCH_GPU_CHECKS         which checks (default "disc gen tests unet"): disc = the discriminator
+#                               paths alone, gen = whole training steps (generator included), tests =
+#                               the gpu tests, unet = the UNet latency
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${1:-out/gpu}"
@@ -25,27 +28,41 @@ start=$(date +%s)
 cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSVBENCH_WITH_CUDA=ON -DOSVBENCH_WITH_FFMPEG=OFF \
   -DOSVBENCH_USE_CCACHE=OFF -DCMAKE_PREFIX_PATH="$prefix" "${extra[@]}" >"$out/configure.log" 2>&1 ||
   { tail -30 "$out/configure.log"; exit 1; }
-cmake --build "$bdir" -j "$(nproc)" --target osvbench bench_disc bench_unet_nfe gpu_tests >"$out/build.log" 2>&1 ||
+checks="${OSVBENCH_GPU_CHECKS:-disc gen tests unet}"
+has() { [[ " $checks " == *" $1 "* ]]; }
+targets=(bench_disc)
+has tests && targets+=(osvbench gpu_tests)
+has unet && targets+=(bench_unet_nfe)
+cmake --build "$bdir" -j "$(nproc)" --target "${targets[@]}" >"$out/build.log" 2>&1 ||
   { grep -E "error|FAILED" "$out/build.log" | head -30; exit 1; }
 echo "[gpu] configured and built in $(( $(date +%s) - start )) s"
-"$bdir/harness/osvbench" info | tee "$out/info.log"
-for kind in upsampler decoder unet_encoder; do
-  "$bdir/bench/bench_disc" --kind "$kind" --arch svd --device cuda --dtype bf16 --frames 14 --latent-h 64 \
-    --latent-w 64 --iters 3 >"$out/disc_$kind.json" 2>"$out/disc_$kind.err" || echo "[gpu] bench_disc $kind failed: $(tail -3 "$out/disc_$kind.err")"
-  cat "$out/disc_$kind.json"
-done
-"$py" - "$out" <<'PY' || true
+for mode in disc gen; do
+  has "$mode" || continue
+  for kind in upsampler decoder unet_encoder; do
+    "$bdir/bench/bench_disc" --kind "$kind" --arch svd --device cuda --dtype bf16 --frames 14 --latent-h 64 \
+      --latent-w 64 --iters 3 --with-generator "$([[ $mode == gen ]] && echo 1 || echo 0)" \
+      >"$out/${mode}_$kind.json" 2>"$out/${mode}_$kind.err" ||
+      echo "[gpu] bench_disc $mode $kind failed: $(tail -3 "$out/${mode}_$kind.err")"
+    cat "$out/${mode}_$kind.json"
+  done
+  "$py" - "$out" "$mode" <<'PY' || true
 import json, sys, pathlib
-d = pathlib.Path(sys.argv[1])
-rows = {k: json.loads((d / f"disc_{k}.json").read_text()) for k in ("upsampler", "decoder", "unet_encoder")
-        if (d / f"disc_{k}.json").stat().st_size}
+d, mode = pathlib.Path(sys.argv[1]), sys.argv[2]
+rows = {k: json.loads((d / f"{mode}_{k}.json").read_text()) for k in ("upsampler", "decoder", "unet_encoder")
+        if (d / f"{mode}_{k}.json").stat().st_size}
 u = rows.get("upsampler")
 for k, r in rows.items():
     if u and k != "upsampler":
-        print(f"[gpu] {k} / upsampler: time {r['s_per_step'] / u['s_per_step']:.2f}x, "
+        print(f"[gpu] {mode}: {k} / upsampler: time {r['s_per_step'] / u['s_per_step']:.2f}x, "
               f"peak CUDA memory {r['peak_cuda_mib'] / u['peak_cuda_mib']:.2f}x")
 PY
-"$bdir/tests/gpu_tests" 2>&1 | tee "$out/gpu_tests.log" | grep -E "\[gpu\]|OK|FAILED|PASSED"
-"$bdir/bench/bench_unet_nfe" --arch svd --frames 14 --height 72 --width 128 --dtype bf16 --device cuda \
-  --iters 10 --warmup 3 2>&1 | tee "$out/unet_nfe.json"
+done
+if has tests; then
+  "$bdir/harness/osvbench" info | tee "$out/info.log"
+  "$bdir/tests/gpu_tests" 2>&1 | tee "$out/gpu_tests.log" | grep -E "\[gpu\]|OK|FAILED|PASSED"
+fi
+if has unet; then
+  "$bdir/bench/bench_unet_nfe" --arch svd --frames 14 --height 72 --width 128 --dtype bf16 --device cuda \
+    --iters 10 --warmup 3 2>&1 | tee "$out/unet_nfe.json"
+fi
 echo "[gpu] done in $(( $(date +%s) - start )) s"
