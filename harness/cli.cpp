@@ -168,6 +168,8 @@ std::string fmt_ci(const nlohmann::json& r) {
   return fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>());
 }
 
+fs::path report_command(const Config& cfg, const std::vector<std::string>& inputs, const std::string& out_arg);
+
 struct RowsRun {
   nlohmann::json results = nlohmann::json::array();
   std::vector<std::string> refused;
@@ -249,6 +251,11 @@ int compare_command(const std::vector<CompareRow>& rows, const std::vector<std::
   if (std::find(formats.begin(), formats.end(), "json") != formats.end()) {
     atomic_write(out / "results.json", doc.dump(2) + "\n");
     std::cout << "wrote " << (out / "results.json").string() << "\n";
+  }
+  if (std::find(formats.begin(), formats.end(), "html") != formats.end() && !results.empty()) {
+    atomic_write(out / "results.json", doc.dump(2) + "\n");  // the report reads it
+    const auto html = report_command(base, {out.string()}, (out / "report.html").string());
+    std::cout << "wrote " << html.string() << "\n";
   }
   if (results.empty()) throw NotImplementedError("compare: none of the requested rows could run (see refused)");
   return kExitOk;
@@ -680,7 +687,7 @@ int run_cli(int argc, char** argv) {
   // compare
   CommonOptions compare_c;
   std::string compare_methods = "teacher,animatelcm,sfv,osv", compare_steps = "1,2,8,25", compare_samplers,
-              compare_cfg, compare_format = "md,json", compare_out;
+              compare_cfg, compare_format = "md,json,html", compare_out;
   auto* compare = app.add_subcommand(
       "compare", "Sample and score every (method, sampler, steps, cfg) combination; comma lists expand to a grid");
   add_common(compare, compare_c);

@@ -135,6 +135,10 @@ TEST_F(TeacherCli, CompareScoresTeacherRowsWithFvd) {
   EXPECT_NE(out.find("| teacher | euler | 3 | 3 | 6 |"), std::string::npos) << out;
   const auto j = nlohmann::json::parse(read_file(out_dir / "results.json"));
   ASSERT_EQ(j["rows"].size(), 2u);
+  // compare's default formats include the HTML report of its own rows.
+  const auto html = read_file(out_dir / "report.html");
+  EXPECT_NE(html.find("<table id=\"compare-0\""), std::string::npos);
+  EXPECT_NE(html.find("data:video/mp4;base64,"), std::string::npos);
   for (const auto& r : j["rows"]) {
     EXPECT_GT(r["fvd"].get<double>(), 0.0);
     EXPECT_TRUE(r.contains("ci"));
