@@ -324,11 +324,12 @@ class OsvMethod : public Method {
     fresh_ = c.get<bool>("sample.tts_fresh_noise");
   }
   std::string name() const override { return "osv"; }
-  int nfe(const SampleOptions& o) const override { return o.sampler == "tts" ? 2 * o.steps : o.steps; }
+  int nfe(const SampleOptions& o) const override { return (o.sampler == "tts" ? 2 : 1) * o.steps * (o.cfg ? 2 : 1); }
   SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
     torch::NoGradGuard g;
-    if (o.cfg) throw UsageError("osv samples without CFG (the paper removes it; Table 2f): use --cfg none");
-    ConsistencyNet net = sampling_net(student_, cond);
+    // The paper samples without CFG; with --cfg (Table 2f) each network call is guided (2 UNet calls).
+    int64_t calls = 0;
+    ConsistencyNet net = sampling_net(student_, cond, o.cfg, o.cfg_min, o.cfg_max, &calls);
     ConsistencySampleResult r;
     if (o.sampler == "tts") {
       r = tts_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_),
@@ -339,7 +340,7 @@ class OsvMethod : public Method {
     } else {
       throw UsageError(fmt::format("osv has no sampler '{}': consistency or tts", o.sampler));
     }
-    return SampleResult{r.latents, r.nfe};
+    return SampleResult{r.latents, calls};
   }
   std::string weights_id() const override { return "lora:" + lora_.string(); }
 

@@ -50,10 +50,18 @@ BatchNet preconditioned_net(UNetSpatioTemporalConditionModel& u, const Condition
   };
 }
 
-ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd) {
-  return [&u, cd](const torch::Tensor& x, double sigma) {
+ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd, bool cfg, double w_min,
+                            double w_max, int64_t* unet_calls) {
+  return [&u, cd, cfg, w_min, w_max, unet_calls](const torch::Tensor& x, double sigma) {
     const auto p = svd_preconditioning(sigma);
-    return unet_forward(u, x * p.c_in, torch::full({x.size(0)}, p.c_noise, x.options()), cd, true);
+    auto t = torch::full({x.size(0)}, p.c_noise, x.options());
+    auto cond = unet_forward(u, x * p.c_in, t, cd, true);
+    if (unet_calls) *unet_calls += 1;
+    if (!cfg) return cond;
+    auto uncond = unet_forward(u, x * p.c_in, t, cd, false);
+    if (unet_calls) *unet_calls += 1;
+    const auto w = cfg_ramp(x.size(1), w_min, w_max).to(x.options()).view({1, -1, 1, 1, 1});
+    return uncond + w * (cond - uncond);
   };
 }
 

@@ -35,8 +35,11 @@ Conditioning training_conditioning(SvdPipeline& pipe, const EncodedClips& data, 
 // F_theta(c_in(sigma) x, c_noise(sigma)) with this conditioning, per-sample sigma [B]: the network a
 // consistency function is built from (consistency_fn_batch).
 BatchNet preconditioned_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd);
-// The same for samplers (one sigma for the batch).
-ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd);
+// The same for samplers (one sigma for the batch). With `cfg`, classifier-free guidance with the
+// per-frame ramp w_min..w_max: F = F(uncond) + w (F(cond) - F(uncond)) (2 UNet calls). When
+// `unet_calls` is given it counts the UNet evaluations made.
+ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd, bool cfg = false,
+                            double w_min = 1.0, double w_max = 1.0, int64_t* unet_calls = nullptr);
 
 // LoRA on the attention projections and ResNet convolutions (spatial and temporal), rank/alpha
 // from osv.lora_rank / osv.lora_alpha (SPEC §3 [default]).

@@ -11,6 +11,7 @@
 #include "methods/animatelcm/animatelcm.h"
 #include "methods/api/method.h"
 #include "methods/osv/consistency.h"
+#include "methods/osv/student.h"
 #include "methods/sfv/unet_disc.h"
 #include "models/nn_util.h"
 #include "models/unet_svd.h"
@@ -131,6 +132,27 @@ TEST(AnimateLcm, SigmaListsAndTemporalSplit) {
   EXPECT_TRUE(is_temporal_parameter("down_blocks.0.attentions.0.temporal_transformer_blocks.0.attn1.to_q.weight"));
   EXPECT_TRUE(is_temporal_parameter("down_blocks.0.attentions.0.time_mixer.mix_factor"));
   EXPECT_FALSE(is_temporal_parameter("down_blocks.0.resnets.0.spatial_res_block.conv1.weight"));
+}
+
+TEST(StudentSampling, CfgNetCountsTwoUnetCallsAndGuides) {
+  torch::manual_seed(4);
+  torch::NoGradGuard g;
+  UNetSpatioTemporalConditionModel u(tiny_unet());
+  u->eval();
+  auto cd = tiny_cond(1, 4, 4);
+  auto x = torch::randn({1, 3, 4, 4, 4});
+  int64_t plain_calls = 0, cfg_calls = 0;
+  auto plain = sampling_net(u, cd, false, 1.0, 1.0, &plain_calls)(x, 2.0);
+  auto w1 = sampling_net(u, cd, true, 1.0, 1.0, &cfg_calls)(x, 2.0);
+  EXPECT_EQ(plain_calls, 1);
+  EXPECT_EQ(cfg_calls, 2);
+  EXPECT_LT((plain - w1).abs().max().item<double>(), 1e-5);  // w = 1 is the conditional prediction
+  // w = 0 on every frame is the unconditional branch; the ramp guides frames differently.
+  auto uncond = sampling_net(u, cd, true, 0.0, 0.0)(x, 2.0);
+  auto ramp = sampling_net(u, cd, true, 1.0, 3.0)(x, 2.0);
+  EXPECT_GT((uncond - plain).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((ramp.select(1, 0) - plain.select(1, 0)).abs().max().item<double>(), 1e-5);  // first frame w = 1
+  EXPECT_LT((ramp.select(1, 2) - (uncond + 3.0 * (plain - uncond)).select(1, 2)).abs().max().item<double>(), 1e-4);
 }
 
 TEST(SfvLosses, GeneratorLossByHand) {
