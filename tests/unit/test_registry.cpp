@@ -27,11 +27,11 @@ TEST(Registry, UnknownNameSuggestsAndListsKnownOnes) {
   }
 }
 
-TEST(Registry, MethodsNotLandedYetSaySo) {
+TEST(Registry, DistilledMethodsNeedTheTeachersModels) {
   register_builtin_methods();
   const Config c = Config::resolve("tiny", {});
-  for (const auto& name : {"animatelcm", "sfv"})
-    EXPECT_THROW(MethodRegistry::instance().get(name).create(c, nullptr), NotImplementedError) << name;
+  for (const auto& name : {"osv", "animatelcm", "sfv"})
+    EXPECT_THROW(MethodRegistry::instance().get(name).create(c, nullptr), InputError) << name;
 }
 
 }  // namespace
