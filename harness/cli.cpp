@@ -494,6 +494,19 @@ fs::path report_command(const Config& cfg, const std::vector<std::string>& input
       }
       in.compares.push_back(std::move(doc));
     } else if (schema == "osvbench.ablate/1") {
+      for (const auto& m : doc.value("measured", nlohmann::json::array())) {
+        const auto& r = m.at("result");
+        if (!r.contains("videos")) continue;
+        const auto key = regress_row_key(r);
+        if (std::any_of(in.videos.begin(), in.videos.end(), [&](const auto& v) { return v.first == key; })) continue;
+        std::vector<std::string> v;
+        for (int i = 0; i < 4; ++i) {
+          const fs::path vdir = r["videos"].get<std::string>();
+          const auto mp4 = (vdir.is_absolute() ? vdir : f.parent_path() / vdir) / fmt::format("{:05d}.mp4", i);
+          if (fs::exists(mp4)) v.push_back(read_file(mp4));
+        }
+        if (!v.empty()) in.videos.emplace_back(key, std::move(v));
+      }
       in.ablations.push_back(std::move(doc));
     } else {
       throw InputError(fmt::format("{}: schema '{}' is neither osvbench.compare/1 nor osvbench.ablate/1", f.string(),

@@ -138,15 +138,19 @@ std::string curves_svg(const std::vector<std::pair<std::string, std::vector<std:
       yhi = std::max(yhi, y);
     }
   if (curves.empty() || ylo > yhi) return "<p>No training curves.</p>";
-  const Axis ax{0, xhi, L, W - R}, ay{ylo, yhi, H - B, T};
+  // Runs' losses differ by orders of magnitude: a log axis when every loss is positive.
+  const bool logy = ylo > 0;
+  auto fy = [logy](double y) { return logy ? std::log10(y) : y; };
+  const Axis ax{0, xhi, L, W - R}, ayl{fy(ylo), fy(yhi), H - B, T};
+  auto ay = [&](double y) { return ayl(fy(y)); };
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"training loss\">"
       "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>",
       W, H, L, T, W - R - L, H - B - T);
   s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{:.3g}</text>", L - 5, T + 4, yhi);
   s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{:.3g}</text>", L - 5, H - B, ylo);
-  s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">step (max {:.0f})</text>",
-                   (L + W - R) / 2, H - 8, xhi);
+  s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">step (max {:.0f}); loss{}</text>",
+                   (L + W - R) / 2, H - 8, xhi, logy ? ", log scale" : "");
   int i = 0;
   for (const auto& [name, pts] : curves) {
     const char* c = kColours[i % 8];
