@@ -117,6 +117,14 @@ std::vector<std::string> cfg_overrides(const std::string& cfg) {
   return {"sample.cfg=true", "sample.cfg_max=" + cfg};
 }
 
+// The overrides that select one (method, sampler, steps, cfg) row of compare/ablate/regress.
+std::vector<std::string> row_sugar(const std::string& method, const std::string& sampler, const std::string& steps,
+                                   const std::string& cfg) {
+  std::vector<std::string> sugar = {"method=" + method, "sample.sampler=" + sampler, "sample.steps=" + steps};
+  for (auto& o : cfg_overrides(cfg)) sugar.push_back(o);
+  return sugar;
+}
+
 // ---- sample ----
 void sample_command(const Config& cfg, const std::vector<std::string>& images, const std::string& out_arg) {
   const auto& info = MethodRegistry::instance().get(cfg.get<std::string>("method"));
@@ -303,9 +311,7 @@ int regress_command(CommonOptions c, const std::string& baseline_path, bool upda
     c.overrides.insert(c.overrides.end(), cli.begin(), cli.end());
     std::vector<CompareRow> rows;
     auto add = [&](const std::string& m, const std::string& s, const std::string& st, const std::string& cf) {
-      std::vector<std::string> sugar = {"method=" + m, "sample.sampler=" + s, "sample.steps=" + st};
-      for (auto& o : cfg_overrides(cf)) sugar.push_back(o);
-      rows.emplace_back(m, s, st, cf, resolve_config(c, sugar));
+      rows.emplace_back(m, s, st, cf, resolve_config(c, row_sugar(m, s, st, cf)));
     };
     if (have) {
       for (const auto& r : baseline["rows"])
@@ -370,10 +376,8 @@ int ablate_command(const CommonOptions& c, const std::string& id) {
   for (const auto& r : table.at("rows")) {
     const auto label = r.at("label").get<std::string>();
     const auto cf = r.at("cfg").get<std::string>();
-    std::vector<std::string> sugar = {"method=" + r.at("method").get<std::string>(),
-                                      "sample.sampler=" + r.at("sampler").get<std::string>(),
-                                      fmt::format("sample.steps={}", r.at("steps").get<int>())};
-    for (auto& o : cfg_overrides(cf)) sugar.push_back(o);
+    auto sugar = row_sugar(r.at("method").get<std::string>(), r.at("sampler").get<std::string>(),
+                           std::to_string(r.at("steps").get<int>()), cf);
     for (const auto& o : r.at("overrides")) sugar.push_back(o.get<std::string>());
     try {
       rows.emplace_back(r["method"].get<std::string>(), r["sampler"].get<std::string>(),
@@ -480,33 +484,24 @@ fs::path report_command(const Config& cfg, const std::vector<std::string>& input
       throw InputError(fmt::format("{}: not valid JSON: {}", f.string(), e.what()));
     }
     const auto schema = doc.value("schema", "");
-    if (schema == "osvbench.compare/1") {
-      // Samples: the first clips of every row, the same first frames across rows.
-      for (const auto& r : doc["rows"]) {
-        if (!r.contains("videos")) continue;
-        std::vector<std::string> v;
-        for (int i = 0; i < 4; ++i) {
-          const fs::path vdir = r["videos"].get<std::string>();
-          const auto mp4 = (vdir.is_absolute() ? vdir : f.parent_path() / vdir) / fmt::format("{:05d}.mp4", i);
-          if (fs::exists(mp4)) v.push_back(read_file(mp4));
-        }
-        if (!v.empty()) in.videos.emplace_back(regress_row_key(r), std::move(v));
+    // Samples: the first clips of every row (same first frames across rows), each row once.
+    auto add_videos = [&](const nlohmann::json& r) {
+      if (!r.contains("videos")) return;
+      const auto key = regress_row_key(r);
+      if (std::any_of(in.videos.begin(), in.videos.end(), [&](const auto& v) { return v.first == key; })) return;
+      const fs::path vdir = r["videos"].get<std::string>();
+      std::vector<std::string> v;
+      for (int i = 0; i < 4; ++i) {
+        const auto mp4 = (vdir.is_absolute() ? vdir : f.parent_path() / vdir) / fmt::format("{:05d}.mp4", i);
+        if (fs::exists(mp4)) v.push_back(read_file(mp4));
       }
+      if (!v.empty()) in.videos.emplace_back(key, std::move(v));
+    };
+    if (schema == "osvbench.compare/1") {
+      for (const auto& r : doc["rows"]) add_videos(r);
       in.compares.push_back(std::move(doc));
     } else if (schema == "osvbench.ablate/1") {
-      for (const auto& m : doc.value("measured", nlohmann::json::array())) {
-        const auto& r = m.at("result");
-        if (!r.contains("videos")) continue;
-        const auto key = regress_row_key(r);
-        if (std::any_of(in.videos.begin(), in.videos.end(), [&](const auto& v) { return v.first == key; })) continue;
-        std::vector<std::string> v;
-        for (int i = 0; i < 4; ++i) {
-          const fs::path vdir = r["videos"].get<std::string>();
-          const auto mp4 = (vdir.is_absolute() ? vdir : f.parent_path() / vdir) / fmt::format("{:05d}.mp4", i);
-          if (fs::exists(mp4)) v.push_back(read_file(mp4));
-        }
-        if (!v.empty()) in.videos.emplace_back(key, std::move(v));
-      }
+      for (const auto& m : doc.value("measured", nlohmann::json::array())) add_videos(m.at("result"));
       in.ablations.push_back(std::move(doc));
     } else {
       throw InputError(fmt::format("{}: schema '{}' is neither osvbench.compare/1 nor osvbench.ablate/1", f.string(),
@@ -896,9 +891,7 @@ int run_cli(int argc, char** argv) {
           }
           for (const auto& st : steps)
             for (const auto& cf : cs) {
-              std::vector<std::string> sugar = {"method=" + mname, "sample.sampler=" + sampler, "sample.steps=" + st};
-              for (auto& o : cfg_overrides(cf)) sugar.push_back(o);
-              rows.emplace_back(mname, sampler, st, cf, resolve_config(compare_c, sugar));
+              rows.emplace_back(mname, sampler, st, cf, resolve_config(compare_c, row_sugar(mname, sampler, st, cf)));
             }
         }
       }

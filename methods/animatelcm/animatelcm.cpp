@@ -27,16 +27,14 @@ bool is_temporal_parameter(const std::string& n) {
 namespace {
 
 nlohmann::json animatelcm_key(const Config& c, const fs::path& svd) {
-  nlohmann::json k = config_values(c, {"seed", "animatelcm.grid_n", "animatelcm.lr", "animatelcm.weight_decay",
+  nlohmann::json k = run_key(c, {"seed", "animatelcm.grid_n", "animatelcm.lr", "animatelcm.weight_decay",
                                        "animatelcm.strategy", "animatelcm.ema", "animatelcm.iters",
                                        "osv.cfg_wmin_choices", "osv.cfg_wmax_choices", "train.batch",
                                        "train.huber_c", "train.huber_mode", "train.lambda_power",
                                        "train.consistency_param", "edm.sigma_min", "edm.sigma_max", "edm.rho",
-                                       "cond.noise_aug", "cond.fps", "cond.motion_bucket_id"});
+                                       "cond.noise_aug", "cond.fps", "cond.motion_bucket_id"},
+                             svd, "animatelcm-1");
   if (c.get<std::string>("animatelcm.strategy") == "lora") k["lora"] = config_values(c, {"osv.lora_rank", "osv.lora_alpha"});
-  k["svd"] = svd.string();
-  k["data"] = data_identity(c);
-  k["version"] = "animatelcm-1";
   return k;
 }
 
@@ -113,19 +111,14 @@ struct AnimateLcmTask : TrainTask {
     const double wmin = pick(c.get<std::vector<double>>("osv.cfg_wmin_choices"));
     const double wmax = pick(c.get<std::vector<double>>("osv.cfg_wmax_choices"));
     auto x = z0 + s_hi * torch::randn(z0.sizes());
-    torch::Tensor target;
-    {
+    torch::Tensor x_phi;
+    {  // one Euler step of the teacher with the CFG ramp between adjacent grid points
       torch::NoGradGuard g;
-      // One Euler step of the teacher with the CFG ramp between adjacent grid points.
-      auto x_phi = euler_solve(conditioned_network(pipe.models().unet, cd), x, {s_hi, s_lo}, true, wmin, wmax);
-      std::vector<torch::Tensor> saved;  // the target from the EMA weights
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        saved.push_back(params[i].detach().clone());
-        params[i].copy_(ema[i]);
-      }
-      target = consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
-      for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+      x_phi = euler_solve(conditioned_network(pipe.models().unet, cd), x, {s_hi, s_lo}, true, wmin, wmax);
     }
+    auto target = with_ema_weights(params, ema, [&] {  // the target from the EMA weights
+      return consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
+    });
     auto p = consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi), param, sigma_min);
     const double w = lambda_weight(s_lo, s_hi, lambda_power);
     auto loss = w * pseudo_huber(target, p, huber_c, per_sample).mean();

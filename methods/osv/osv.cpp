@@ -30,28 +30,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
-nlohmann::json keys(const Config& c, std::initializer_list<const char*> names) { return config_values(c, names); }
-std::string digest(const nlohmann::json& j) { return digest12(j); }
 
 // Everything stage 1 depends on.
 nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
-  nlohmann::json k = keys(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
+  return run_key(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
                               "osv.stage1_iters", "osv.lr", "disc.kind", "disc.upsample_r", "disc.input_size",
                               "disc.taps", "disc.tap_patch_embed", "disc.backbone_path", "disc.lr", "train.grid_n",
                               "train.huber_c", "train.huber_mode", "train.consistency_param", "train.batch",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
-                              "cond.motion_bucket_id"});
-  k["svd"] = svd.string();
-  k["data"] = data_identity(c);
-  k["version"] = "osv-stage1-1";
-  return k;
+                              "cond.motion_bucket_id"},
+                 svd, "osv-stage1-1");
 }
 
 nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
-  nlohmann::json k = keys(c, {"osv.solver_steps", "osv.ema", "osv.lambda_acd", "osv.cfg_wmin_choices",
+  nlohmann::json k = config_values(c, {"osv.solver_steps", "osv.ema", "osv.lambda_acd", "osv.cfg_wmin_choices",
                               "osv.cfg_wmax_choices", "osv.extra_trainable", "osv.stage2", "osv.stage2_iters",
                               "osv.adversarial", "train.lambda_power"});
-  k["stage1"] = c.get<bool>("osv.stage1") ? digest(stage1_key(c, svd)) : "none";
+  k["stage1"] = c.get<bool>("osv.stage1") ? digest12(stage1_key(c, svd)) : "none";
   k["stage1_key"] = stage1_key(c, svd);  // stage 2 without stage 1 still depends on the shared knobs
   k["version"] = "osv-stage2-1";
   return k;
@@ -198,16 +193,9 @@ struct OsvStageTask : TrainTask {
       const double s_hi = grid_asc[static_cast<std::size_t>(n + msteps)], s_lo = grid_asc[static_cast<std::size_t>(n)];
       auto x = z0 + s_hi * torch::randn(z0.sizes());
       auto x_phi = teacher_solve(x, n + msteps, n, cd, wmin, wmax);
-      {  // target from the EMA weights (swapped in, no grad)
-        torch::NoGradGuard g;
-        std::vector<torch::Tensor> saved;
-        for (std::size_t i = 0; i < g_params.size(); ++i) {
-          saved.push_back(g_params[i].detach().clone());
-          g_params[i].copy_(ema[i]);
-        }
-        target = consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
-        for (std::size_t i = 0; i < g_params.size(); ++i) g_params[i].copy_(saved[i]);
-      }
+      target = with_ema_weights(g_params, ema, [&] {  // the target from the EMA weights
+        return consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
+      });
       p = consistency_fn_batch(net(student, cd), x, torch::full({batch}, s_hi), param, sigma_min);
       weight = torch::full({batch}, lambda_weight(s_lo, grid_asc[static_cast<std::size_t>(n + 1)],
                                                   c.get<double>("train.lambda_power")));
@@ -381,7 +369,7 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
   const uint64_t seed = static_cast<uint64_t>(c.get<long long>("seed")) + 31;
   const auto j = dinov2_config_json(d);
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / "assets" /
-                       ("dinov2-embedded-" + digest({{"config", j}, {"seed", seed}, {"init", "random"}}));
+                       ("dinov2-embedded-" + digest12({{"config", j}, {"seed", seed}, {"init", "random"}}));
   if (force) fs::remove_all(dir);
   if (fs::exists(dir / "model.safetensors")) return dir;
   torch::manual_seed(seed);
@@ -398,13 +386,13 @@ fs::path train_osv(const Config& c, std::shared_ptr<SvdPipeline> pipe, const std
   std::unique_ptr<EncodedClips> data;
   fs::path s1;
   if (c.get<bool>("osv.stage1") && (stage == "1" || stage == "all" || stage == "2"))
-    s1 = run_stage(1, c, *pipe, root / ("osv-stage1-" + digest(stage1_key(c, svd))), {}, data);
+    s1 = run_stage(1, c, *pipe, root / ("osv-stage1-" + digest12(stage1_key(c, svd))), {}, data);
   if (stage == "1") return s1 / "lora.safetensors";
   if (!c.get<bool>("osv.stage2")) {
     if (s1.empty()) throw UsageError("osv.stage1=false and osv.stage2=false: nothing to train");
     return s1 / "lora.safetensors";
   }
-  const fs::path s2 = run_stage(2, c, *pipe, root / ("osv-stage2-" + digest(stage2_key(c, svd))), s1, data);
+  const fs::path s2 = run_stage(2, c, *pipe, root / ("osv-stage2-" + digest12(stage2_key(c, svd))), s1, data);
   return s2 / "lora.safetensors";
 }
 

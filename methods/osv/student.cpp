@@ -93,6 +93,20 @@ bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Ten
   return ok;
 }
 
+torch::Tensor with_ema_weights(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& ema,
+                               const std::function<torch::Tensor()>& f) {
+  torch::NoGradGuard g;
+  std::vector<torch::Tensor> saved;
+  saved.reserve(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    saved.push_back(params[i].detach().clone());
+    params[i].copy_(ema[i]);
+  }
+  auto out = f();
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+  return out;
+}
+
 void GanState::save(torch::serialize::OutputArchive& a) const {
   archive_tensors(a, "g.", g);
   archive_tensors(a, "d.", d);
@@ -116,6 +130,15 @@ nlohmann::json config_values(const Config& c, std::initializer_list<const char*>
 }
 
 std::string digest12(const nlohmann::json& j) { return sha256_hex(j.dump()).substr(0, 12); }
+
+nlohmann::json run_key(const Config& c, std::initializer_list<const char*> names, const std::filesystem::path& svd,
+                       const std::string& version) {
+  nlohmann::json k = config_values(c, names);
+  k["svd"] = svd.string();
+  k["data"] = data_identity(c);
+  k["version"] = version;
+  return k;
+}
 
 std::string data_identity(const Config& c) {
   return c.get<std::string>("data.source") == "synthetic" ? std::filesystem::path(synthetic_data_dir(c)).filename().string()

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -52,6 +53,11 @@ bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Ten
                       std::vector<torch::Tensor>& ema, double mu, const torch::Tensor& loss,
                       std::map<std::string, double>& m);
 
+// f() evaluated with the EMA copies swapped into `params` (no grad); the trained values are put
+// back afterwards. How the consistency target of OSV's stage 2 and AnimateLCM is computed.
+torch::Tensor with_ema_weights(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& ema,
+                               const std::function<torch::Tensor()>& f);
+
 // A GAN run's checkpoint state: generator and discriminator parameters, the EMA copies, both
 // optimisers.
 struct GanState {
@@ -67,6 +73,9 @@ struct GanState {
 // Run-cache keys: the named config values as JSON, and a 12-hex digest of JSON.
 nlohmann::json config_values(const Config& c, std::initializer_list<const char*> names);
 std::string digest12(const nlohmann::json& j);
+// A cached run's key: the named config values, the teacher folder, the training data, a version.
+nlohmann::json run_key(const Config& c, std::initializer_list<const char*> names, const std::filesystem::path& svd,
+                       const std::string& version);
 // The training data's identity for a run key (synthetic split folder name or data.root).
 std::string data_identity(const Config& c);
 

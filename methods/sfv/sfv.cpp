@@ -22,15 +22,12 @@ namespace fs = std::filesystem;
 namespace {
 
 nlohmann::json sfv_key(const Config& c, const fs::path& svd) {
-  nlohmann::json k = config_values(c, {"seed", "sfv.gen_grid", "sfv.disc_grid", "sfv.p_mean", "sfv.p_std",
+  return run_key(c, {"seed", "sfv.gen_grid", "sfv.disc_grid", "sfv.p_mean", "sfv.p_std",
                                        "sfv.r1_gamma", "sfv.recon_weight", "sfv.lr_g", "sfv.lr_d", "sfv.ema",
                                        "sfv.iters", "train.batch", "train.huber_c", "train.huber_mode",
                                        "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
-                                       "cond.motion_bucket_id"});
-  k["svd"] = svd.string();
-  k["data"] = data_identity(c);
-  k["version"] = "sfv-1";
-  return k;
+                                       "cond.motion_bucket_id"},
+                 svd, "sfv-1");
 }
 
 struct SfvTask : TrainTask {

@@ -13,6 +13,7 @@
 #include "methods/teacher/edm.h"
 #include "models/lora.h"
 #include "models/unet_svd.h"
+#include "tests/unit/tiny_unet.h"
 
 namespace osv {
 namespace {
@@ -173,18 +174,7 @@ TEST(OsvDiscriminator, OutputShapesAndTrainableParts) {
 }
 
 TEST(OsvStudent, StageOneTrainsLoraOnlyStageTwoAddsPatterns) {
-  UNetSVDConfig c;
-  c.sample_size = 4;
-  c.down_block_types = {"CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"};
-  c.up_block_types = {"UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"};
-  c.block_out_channels = {32, 32};
-  c.layers_per_block = {1, 1};
-  c.cross_attention_dim = {16, 16};
-  c.transformer_layers_per_block = {1, 1};
-  c.num_attention_heads = {1, 1};
-  c.addition_time_embed_dim = 8;
-  c.projection_class_embeddings_input_dim = 24;
-  c.num_frames = 2;
+  const auto c = testing::tiny_unet_config(2);
   UNetSpatioTemporalConditionModel u(c);
   LoraConfig l;
   l.rank = 2;
