@@ -133,7 +133,14 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("osv.adversarial", T::Bool, true, "adversarial loss in stage 2; Table 2d"));
   s.push_back(K("osv.stage1_iters", T::Int, 2000, "stage-1 iterations (paper 2k)", {}, 0));
   s.push_back(K("osv.stage2_iters", T::Int, 20000, "stage-2 iterations (paper 20k)", {}, 0));
-  s.push_back(K("osv.stage2_highres_iters", T::Int, 10000, "last stage-2 iterations at high resolution", {}, 0));
+  s.push_back(K("osv.stage1_resolution", T::String, "high",
+                "stage-1 training data: the preset's frame size or half of it (Table 2g)", {"high", "low"}));
+  s.push_back(K("osv.stage2_resolution", T::String, "low_then_high",
+                "stage-2 training data: half the preset's size, then full for the last stage2_highres_fraction "
+                "of the iterations [paper], or one size throughout (Table 2h)",
+                {"low_then_high", "high", "low"}));
+  s.push_back(K("osv.stage2_highres_fraction", T::Float, 0.5,
+                "low_then_high: share of stage-2 iterations at full size (paper 10k of 20k)", {}, 0.0, 1.0));
   s.push_back(K("osv.lr", T::Float, 5e-6, "Adam learning rate, both stages", {}, 0.0));
   // --- latent discriminator (SPEC §3) ---
   s.push_back(K("disc.kind", T::String, "upsampler", "discriminator input path; Table 2e",
@@ -193,7 +200,7 @@ const std::map<std::string, Json>& presets() {
             {"train.teacher_batch", 2}, {"train.vae_iters", 10}, {"train.image_encoder_iters", 5},
             {"model.embedded", "tiny"},
             {"osv.lora_rank", 4}, {"osv.lora_alpha", 4.0}, {"osv.stage1_iters", 4}, {"osv.stage2_iters", 8},
-            {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 56},
+            {"osv.stage2_resolution", "high"}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 56},
             {"disc.taps", Json::array({0, 1})}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},
             {"fvd.num_real", 8}, {"fvd.num_fake", 8}, {"fvd.frames", 4}, {"fvd.bootstrap", 20},
             {"fvd.input_size", 32}, {"fvd.embedded_train_steps", 2},
@@ -204,7 +211,7 @@ const std::map<std::string, Json>& presets() {
             {"train.teacher_iters", 1500}, {"train.teacher_lr", 2e-4}, {"train.vae_iters", 2000}, {"train.vae_lr", 1e-3},
             {"osv.lora_rank", 16},
             {"osv.lora_alpha", 16.0}, {"osv.stage1_iters", 200}, {"osv.stage2_iters", 400},
-            {"osv.stage2_highres_iters", 0}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},
+            {"osv.stage2_resolution", "high"}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},
             {"disc.taps", Json::array({1, 3, 5})}, {"animatelcm.iters", 1000}, {"animatelcm.lr", 1e-4},
             {"sfv.iters", 300}, {"fvd.num_real", 256}, {"fvd.num_fake", 256}, {"fvd.frames", 8},
             {"fvd.input_size", 64},

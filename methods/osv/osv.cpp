@@ -30,16 +30,26 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The resolution knobs enter a key only when they differ from training at the preset's size, so
+// runs cached before these knobs existed (all at the preset's size) keep their keys.
+void add_resolution(nlohmann::json& k, const Config& c, int stage) {
+  const auto r = c.get<std::string>(stage == 1 ? "osv.stage1_resolution" : "osv.stage2_resolution");
+  if (r == "high") return;
+  k[stage == 1 ? "stage1_resolution" : "stage2_resolution"] = r;
+  if (r == "low_then_high") k["stage2_highres_fraction"] = c.get<double>("osv.stage2_highres_fraction");
+}
 
 // Everything stage 1 depends on.
 nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
-  return run_key(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
+  auto k = run_key(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
                               "osv.stage1_iters", "osv.lr", "disc.kind", "disc.upsample_r", "disc.input_size",
                               "disc.taps", "disc.tap_patch_embed", "disc.backbone_path", "disc.lr", "train.grid_n",
                               "train.huber_c", "train.huber_mode", "train.consistency_param", "train.batch",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                               "cond.motion_bucket_id"},
                  svd, "osv-stage1-1");
+  add_resolution(k, c, 1);
+  return k;
 }
 
 nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
@@ -49,6 +59,7 @@ nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
   k["stage1"] = c.get<bool>("osv.stage1") ? digest12(stage1_key(c, svd)) : "none";
   k["stage1_key"] = stage1_key(c, svd);  // stage 2 without stage 1 still depends on the shared knobs
   k["version"] = "osv-stage2-1";
+  add_resolution(k, c, 2);
   return k;
 }
 
@@ -74,12 +85,35 @@ void load_disc(LatentDiscriminator& d, const fs::path& path) {
   for (std::size_t i = 0; i < ps.size(); ++i) ps[i].copy_(ck.tensor(fmt::format("trainable.{}", i)));
 }
 
+// The training set at the preset's frame size and at half of it, each encoded on first use.
+struct TrainSets {
+  const Config& c;
+  SvdPipeline& pipe;
+  std::unique_ptr<EncodedClips> high, low;
+  const EncodedClips& get(bool half) {
+    auto& d = half ? low : high;
+    if (!d) d = std::make_unique<EncodedClips>(load_train_data(c, pipe, "osv", half));
+    return *d;
+  }
+};
+
+// Whether step `step` (0-based) of `iters` trains on the half-size set (Table 2g/2h knobs).
+bool low_resolution_step(const Config& c, int stage, int64_t step, int64_t iters) {
+  const auto r = c.get<std::string>(stage == 1 ? "osv.stage1_resolution" : "osv.stage2_resolution");
+  if (r != "low_then_high") return r == "low";
+  const auto high_steps = static_cast<int64_t>(std::llround(c.get<double>("osv.stage2_highres_fraction") *
+                                                            static_cast<double>(iters)));
+  return step < iters - high_steps;
+}
+
 // One OSV training stage (1 = LGP, 2 = ACD).
 struct OsvStageTask : TrainTask {
   int stage;
   const Config& c;
   SvdPipeline& pipe;
-  const EncodedClips& data;
+  TrainSets& sets;
+  const EncodedClips& data;  // the preset's size: the probe's clips
+  int64_t iters;
   UNetSpatioTemporalConditionModel student;
   LatentDiscriminator disc;
   std::vector<torch::Tensor> g_params, d_params, ema;
@@ -90,9 +124,10 @@ struct OsvStageTask : TrainTask {
   bool per_sample;
   int64_t batch;
 
-  OsvStageTask(int s, const Config& cfg, SvdPipeline& p, const EncodedClips& d, UNetSpatioTemporalConditionModel st,
+  OsvStageTask(int s, const Config& cfg, SvdPipeline& p, TrainSets& ts, UNetSpatioTemporalConditionModel st,
                LatentDiscriminator ds)
-      : stage(s), c(cfg), pipe(p), data(d), student(std::move(st)), disc(std::move(ds)) {
+      : stage(s), c(cfg), pipe(p), sets(ts), data(ts.get(false)), student(std::move(st)), disc(std::move(ds)) {
+    iters = c.get<long long>(stage == 1 ? "osv.stage1_iters" : "osv.stage2_iters");
     sigma_min = c.get<double>("edm.sigma_min");
     grid_desc = karras_grid(c.get<long long>("train.grid_n"), sigma_min, c.get<double>("edm.sigma_max"),
                             c.get<double>("edm.rho"));
@@ -152,7 +187,6 @@ struct OsvStageTask : TrainTask {
     return total / static_cast<double>(probe_sigmas.size());
   }
 
-  Conditioning conditioning(const torch::Tensor& idx) { return training_conditioning(pipe, data, idx); }
   BatchNet net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd) { return preconditioned_net(u, cd); }
 
   // The teacher's m Euler steps with the CFG ramp from grid_asc[hi] down to grid_asc[lo]. No grad.
@@ -167,9 +201,11 @@ struct OsvStageTask : TrainTask {
   StepOutput step(int64_t step) override {
     student->train();
     disc->train();
-    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);
-    auto z0 = data.latents.index_select(0, idx);
-    auto cd = conditioning(idx);
+    const bool low = low_resolution_step(c, stage, step, iters);
+    const EncodedClips& d = sets.get(low);
+    auto idx = torch::randint(d.latents.size(0), {batch}, torch::kInt64);
+    auto z0 = d.latents.index_select(0, idx);  // [B, T, C, h, w]
+    auto cd = training_conditioning(pipe, d, idx);
     torch::Tensor p, target, weight;
     std::map<std::string, double> m;
     const bool adversarial = stage == 1 || c.get<bool>("osv.adversarial");
@@ -202,6 +238,7 @@ struct OsvStageTask : TrainTask {
       m["sigma"] = s_hi;
       m["cfg_wmax"] = wmax;
     }
+    m["height"] = static_cast<double>(d.first_frames.size(2));
     StepOutput out;
     if (step % probe_every == 0) m["probe_recon"] = probe_recon();
     // Discriminator step: real (stage 1) or teacher-solved target (stage 2) vs the prediction.
@@ -261,13 +298,12 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
 
 // Runs one stage unless its lora.safetensors exists; returns its directory.
 fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path& dir, const fs::path& init_dir,
-                   std::unique_ptr<EncodedClips>& data) {
+                   TrainSets& data) {
   if (fs::exists(dir / "lora.safetensors")) {
     log::info("osv stage {}: cached in {}", stage, dir.string());
     return dir;
   }
   fs::create_directories(dir);
-  if (!data) data = std::make_unique<EncodedClips>(load_train_data(c, pipe, "osv"));
   auto student = copy_unet(pipe.models().unet);
   auto disc = make_disc(c, pipe);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
@@ -278,9 +314,8 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path
     add_lora(*student, student_lora_config(c));
   }
   // add_lora/load_lora freeze the rest of the UNet; the task picks LoRA (+ stage-2 patterns).
-  OsvStageTask task(stage, c, pipe, *data, student, disc);
-  const int64_t iters = c.get<long long>(stage == 1 ? "osv.stage1_iters" : "osv.stage2_iters");
-  const auto s = run_training(task, train_loop_options(c, dir, fmt::format("osv stage {}", stage), iters));
+  OsvStageTask task(stage, c, pipe, data, student, disc);
+  const auto s = run_training(task, train_loop_options(c, dir, fmt::format("osv stage {}", stage), task.iters));
   log::info("osv stage {}: {} steps, final loss {:.4f}, {} skipped", stage, s.total_steps, s.final_loss,
             s.skipped_nonfinite);
   if (stage == 2) {  // the final student is the EMA target
@@ -383,7 +418,7 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
 fs::path train_osv(const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) {
   const fs::path root = c.get<std::string>("run.root");
   const fs::path svd = pipe->models().root;
-  std::unique_ptr<EncodedClips> data;
+  TrainSets data{c, *pipe, nullptr, nullptr};
   fs::path s1;
   if (c.get<bool>("osv.stage1") && (stage == "1" || stage == "all" || stage == "2"))
     s1 = run_stage(1, c, *pipe, root / ("osv-stage1-" + digest12(stage1_key(c, svd))), {}, data);

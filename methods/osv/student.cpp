@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "common/config.h"
+#include "common/errors.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "datasets/clip_set.h"
@@ -26,9 +27,21 @@ UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src
   return dst;
 }
 
-EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label) {
-  auto d = encode_clips(pipe, load_clip_folder(split_dir(c, "train"), c).videos);
-  log::info("{}: {} training clips as latents {}", label, d.latents.size(0), fmt::format("{}", fmt::join(d.latents.sizes(), "x")));
+EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label, bool half) {
+  auto videos = load_clip_folder(split_dir(c, "train"), c).videos;  // uint8 [N, T, 3, H, W]
+  if (half) {
+    const auto s = videos.sizes();
+    if (s[3] % 2 != 0 || s[4] % 2 != 0)
+      throw UsageError(fmt::format("half resolution needs an even frame size, got {}x{}", s[4], s[3]));
+    namespace F = torch::nn::functional;
+    auto flat = videos.reshape({s[0] * s[1], s[2], s[3], s[4]}).to(torch::kFloat32);
+    flat = F::interpolate(flat, F::InterpolateFuncOptions().size(std::vector<int64_t>{s[3] / 2, s[4] / 2})
+                                    .mode(torch::kArea));
+    videos = flat.round().clamp(0, 255).to(torch::kUInt8).reshape({s[0], s[1], s[2], s[3] / 2, s[4] / 2});
+  }
+  auto d = encode_clips(pipe, videos);
+  log::info("{}: {} training clips{} as latents {}", label, d.latents.size(0), half ? " at half resolution" : "",
+            fmt::format("{}", fmt::join(d.latents.sizes(), "x")));
   return d;
 }
 

@@ -26,8 +26,9 @@ class Config;
 // A deep copy (parameters and buffers) of a UNet on the same device.
 UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src);
 
-// The train split as latents, first frames and CLIP embeddings (logged).
-EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label);
+// The train split as latents, first frames and CLIP embeddings (logged). `half`: every frame
+// area-downscaled to half the preset's height and width first (the low resolution of Table 2g/2h).
+EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label, bool half = false);
 
 // The conditioning of training clips `idx`: noise-augmented first-frame latent (mode), CLIP
 // embedding, added_time_ids. No grad.

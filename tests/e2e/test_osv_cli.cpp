@@ -70,5 +70,38 @@ TEST(OsvCli, TwoStagesTrainCachedAndSample) {
             std::string::npos) << out3;
 }
 
+// Table 2g/2h: stage 1 at half the preset's frame size, stage 2 half, then full size for the last
+// quarter of its steps; each step logs the frame height it trained on. The runs get keys of their
+// own (the default-resolution runs stay as they were).
+TEST(OsvCli, ResolutionSchedules) {
+  if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+  const auto dir = fs::temp_directory_path() / "osvbench_test_osv_resolution";
+  fs::remove_all(dir);
+  const std::string common = "--preset tiny --runs " + dir.string() +
+                             " osv.stage1_iters=4 osv.stage2_iters=8 run.checkpoint_every=4";
+  auto [code, out] = run("train --method osv " + common +
+                         " osv.stage1_resolution=low osv.stage2_resolution=low_then_high "
+                         "osv.stage2_highres_fraction=0.25");
+  ASSERT_EQ(code, 0) << out;
+  const auto s1 = find_one(dir, "osv-stage1-"), s2 = find_one(dir, "osv-stage2-");
+  ASSERT_FALSE(s1.empty());
+  ASSERT_FALSE(s2.empty());
+  std::vector<double> h1, h2;
+  for (const auto& r : read_jsonl(s1 / "metrics.jsonl")) h1.push_back(r.at("height").get<double>());
+  for (const auto& r : read_jsonl(s2 / "metrics.jsonl")) h2.push_back(r.at("height").get<double>());
+  EXPECT_EQ(h1, std::vector<double>(4, 16.0));  // tiny: 32x32 frames
+  EXPECT_EQ(h2, (std::vector<double>{16, 16, 16, 16, 16, 16, 32, 32}));
+  // The same knobs at the preset's size train runs under other keys.
+  auto [code2, out2] = run("train --method osv " + common + " osv.stage1_resolution=high osv.stage2_resolution=high");
+  ASSERT_EQ(code2, 0) << out2;
+  int n1 = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    n1 += e.path().filename().string().rfind("osv-stage1-", 0) == 0;
+  EXPECT_EQ(n1, 2);
+  auto [code3, out3] = run("train --method osv " + common + " osv.stage2_resolution=sideways");
+  EXPECT_NE(code3, 0);
+  EXPECT_NE(out3.find("low_then_high"), std::string::npos) << out3;
+}
+
 }  // namespace
 }  // namespace osv
