@@ -3,17 +3,45 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/errors.h"
 
 namespace osv {
 
-std::vector<std::string> table_ids() { return {"1", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h"}; }
+std::vector<std::string> table_ids() {
+  return {"1", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h", "fig1", "fig3", "fig5"};
+}
 
 nlohmann::json load_table(const std::string& id) {
   for (const auto& [name, text] : embedded_tables())
     if (name == "table_" + id) return nlohmann::json::parse(text);
   throw UsageError(fmt::format("no table '{}'", id));
+}
+
+nlohmann::json expand_table(const nlohmann::json& table, long long scale) {
+  if (table.value("kind", "rows") != "curve") return table;
+  nlohmann::json t = table;
+  t["rows"] = nlohmann::json::array();
+  const auto ref_series = table.at("reference").get<std::string>();
+  for (const auto& p : table.at("points")) {
+    const auto n = std::max<long long>(1, std::llround(p.get<double>() * static_cast<double>(scale)));
+    for (const auto& s : table.at("series")) {
+      nlohmann::json r = s;
+      r.erase("x_key");
+      r.erase("paper_vs_reference");
+      const auto series = s.at("label").get<std::string>();
+      r["series"] = series;
+      r["label"] = fmt::format("{} @ {}", series, n);
+      r["x"] = n;
+      r["overrides"].push_back(fmt::format("{}={}", s.at("x_key").get<std::string>(), n));
+      r["reference"] = fmt::format("{} @ {}", ref_series, n);
+      r["paper_direction"] = series == ref_series ? "-" : s.value("paper_vs_reference", "-");
+      r["paper_fvd"] = nullptr;
+      t["rows"].push_back(r);
+    }
+  }
+  return t;
 }
 
 namespace {
@@ -34,20 +62,23 @@ std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
       if (l == label) return &j;
     return nullptr;
   };
-  const std::string ref_label = table.at("reference").get<std::string>();
-  const nlohmann::json* ref = find(ref_label);
-  std::optional<double> ref_paper;
-  for (const auto& r : table.at("rows"))
-    if (r.at("label") == ref_label && r.at("paper_fvd").is_number()) ref_paper = r["paper_fvd"].get<double>();
   std::vector<AblateLine> out;
   for (const auto& r : table.at("rows")) {
+    // The table's reference row, or the row's own (curves: the reference series at the same point).
+    const std::string ref_label = r.value("reference", table.at("reference").get<std::string>());
+    const nlohmann::json* ref = find(ref_label);
+    std::optional<double> ref_paper;
+    for (const auto& q : table.at("rows"))
+      if (q.at("label") == ref_label && q.at("paper_fvd").is_number()) ref_paper = q["paper_fvd"].get<double>();
     AblateLine l;
     l.label = r.at("label").get<std::string>();
+    if (r.contains("x")) l.x = r["x"].get<long long>();
     if (r.at("paper_fvd").is_number()) l.paper = r["paper_fvd"].get<double>();
     for (const auto& [lab, why] : refused)
       if (lab == l.label) l.refused = why;
     if (const auto* m = find(l.label)) {
       l.fvd = m->at("fvd").get<double>();
+      if (m->contains("train_s")) l.train_s = (*m)["train_s"].get<double>();
       if (m->contains("ci")) {
         l.ci_low = (*m)["ci"]["low"].get<double>();
         l.ci_high = (*m)["ci"]["high"].get<double>();
@@ -55,6 +86,7 @@ std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
     }
     const bool is_ref = l.label == ref_label;
     l.paper_direction = (!is_ref && l.paper && ref_paper) ? direction(*l.paper, *ref_paper) : "-";
+    if (!is_ref && r.contains("paper_direction")) l.paper_direction = r["paper_direction"].get<std::string>();
     l.measured_direction = "-";
     l.agrees = l.significant = "-";
     if (!is_ref && l.fvd && ref) {
@@ -76,16 +108,23 @@ std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
 }
 
 std::string ablate_markdown(const nlohmann::json& table, const std::vector<AblateLine>& lines) {
-  std::string s = fmt::format("{} (reference row: {})\n\n", table.at("title").get<std::string>(),
-                              table.at("reference").get<std::string>());
-  s += "| row | measured FVD | 95% CI | paper FVD | paper vs ref | measured vs ref | same direction | outside CI |\n"
-       "|---|---|---|---|---|---|---|---|\n";
+  const bool curve = table.value("kind", "rows") == "curve";
+  std::string s = fmt::format("{} (reference {}: {})\n", table.at("title").get<std::string>(),
+                              curve ? "series, at the same iterations" : "row", table.at("reference").get<std::string>());
+  if (table.contains("paper_claim")) s += "Paper: " + table["paper_claim"].get<std::string>() + "\n";
+  s += "\n| row |";
+  if (curve) s += " iterations | train s |";
+  s += " measured FVD | 95% CI | paper FVD | paper vs ref | measured vs ref | same direction | outside CI |\n|---|";
+  if (curve) s += "---|---|";
+  s += "---|---|---|---|---|---|---|\n";
   for (const auto& l : lines) {
     const std::string fvd = l.fvd ? fmt::format("{:.2f}", *l.fvd) : (l.refused.empty() ? "-" : "refused");
     const std::string ci = l.ci_low ? fmt::format("[{:.2f}, {:.2f}]", *l.ci_low, *l.ci_high) : "-";
-    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", l.label, fvd, ci,
-                     l.paper ? fmt::format("{:.2f}", *l.paper) : "-", l.paper_direction, l.measured_direction, l.agrees,
-                     l.significant);
+    s += "| " + l.label + " |";
+    if (curve)
+      s += fmt::format(" {} | {} |", l.x ? std::to_string(*l.x) : "-", l.train_s ? fmt::format("{:.1f}", *l.train_s) : "-");
+    s += fmt::format(" {} | {} | {} | {} | {} | {} | {} |\n", fvd, ci, l.paper ? fmt::format("{:.2f}", *l.paper) : "-",
+                     l.paper_direction, l.measured_direction, l.agrees, l.significant);
   }
   for (const auto& l : lines)
     if (!l.refused.empty()) s += fmt::format("refused: {}: {}\n", l.label, l.refused);

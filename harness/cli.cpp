@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "common/atomic_file.h"
@@ -22,6 +23,7 @@
 #include "datasets/video_backend.h"
 #include "datasets/video_io.h"
 #include "harness/ablate.h"
+#include "methods/sfv/disc_cost.h"
 #include "harness/builtin_methods.h"
 #include "harness/fvd_command.h"
 #include "harness/evaluate.h"
@@ -368,8 +370,101 @@ int regress_command(CommonOptions c, const std::string& baseline_path, bool upda
 }
 
 // ---- ablate ----
+// Seconds the training steps of the run behind a row's weights took (the sum of the logged step
+// times: checkpoint writes and data encoding excluded); absent when the weights name no run.
+std::optional<double> train_seconds(const nlohmann::json& row) {
+  const auto w = row.value("weights", "");
+  const auto colon = w.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const auto metrics = fs::path(w.substr(colon + 1)).parent_path() / "metrics.jsonl";
+  if (!fs::exists(metrics)) return std::nullopt;
+  std::ifstream in(metrics);
+  std::string line;
+  double total = 0;
+  while (std::getline(in, line)) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("it_per_s") && j["it_per_s"].is_number() && j["it_per_s"].get<double>() > 0)
+        total += 1.0 / j["it_per_s"].get<double>();
+    } catch (const nlohmann::json::exception&) {  // a torn last line
+    }
+  }
+  return total;
+}
+
+// Figure 3: each discriminator path measured by `osvbench disc-cost` in a process of its own (the
+// CPU peak memory is the process's RSS), at the preset's sizes on its device and dtype.
+int ablate_cost_command(const CommonOptions& c, const nlohmann::json& table) {
+  const Config cfg = resolve_config(c, {});
+  const bool svd = c.preset == "svd";  // SVD-scale networks; the embedded presets use their own configs
+  const auto self = fs::read_symlink("/proc/self/exe");
+  std::vector<std::pair<std::string, nlohmann::json>> measured;
+  Progress::Options po;
+  po.unit = "path";
+  po.interval_s = cfg.get<double>("run.progress_interval_s");
+  Progress bar(static_cast<int64_t>(table.at("rows").size()), "fig3", po);
+  for (const auto& r : table.at("rows")) {
+    const auto kind = r.at("kind").get<std::string>();
+    bar.set_postfix("now: " + kind);
+    const auto cmd = fmt::format("'{}' disc-cost --kind {} --arch {} --preset {} --device {} --dtype {} --iters {} 2>&1",
+                                 self.string(), kind, svd ? "svd" : "embedded", svd ? "small" : c.preset,
+                                 cfg.get<std::string>("device"), cfg.get<std::string>("dtype"), 3);
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) throw InputError("could not start " + cmd);
+    std::string out;
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+    const int rc = ::pclose(p);
+    const auto last = out.find_last_of('{');
+    if (rc != 0 || last == std::string::npos)
+      throw InputError(fmt::format("disc-cost --kind {} failed (status {}):\n{}", kind, rc, out));
+    measured.emplace_back(r.at("label").get<std::string>(), nlohmann::json::parse(out.substr(out.rfind("\n{") + 1)));
+    bar.advance();
+  }
+  bar.finish();
+  const auto& ref = measured.front().second;
+  const std::string mem = ref.contains("peak_cuda_mib") ? "peak_cuda_mib" : "peak_rss_mib";
+  const nlohmann::json* pref = &table["rows"][0];
+  std::string md = fmt::format("{} (reference: {})\nPaper: {}\n\n", table.at("title").get<std::string>(),
+                               table.at("reference").get<std::string>(), table.at("paper_claim").get<std::string>());
+  md += fmt::format("| path | s/step | vs ref | {} | vs ref | paper s/iter | paper vs ref | paper peak GB | paper vs ref |\n"
+                    "|---|---|---|---|---|---|---|---|---|\n", mem == "peak_cuda_mib" ? "peak CUDA MiB" : "peak RSS MiB");
+  auto paper = [&](const nlohmann::json& row, const char* k) {
+    if (!row[k].is_number()) return std::string("- | -");
+    const double v = row[k].get<double>();
+    return (*pref)[k].is_number() ? fmt::format("{:.2f} | {:.2f}x", v, v / (*pref)[k].get<double>())
+                                  : fmt::format("{:.2f} | -", v);
+  };
+  for (std::size_t i = 0; i < measured.size(); ++i) {
+    const auto& [label, m] = measured[i];
+    const auto& row = table["rows"][i];
+    md += fmt::format("| {} | {:.3f} | {:.2f}x | {:.0f} | {:.2f}x | {} | {} |\n", label, m["s_per_step"].get<double>(),
+                      m["s_per_step"].get<double>() / ref["s_per_step"].get<double>(), m[mem].get<double>(),
+                      m[mem].get<double>() / ref[mem].get<double>(), paper(row, "paper_s_per_step"),
+                      paper(row, "paper_peak_gb"));
+  }
+  md += fmt::format("{} x {} frames of {}x{} latents, batch 1, {} on {}, {} timed steps after a warm-up; generator: "
+                    "OSV's teacher + LoRA (upsampler, decoder), SF-V's whole UNet (UNet encoder, with R1)\n",
+                    ref["arch"].get<std::string>(), ref["frames"].get<int64_t>(), ref["latent"][0].get<int64_t>(),
+                    ref["latent"][1].get<int64_t>(), ref["dtype"].get<std::string>(),
+                    ref["device"].get<std::string>(), ref["iters"].get<int>());
+  std::cout << "\n" << md;
+  const fs::path out = fs::path(cfg.get<std::string>("run.root")) / ("ablate-fig3-" + cfg.short_hash());
+  nlohmann::json ls = nlohmann::json::array();
+  for (const auto& [label, j] : measured) ls.push_back({{"label", label}, {"result", j}});
+  nlohmann::json doc = {{"schema", "osvbench.ablate/1"}, {"table", table}, {"markdown", md}, {"measured", ls},
+                        {"refused", nlohmann::json::array()}, {"provenance", provenance(cfg)}};
+  fs::create_directories(out);
+  atomic_write(out / "ablate.json", doc.dump(2) + "\n");
+  std::cout << "wrote " << (out / "ablate.json").string() << "\n";
+  return kExitOk;
+}
+
 int ablate_command(const CommonOptions& c, const std::string& id) {
-  const auto table = load_table(id);
+  auto table = load_table(id);
+  if (table.value("kind", "rows") == "cost") return ablate_cost_command(c, table);
+  if (table.contains("scale_key"))  // curve points are fractions of this knob's configured value
+    table = expand_table(table, resolve_config(c, {}).get<long long>(table["scale_key"].get<std::string>()));
   std::vector<CompareRow> rows;
   std::vector<std::string> labels;
   std::vector<std::pair<std::string, std::string>> refused;
@@ -395,8 +490,13 @@ int ablate_command(const CommonOptions& c, const std::string& id) {
     out = fs::path(base.get<std::string>("run.root")) / ("ablate-" + id + "-" + base.short_hash());
     auto run = run_rows(rows, out);
     for (std::size_t i = 0; i < rows.size(); ++i) {
-      if (!run.per_row[i].is_null()) measured.emplace_back(labels[i], run.per_row[i]);
-      else refused.emplace_back(labels[i], run.per_row_reason[i]);
+      if (run.per_row[i].is_null()) {
+        refused.emplace_back(labels[i], run.per_row_reason[i]);
+        continue;
+      }
+      auto row = run.per_row[i];
+      if (const auto t = train_seconds(row)) row["train_s"] = *t;
+      measured.emplace_back(labels[i], row);
     }
   }
   const auto lines = ablate_lines(table, measured, refused);
@@ -419,7 +519,31 @@ int ablate_command(const CommonOptions& c, const std::string& id) {
 
 void list_tables() {
   for (const auto& id : table_ids()) {
-    const auto t = load_table(id);
+    auto t = load_table(id);
+    if (t.value("kind", "rows") == "cost") {
+      std::cout << fmt::format("table {}: {} (reference: {})\n  paper: {}\n", id, t["title"].get<std::string>(),
+                               t["reference"].get<std::string>(), t["paper_claim"].get<std::string>());
+      for (const auto& r : t["rows"])
+        std::cout << fmt::format("  {:<28} disc.kind={}\n", r["label"].get<std::string>(), r["kind"].get<std::string>());
+      continue;
+    }
+    if (t.contains("scale_key")) {
+      std::vector<std::string> pts;
+      for (const auto& p : t["points"]) pts.push_back(fmt::format("{}", p.get<double>()));
+      std::cout << fmt::format("table {}: {} (reference series: {}; points: {} x {})\n", id,
+                               t["title"].get<std::string>(), t["reference"].get<std::string>(), join(pts, ", "),
+                               t["scale_key"].get<std::string>());
+      for (const auto& r : t["series"]) {
+        std::vector<std::string> ov;
+        for (const auto& o : r["overrides"]) ov.push_back(o.get<std::string>());
+        std::cout << fmt::format("  {:<28} {} {} {} step(s) cfg {} {} varying {}; paper: {} than the reference\n",
+                                 r["label"].get<std::string>(), r["method"].get<std::string>(),
+                                 r["sampler"].get<std::string>(), r["steps"].get<int>(), r["cfg"].get<std::string>(),
+                                 ov.empty() ? "" : "[" + join(ov, " ") + "]", r["x_key"].get<std::string>(),
+                                 r.value("paper_vs_reference", "-"));
+      }
+      continue;
+    }
     std::cout << fmt::format("table {}: {} (reference: {})\n", id, t["title"].get<std::string>(),
                              t["reference"].get<std::string>());
     for (const auto& r : t["rows"]) {
@@ -706,13 +830,27 @@ int run_cli(int argc, char** argv) {
   compare->add_option("--format", compare_format, "comma list of md, json, jsonl, html")->capture_default_str();
   compare->add_option("--out", compare_out, "folder for the reports (default: the runs directory)");
 
+  // disc-cost (hidden): one discriminator path's training-step cost as a JSON line; ablate --table
+  // fig3 runs it once per path, each in a fresh process.
+  DiscCostOptions dc_o;
+  int dc_r1 = 1, dc_gen = 1;
+  auto* disc_cost = app.add_subcommand("disc-cost", "")->group("");
+  disc_cost->add_option("--kind", dc_o.kind, "upsampler, decoder or unet_encoder");
+  disc_cost->add_option("--arch", dc_o.arch, "embedded or svd");
+  disc_cost->add_option("--preset", dc_o.preset);
+  disc_cost->add_option("--device", dc_o.device);
+  disc_cost->add_option("--dtype", dc_o.dtype);
+  disc_cost->add_option("--iters", dc_o.iters);
+  disc_cost->add_option("--r1", dc_r1);
+  disc_cost->add_option("--with-generator", dc_gen);
+
   // ablate
   CommonOptions ablate_c;
   std::string ablate_table;
   bool ablate_list = false;
-  auto* ablate = app.add_subcommand("ablate", "Reproduce a paper table's rows: 1, 2a ... 2h, or all");
+  auto* ablate = app.add_subcommand("ablate", "Reproduce a paper table's rows (1, 2a ... 2h), a figure's curves (fig1, fig5) or cost table (fig3), or all");
   add_common(ablate, ablate_c);
-  ablate->add_option("--table", ablate_table, "table id: 1, 2a, 2b, 2c, 2d, 2e, 2f, 2g, 2h or all");
+  ablate->add_option("--table", ablate_table, "table id: 1, 2a, 2b, 2c, 2d, 2e, 2f, 2g, 2h, fig1, fig3, fig5 or all");
   ablate->add_flag("--list", ablate_list, "list the tables and their rows with the paper's values");
 
   // regress
@@ -906,6 +1044,12 @@ int run_cli(int argc, char** argv) {
         return kExitOk;
       }
       return compare_command(rows, formats, compare_out, refused);
+    }
+    if (disc_cost->parsed()) {
+      dc_o.r1 = dc_r1 != 0;
+      dc_o.with_generator = dc_gen != 0;
+      std::cout << measure_disc_cost(dc_o).dump() << "\n";
+      return kExitOk;
     }
     if (ablate->parsed()) {
       auto tables = table_ids();

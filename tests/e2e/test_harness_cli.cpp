@@ -48,6 +48,21 @@ TEST(HarnessCli, AblateAndHtmlReportInChromium) {
   ASSERT_EQ(c1, 0) << o1;
   EXPECT_NE(o1.find("| VAE decoder | "), std::string::npos) << o1;
   EXPECT_NE(o1.find("| 232.25 | worse |"), std::string::npos) << o1;  // the paper's value and direction
+  // A figure's curves: both series at 1/4, 1/2 and all of the stage-2 iterations (4 here), each point
+  // with the training time of its run and compared with the reference series at the same point.
+  auto [cf, of] = run("ablate --table fig5 " + common + " osv.stage2_iters=4");
+  ASSERT_EQ(cf, 0) << of;
+  for (const char* r : {"| m = 1 @ 1 | 1 | ", "| m = 5 @ 2 | 2 | ", "| m = 5 @ 4 | 4 | "})
+    EXPECT_NE(of.find(r), std::string::npos) << r << "\n" << of;
+  EXPECT_NE(of.find("Paper: m = 5 reaches a lower FVD"), std::string::npos) << of;
+  EXPECT_EQ(of.find("| m = 5 @ 4 | 4 | - |"), std::string::npos) << "no training time: " << of;
+  // Figure 3: every discriminator path's step cost, measured, next to the paper's.
+  auto [c3f, o3f] = run("ablate --table fig3 " + common);
+  ASSERT_EQ(c3f, 0) << o3f;
+  EXPECT_NE(o3f.find("| upsampler (OSV) | "), std::string::npos) << o3f;
+  EXPECT_NE(o3f.find("| 1.00x | "), std::string::npos) << o3f;
+  EXPECT_NE(o3f.find("| 4.29 | 1.64x |"), std::string::npos) << o3f;  // the paper's decoder/upsampler time
+  EXPECT_NE(o3f.find("| 73.50 | 2.05x |"), std::string::npos) << o3f;  // the paper's SF-V/OSV memory
   auto [c2, o2] = run("compare --methods teacher,osv --steps 1 --samplers euler,consistency " + common + " --out " +
                       (dir / "compare-1").string());
   ASSERT_EQ(c2, 0) << o2;

@@ -66,16 +66,55 @@ TEST(Ablate, DirectionsAndSignificance) {
   const auto md = ablate_markdown(table, lines);
   EXPECT_NE(md.find("| worse-agrees | 150.00 | [140.00, 160.00] | 232.25 | worse | worse | yes | yes |"), std::string::npos) << md;
   EXPECT_NE(md.find("refused: refused: no such knob"), std::string::npos);
-  // Every shipped table parses, names its reference among its rows and gives the paper's values.
+  // Every shipped table parses, names its reference among its rows and gives the paper's values
+  // (curves: a reference series, and every other series the paper's direction against it).
   for (const auto& id : table_ids()) {
-    const auto t = load_table(id);
+    const auto raw = load_table(id);
+    if (raw.value("kind", "rows") == "cost") {  // fig3: discriminator paths, the paper's costs
+      EXPECT_EQ(raw["rows"][0]["label"], raw["reference"]) << id;
+      for (const auto& r : raw["rows"]) EXPECT_TRUE(r["paper_s_per_step"].is_number() || r["paper_peak_gb"].is_number());
+      continue;
+    }
+    const bool curve = raw.value("kind", "rows") == "curve";
+    const auto t = expand_table(raw, 400);
     bool has_ref = false;
     for (const auto& r : t["rows"]) {
-      has_ref = has_ref || r["label"] == t["reference"];
-      EXPECT_TRUE(r["paper_fvd"].is_number()) << id;
+      has_ref = has_ref || r["label"] == t["reference"] || r.value("reference", "") == r["label"];
+      if (curve) EXPECT_TRUE(r["series"] == t["reference"] || r["paper_direction"] != "-") << id;
+      else EXPECT_TRUE(r["paper_fvd"].is_number()) << id;
     }
     EXPECT_TRUE(has_ref) << id;
   }
+}
+
+TEST(Ablate, CurvesCompareSeriesAtTheSamePoint) {
+  nlohmann::json table = {{"kind", "curve"}, {"title", "t"}, {"reference", "a"}, {"scale_key", "k"},
+                          {"points", {0.25, 1.0}},
+                          {"series", {{{"label", "a"}, {"x_key", "ka"}, {"overrides", {"o=1"}}},
+                                      {{"label", "b"}, {"x_key", "kb"}, {"overrides", nlohmann::json::array()},
+                                       {"paper_vs_reference", "better"}}}}};
+  const auto t = expand_table(table, 10);  // points 0.25 x 10 -> 3 (rounded), 1.0 x 10 -> 10
+  ASSERT_EQ(t["rows"].size(), 4u);
+  EXPECT_EQ(t["rows"][0]["label"], "a @ 3");
+  EXPECT_EQ(t["rows"][0]["overrides"], nlohmann::json({"o=1", "ka=3"}));
+  EXPECT_EQ(t["rows"][1]["label"], "b @ 3");
+  EXPECT_EQ(t["rows"][1]["overrides"], nlohmann::json({"kb=3"}));
+  EXPECT_EQ(t["rows"][3]["reference"], "a @ 10");
+  auto worse = row("x", 150, 140, 160);
+  worse["train_s"] = 42.0;
+  std::vector<std::pair<std::string, nlohmann::json>> m = {
+      {"a @ 3", row("x", 200, 190, 210)}, {"b @ 3", row("x", 100, 90, 110)},
+      {"a @ 10", row("x", 100, 95, 105)}, {"b @ 10", worse}};
+  const auto lines = ablate_lines(t, m, {});
+  EXPECT_EQ(lines[1].measured_direction, "better");  // against a @ 3, not a @ 10
+  EXPECT_EQ(lines[1].agrees, "yes");
+  EXPECT_EQ(lines[1].significant, "yes");
+  EXPECT_EQ(lines[3].measured_direction, "worse");
+  EXPECT_EQ(lines[3].agrees, "no");
+  EXPECT_EQ(lines[0].paper_direction, "-");
+  const auto md = ablate_markdown(t, lines);
+  EXPECT_NE(md.find("| b @ 10 | 10 | 42.0 | 150.00 | [140.00, 160.00] | - | better | worse | no | yes |"),
+            std::string::npos) << md;
 }
 
 TEST(Report, EscapesDataAndEncodesVideos) {
