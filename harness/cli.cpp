@@ -536,11 +536,12 @@ void list_tables() {
       for (const auto& r : t["series"]) {
         std::vector<std::string> ov;
         for (const auto& o : r["overrides"]) ov.push_back(o.get<std::string>());
-        std::cout << fmt::format("  {:<28} {} {} {} step(s) cfg {} {} varying {}; paper: {} than the reference\n",
+        const auto vs = r.value("paper_vs_reference", "");
+        std::cout << fmt::format("  {:<28} {} {} {} step(s) cfg {} {} varying {}; {}\n",
                                  r["label"].get<std::string>(), r["method"].get<std::string>(),
                                  r["sampler"].get<std::string>(), r["steps"].get<int>(), r["cfg"].get<std::string>(),
                                  ov.empty() ? "" : "[" + join(ov, " ") + "]", r["x_key"].get<std::string>(),
-                                 r.value("paper_vs_reference", "-"));
+                                 vs.empty() ? "the reference series" : "paper: " + vs + " than the reference");
       }
       continue;
     }
