@@ -5,13 +5,15 @@
 #      upsampler, the VAE decoder and SF-V's UNet encoder, 14 frames at 512x512 (latents 64x64),
 #      bf16, random weights;
 #   2. the gpu-labelled tests (UNet and VAE bf16 on CUDA vs fp32 on the CPU);
-#   3. the full-size SVD UNet's latency per NFE (bench_unet_nfe).
+#   3. the full-size SVD UNet's latency per NFE (bench_unet_nfe);
+#   4. `osvbench ablate --table fig3 --preset svd dtype=bf16`: the same whole-step costs through
+#      the harness (each path in its own process), written under $out/runs/.
 # Each result is written as soon as it exists, to ${1:-out/gpu}/*.json / *.log.
 #   OSVBENCH_PYTHON             python whose torch to build against (default python3)
 #   OSVBENCH_EXTRA_INCLUDE      a folder holding headers the machine lacks (CLI/CLI.hpp, stb/stb_image*.h)
 #   OSVBENCH_GPU_CHECKS         which checks (default "disc gen tests unet"): disc = the discriminator
 #                               paths alone, gen = whole training steps (generator included), tests =
-#                               the gpu tests, unet = the UNet latency
+#                               the gpu tests, unet = the UNet latency, fig3 = ablate --table fig3
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${1:-out/gpu}"
@@ -32,6 +34,7 @@ checks="${OSVBENCH_GPU_CHECKS:-disc gen tests unet}"
 has() { [[ " $checks " == *" $1 "* ]]; }
 targets=(bench_disc)
 has tests && targets+=(osvbench gpu_tests)
+has fig3 && targets+=(osvbench)
 has unet && targets+=(bench_unet_nfe)
 cmake --build "$bdir" -j "$(nproc)" --target "${targets[@]}" >"$out/build.log" 2>&1 ||
   { grep -E "error|FAILED" "$out/build.log" | head -30; exit 1; }
@@ -64,5 +67,9 @@ fi
 if has unet; then
   "$bdir/bench/bench_unet_nfe" --arch svd --frames 14 --height 72 --width 128 --dtype bf16 --device cuda \
     --iters 10 --warmup 3 2>&1 | tee "$out/unet_nfe.json"
+fi
+if has fig3; then
+  "$bdir/harness/osvbench" ablate --table fig3 --preset svd --runs "$out/runs" dtype=bf16 2>&1 | tee "$out/fig3.log" |
+    grep -v "^fig3 \["
 fi
 echo "[gpu] done in $(( $(date +%s) - start )) s"
