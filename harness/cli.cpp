@@ -406,7 +406,7 @@ int ablate_cost_command(const CommonOptions& c, const nlohmann::json& table) {
   for (const auto& r : table.at("rows")) {
     const auto kind = r.at("kind").get<std::string>();
     bar.set_postfix("now: " + kind);
-    const auto cmd = fmt::format("'{}' disc-cost --kind {} --arch {} --preset {} --device {} --dtype {} --iters {} 2>&1",
+    const auto cmd = fmt::format("'{}' disc-cost --kind {} --arch {} --preset {} --device {} --dtype {} --iters {}",
                                  self.string(), kind, svd ? "svd" : "embedded", svd ? "small" : c.preset,
                                  cfg.get<std::string>("device"), cfg.get<std::string>("dtype"), 3);
     std::FILE* p = ::popen(cmd.c_str(), "r");
@@ -415,16 +415,17 @@ int ablate_cost_command(const CommonOptions& c, const nlohmann::json& table) {
     std::array<char, 4096> buf{};
     while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
     const int rc = ::pclose(p);
-    const auto last = out.find_last_of('{');
-    if (rc != 0 || last == std::string::npos)
-      throw InputError(fmt::format("disc-cost --kind {} failed (status {}):\n{}", kind, rc, out));
-    measured.emplace_back(r.at("label").get<std::string>(), nlohmann::json::parse(out.substr(out.rfind("\n{") + 1)));
+    // stdout is the one JSON line (logs and errors go to stderr, which passes through).
+    const auto j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+    if (rc != 0 || !j.is_object())
+      throw InputError(fmt::format("disc-cost --kind {} failed (status {}); its output:\n{}", kind, rc, out));
+    measured.emplace_back(r.at("label").get<std::string>(), j);
     bar.advance();
   }
   bar.finish();
   const auto& ref = measured.front().second;
   const std::string mem = ref.contains("peak_cuda_mib") ? "peak_cuda_mib" : "peak_rss_mib";
-  const nlohmann::json* pref = &table["rows"][0];
+  const nlohmann::json& pref = table["rows"][0];
   std::string md = fmt::format("{} (reference: {})\nPaper: {}\n\n", table.at("title").get<std::string>(),
                                table.at("reference").get<std::string>(), table.at("paper_claim").get<std::string>());
   md += fmt::format("| path | s/step | vs ref | {} | vs ref | paper s/iter | paper vs ref | paper peak GB | paper vs ref |\n"
@@ -432,7 +433,7 @@ int ablate_cost_command(const CommonOptions& c, const nlohmann::json& table) {
   auto paper = [&](const nlohmann::json& row, const char* k) {
     if (!row[k].is_number()) return std::string("- | -");
     const double v = row[k].get<double>();
-    return (*pref)[k].is_number() ? fmt::format("{:.2f} | {:.2f}x", v, v / (*pref)[k].get<double>())
+    return pref[k].is_number() ? fmt::format("{:.2f} | {:.2f}x", v, v / pref[k].get<double>())
                                   : fmt::format("{:.2f} | -", v);
   };
   for (std::size_t i = 0; i < measured.size(); ++i) {

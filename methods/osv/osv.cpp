@@ -393,7 +393,7 @@ std::vector<std::string> osv_trainable_names(torch::nn::Module& student, int sta
   return names;
 }
 
-fs::path ensure_embedded_backbone(const Config& c, bool force) {
+Dinov2Config embedded_backbone_config(const Config& c) {
   Dinov2Config d;
   const bool tiny = c.get<std::string>("model.embedded") == "tiny";
   d.hidden_size = tiny ? 32 : 64;
@@ -401,6 +401,11 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
   d.num_attention_heads = 2;
   d.patch_size = 14;
   d.image_size = c.get<long long>("disc.input_size");
+  return d;
+}
+
+fs::path ensure_embedded_backbone(const Config& c, bool force) {
+  const Dinov2Config d = embedded_backbone_config(c);
   const uint64_t seed = static_cast<uint64_t>(c.get<long long>("seed")) + 31;
   const auto j = dinov2_config_json(d);
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / "assets" /

@@ -16,6 +16,7 @@
 #include <torch/nn/module.h>
 
 #include "methods/api/method.h"
+#include "models/dinov2.h"
 
 namespace osv {
 class Config;
@@ -26,6 +27,8 @@ class SvdPipeline;
 // (not pretrained: nothing it shares with the FVD detector, which is trained on factor
 // regression), written as a transformers folder under <run.root>/assets/. Returns its folder.
 std::filesystem::path ensure_embedded_backbone(const Config& config, bool force = false);
+// That backbone's config for the config's embedded preset (image size = disc.input_size).
+Dinov2Config embedded_backbone_config(const Config& config);
 
 // Trains what is missing (stage 1, then stage 2, as the config enables them) and returns the
 // final adapter file. `stage` = "1", "2" or "all" stops after that stage.

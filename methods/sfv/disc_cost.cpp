@@ -14,6 +14,7 @@
 #include "common/errors.h"
 #include "methods/osv/consistency.h"
 #include "methods/osv/discriminator.h"
+#include "methods/osv/osv.h"
 #include "methods/osv/student.h"
 #include "methods/sfv/unet_disc.h"
 #include "methods/teacher/embedded.h"
@@ -42,10 +43,7 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
     const auto e = embedded_svd_config(c);
     uc = e.unet;
     vc = e.vae;
-    const bool tiny = c.get<std::string>("model.embedded") == "tiny";
-    dc.hidden_size = tiny ? 32 : 64;
-    dc.num_hidden_layers = tiny ? 2 : 6;
-    dc.num_attention_heads = 2;
+    dc = embedded_backbone_config(c);
     lo.input_size = c.get<long long>("disc.input_size");
     lo.taps.clear();
     for (auto t : c.get<std::vector<long long>>("disc.taps")) lo.taps.push_back(t);

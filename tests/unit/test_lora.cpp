@@ -9,22 +9,18 @@
 #include "models/safetensors.h"
 #include "models/unet_svd.h"
 #include "models/weights.h"
+#include "tests/unit/tiny_unet.h"
 
 namespace osv {
 namespace {
 
-UNetSVDConfig tiny() {
-  UNetSVDConfig c;
-  c.down_block_types = {"CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"};
-  c.up_block_types = {"UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"};
+UNetSVDConfig tiny() {  // the shared tiny UNet, a wider second block and two heads
+  UNetSVDConfig c = testing::tiny_unet_config(3);
+  c.sample_size = UNetSVDConfig{}.sample_size;
   c.block_out_channels = {32, 64};
-  c.layers_per_block = {1, 1};
-  c.cross_attention_dim = {16, 16};
-  c.transformer_layers_per_block = {1, 1};
   c.num_attention_heads = {2, 2};
   c.addition_time_embed_dim = 4;
   c.projection_class_embeddings_input_dim = 12;
-  c.num_frames = 3;
   return c;
 }
 
