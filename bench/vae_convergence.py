@@ -51,16 +51,32 @@ class LinearAE(nn.Module):
 
 
 class TemporalVae(nn.Module):
-    def __init__(self, widths, latent, sample):
+    """decoder_only: the latent is fixed to the frame's average pool (RGB, then zero channels) and
+    only the decoder learns -- separates the decoder's ability to reproduce colour from the
+    encoder's. no_norm: every GroupNorm replaced by identity (a diagnostic; not the architecture)."""
+
+    def __init__(self, widths, latent, sample, decoder_only=False, no_norm=False):
         super().__init__()
         from diffusers import AutoencoderKLTemporalDecoder
 
         self.vae = AutoencoderKLTemporalDecoder(
             block_out_channels=widths, down_block_types=["DownEncoderBlock2D"] * len(widths),
             layers_per_block=1, latent_channels=latent)
-        self.sample = sample
+        if no_norm:
+            for m in list(self.vae.modules()):
+                for name, child in list(m.named_children()):
+                    if isinstance(child, nn.GroupNorm):
+                        setattr(m, name, nn.Identity())
+        if decoder_only:
+            self.vae.encoder.requires_grad_(False)
+            self.vae.quant_conv.requires_grad_(False)
+        self.sample, self.decoder_only, self.factor, self.latent = sample, decoder_only, 1 << (len(widths) - 1), latent
 
     def reconstruct(self, x, num_frames):  # x: [B*T, 3, H, W]
+        if self.decoder_only:
+            pooled = torch.nn.functional.avg_pool2d(x, self.factor)  # [B*T, 3, h, w]
+            z = torch.cat([pooled, pooled.new_zeros(pooled.shape[0], self.latent - 3, *pooled.shape[2:])], 1)
+            return self.vae.decode(z, num_frames=num_frames).sample
         post = self.vae.encode(x).latent_dist
         z = post.sample() if (self.sample and self.training) else post.mode()
         return self.vae.decode(z, num_frames=num_frames).sample
@@ -78,7 +94,7 @@ def evaluate(model, test, frames):
 def train(name, model, data, test, a):
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=a.lr)
     T = data.shape[1]
     nf = min(a.frames, T)
     l1s, rows, t0 = [], [], time.time()
@@ -95,7 +111,7 @@ def train(name, model, data, test, a):
         loss = l1 + (r - flat).pow(2).mean()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         l1s.append(l1.item())
         if step % a.eval_every == 0 or step == a.steps:
@@ -122,6 +138,9 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--decoder-only", action="store_true",
+                   help="VAE: fix the latent to the frame's average pool and train the decoder alone")
+    p.add_argument("--no-norm", action="store_true", help="VAE: every GroupNorm replaced by identity (diagnostic)")
     p.add_argument("--models", default="vae,linear")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -134,7 +153,8 @@ def main():
     results = {}
     for name in a.models.split(","):
         torch.manual_seed(a.seed)
-        model = TemporalVae(widths, a.latent, a.sample) if name == "vae" else LinearAE(factor, a.latent)
+        model = (TemporalVae(widths, a.latent, a.sample, a.decoder_only, a.no_norm) if name == "vae"
+                 else LinearAE(factor, a.latent))
         results[name] = train(name, model, data, test, a)
     summary = {k: v[-1] for k, v in results.items()}
     if "vae" in summary and "linear" in summary:
