@@ -113,6 +113,10 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("train.vae_iters", T::Int, 1500, "embedded VAE training iterations", {}, 0));
   s.push_back(K("train.vae_lr", T::Float, 5e-4, "embedded VAE learning rate", {}, 0.0));
   s.push_back(K("train.vae_kl_weight", T::Float, 1e-6, "embedded VAE KL weight", {}, 0.0));
+  s.push_back(K("train.vae_pool_weight", T::Float, 0.0,
+                "embedded VAE: weight of an L1 pulling the latent's first 3 channels to the frame's average "
+                "pool at latent resolution (gives the latent the frame's colours from the first step)",
+                {}, 0.0));
   s.push_back(K("train.image_encoder_iters", T::Int, 400, "embedded image encoder training iterations", {}, 0));
   s.push_back(K("train.image_encoder_lr", T::Float, 5e-4, "embedded image encoder learning rate", {}, 0.0));
   // --- OSV (SPEC §3) ---
@@ -208,7 +212,8 @@ const std::map<std::string, Json>& presets() {
       {"small",
        Json{{"device", "cpu"}, {"data.frames", 8}, {"data.height", 64}, {"data.width", 64},
             {"data.num_train", 2048}, {"data.num_test", 256}, {"sample.num_samples", 256},
-            {"train.teacher_iters", 1500}, {"train.teacher_lr", 2e-4}, {"train.vae_iters", 2000}, {"train.vae_lr", 1e-3},
+            {"train.teacher_iters", 1500}, {"train.teacher_lr", 2e-4}, {"train.vae_iters", 5000}, {"train.vae_lr", 1e-3},
+            {"train.vae_pool_weight", 1.0},
             {"osv.lora_rank", 16},
             {"osv.lora_alpha", 16.0}, {"osv.stage1_iters", 200}, {"osv.stage2_iters", 400},
             {"osv.stage2_resolution", "high"}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},

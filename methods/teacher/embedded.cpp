@@ -114,6 +114,7 @@ const char* kKnobs[] = {"seed",
                         "train.vae_iters",
                         "train.vae_lr",
                         "train.vae_kl_weight",
+                        "train.vae_pool_weight",
                         "train.image_encoder_iters",
                         "train.image_encoder_lr",
                         "train.teacher_iters",
@@ -175,11 +176,14 @@ struct VaeTask : TrainTask {
   AutoencoderKLTemporalDecoder vae;
   torch::Tensor clips;  // uint8 [N, T, 3, H, W]
   int64_t batch, crop;
-  double lr, kl_weight;
+  double lr, kl_weight, pool_weight;
   torch::optim::Adam opt;
-  VaeTask(AutoencoderKLTemporalDecoder v, torch::Tensor c, int64_t b, int64_t crop_, double lr_, double kl)
-      : vae(std::move(v)), clips(std::move(c)), batch(b), crop(crop_), lr(lr_), kl_weight(kl),
-        opt(vae->parameters(), torch::optim::AdamOptions(lr_)) {}
+  VaeTask(AutoencoderKLTemporalDecoder v, torch::Tensor c, int64_t b, int64_t crop_, double lr_, double kl, double pool)
+      : vae(std::move(v)), clips(std::move(c)), batch(b), crop(crop_), lr(lr_), kl_weight(kl), pool_weight(pool),
+        opt(vae->parameters(), torch::optim::AdamOptions(lr_)) {
+    if (pool_weight > 0 && vae->config().latent_channels < 3)
+      throw UsageError("train.vae_pool_weight needs at least 3 latent channels");
+  }
   StepOutput step(int64_t) override {
     vae->train();
     const int64_t T = clips.size(1);
@@ -196,8 +200,18 @@ struct VaeTask : TrainTask {
     auto l1 = (rec - flat).abs().mean(), mse = (rec - flat).pow(2).mean();
     auto kl = 0.5 * (post.mean.pow(2) + post.logvar.exp() - 1.0 - post.logvar).sum({1, 2, 3}).mean();
     auto loss = l1 + mse + kl_weight * kl;
-    return finish_step(opt, vae->parameters(), loss,
-                       {{"l1", l1.item<double>()}, {"mse", mse.item<double>()}, {"kl", kl.item<double>()}}, lr);
+    std::map<std::string, double> metrics{{"l1", l1.item<double>()}, {"mse", mse.item<double>()}, {"kl", kl.item<double>()}};
+    if (pool_weight > 0) {
+      // The decoder's group-normalised layers learn to carry a frame's colour only once the latent
+      // holds it, and the encoder learns to hold it only once the decoder uses it: without this
+      // term the small VAE stays on a grey plateau (bench/vae_convergence.py). It anchors latent
+      // channels 0-2 to the frame's average pool at latent resolution.
+      auto pooled = torch::avg_pool2d(flat, flat.size(2) / post.mean.size(2));  // [B*T, 3, h, w]
+      auto pool = (post.mean.slice(1, 0, 3) - pooled).abs().mean();
+      loss = loss + pool_weight * pool;
+      metrics["pool"] = pool.item<double>();
+    }
+    return finish_step(opt, vae->parameters(), loss, std::move(metrics), lr);
   }
   void save(torch::serialize::OutputArchive& a) override {
     archive_module(a, "vae.", *vae);
@@ -436,7 +450,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
       const int64_t factor = int64_t{1} << (e.vae.block_out_channels.size() - 1);
       VaeTask task(vae, clips(), 2,
                    std::max<int64_t>(H / 2, 4 * factor), c.get<double>("train.vae_lr"),
-                   c.get<double>("train.vae_kl_weight"));
+                   c.get<double>("train.vae_kl_weight"), c.get<double>("train.vae_pool_weight"));
       const auto s = run_training(task, train_loop_options(c, dir / "train" / "vae", "vae", c.get<long long>("train.vae_iters")));
       log::info("vae: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
       // scaling_factor = 1 / std of the latents' modes over (up to) 256 training clips.

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -59,6 +60,29 @@ TEST_F(TeacherCli, PrepareWritesADiffusersSvdFolder) {
   auto [code, out] = run("prepare --preset tiny --only vae,image_encoder,teacher --runs " + (dir / "a").string() + knobs);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("teacher:  " + (svd / "unet").string() + " (cached)"), std::string::npos) << out;
+}
+
+// train.vae_pool_weight > 0 adds the pooled-latent term to the VAE's loss: logged per step,
+// and a separate asset (the knob is part of the embedded models' key).
+TEST_F(TeacherCli, VaePoolTermIsLoggedAndKeyed) {
+  const fs::path root = dir / "pool";
+  for (const char* w : {"0", "1"}) {
+    auto [code, out] = run("prepare --preset tiny --only data,vae --runs " + root.string() + " train.vae_pool_weight=" + w);
+    ASSERT_EQ(code, 0) << out;
+  }
+  std::vector<fs::path> svds;
+  for (const auto& e : fs::directory_iterator(root / "assets"))
+    if (e.path().filename().string().rfind("svd-embedded-", 0) == 0) svds.push_back(e.path());
+  ASSERT_EQ(svds.size(), 2u);
+  int with_pool = 0;
+  for (const auto& svd : svds) {
+    const auto m = read_jsonl(svd / "train" / "vae" / "metrics.jsonl");
+    ASSERT_FALSE(m.empty());
+    if (!m[0].contains("pool")) continue;
+    ++with_pool;
+    for (const auto& r : m) EXPECT_TRUE(std::isfinite(r["pool"].get<double>()));
+  }
+  EXPECT_EQ(with_pool, 1);
 }
 
 TEST_F(TeacherCli, KilledTrainingResumesToTheSameCurve) {
