@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """How fast the embedded default's temporal VAE learns the synthetic clips, next to a peer.
 
-Trains, with the same recipe and data, (a) diffusers' AutoencoderKLTemporalDecoder in the embedded
+Trains, with the harness's VAE recipe (without its pooled-latent term unless --pool-weight) and
+the same data, (a) diffusers' AutoencoderKLTemporalDecoder in the embedded
 config (`--widths`, one ResNet per level, 4 latent channels) and (b) a linear autoencoder with the
 same compression (one strided conv in, one transposed conv out: 8x8 average-pool-like), and prints
 every `--eval-every` steps the training L1 and, on held-out clips, the reconstruction L1 and the
@@ -78,6 +79,7 @@ class TemporalVae(nn.Module):
             z = torch.cat([pooled, pooled.new_zeros(pooled.shape[0], self.latent - 3, *pooled.shape[2:])], 1)
             return self.vae.decode(z, num_frames=num_frames).sample
         post = self.vae.encode(x).latent_dist
+        self.last_mode = post.mode()  # [B*T, Z, h, w], for the pooled-latent term
         z = post.sample() if (self.sample and self.training) else post.mode()
         return self.vae.decode(z, num_frames=num_frames).sample
 
@@ -109,6 +111,10 @@ def train(name, model, data, test, a):
         r = model.reconstruct(flat, nf)
         l1 = (r - flat).abs().mean()
         loss = l1 + (r - flat).pow(2).mean()
+        if a.pool_weight > 0 and isinstance(model, TemporalVae) and not model.decoder_only:
+            # The harness's train.vae_pool_weight term: latent channels 0-2 pulled to the average pool.
+            z = model.last_mode[:, :3]
+            loss = loss + a.pool_weight * (z - torch.nn.functional.avg_pool2d(flat, model.factor)).abs().mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
@@ -141,6 +147,8 @@ def main():
     p.add_argument("--decoder-only", action="store_true",
                    help="VAE: fix the latent to the frame's average pool and train the decoder alone")
     p.add_argument("--no-norm", action="store_true", help="VAE: every GroupNorm replaced by identity (diagnostic)")
+    p.add_argument("--pool-weight", type=float, default=0.0,
+                   help="VAE: the harness's train.vae_pool_weight term (the small preset uses 1.0, 5000 steps)")
     p.add_argument("--models", default="vae,linear")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
