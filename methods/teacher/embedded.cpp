@@ -383,6 +383,61 @@ std::unique_ptr<TrainTask> make_teacher_task(const Config& c, UNetSpatioTemporal
   return t;
 }
 
+namespace {
+
+// What a component's weights depend on: the same value means the same trained weights. The
+// teacher depends on everything (it is trained on the VAE's latents and the encoder's
+// embeddings), so it is keyed by the whole folder; the VAE and the image encoder only by their
+// own knobs, so that changing a teacher knob reuses them instead of training them again.
+std::string component_key(const Config& c, const std::string& component) {
+  const auto e = embedded_svd_config(c);
+  nlohmann::json key;
+  key["version"] = "embedded-svd-component-1";
+  key["component"] = component;
+  key["data"] = fs::path(synthetic_data_dir(c)).filename().string();
+  for (const char* k : {"seed", "model.embedded"}) key[k] = c.at(k);
+  const std::string prefix = component == "vae" ? "train.vae_" : "train.image_encoder_";
+  for (const char* k : kKnobs)
+    if (std::string(k).rfind(prefix, 0) == 0) key[k] = c.at(k);
+  key["architecture"] = component == "vae" ? vae_config_json(e.vae, 0) : clip_config_json(e.image_encoder);
+  return sha256_hex(key.dump());
+}
+
+constexpr const char* kComponentKeyFile = "osvbench_component_key.json";
+
+// Copies `component` (its weights folder and its training logs) from another embedded-models
+// folder under the same assets directory whose copy was built with the same component key.
+// Returns the folder it came from, or an empty path when none matches.
+fs::path reuse_component(const fs::path& dir, const std::string& component, const std::string& key) {
+  const fs::path assets = dir.parent_path();
+  if (!fs::is_directory(assets)) return {};
+  for (const auto& entry : fs::directory_iterator(assets)) {
+    const fs::path other = entry.path();
+    if (other == dir || other.filename().string().rfind("svd-embedded-", 0) != 0) continue;
+    const fs::path key_file = other / component / kComponentKeyFile;
+    if (!fs::exists(key_file)) continue;
+    try {
+      if (nlohmann::json::parse(read_file(key_file)).value("key", "") != key) continue;
+    } catch (const std::exception&) {
+      continue;  // unreadable key file: not a match
+    }
+    const fs::path tmp = dir / (component + ".partial");
+    fs::remove_all(tmp);
+    fs::copy(other / component, tmp, fs::copy_options::recursive);
+    if (fs::exists(other / "train" / component)) {
+      fs::remove_all(dir / "train" / component);
+      fs::create_directories(dir / "train");
+      fs::copy(other / "train" / component, dir / "train" / component, fs::copy_options::recursive);
+    }
+    fs::remove_all(dir / component);
+    fs::rename(tmp, dir / component);  // the weights appear complete or not at all
+    return other;
+  }
+  return {};
+}
+
+}  // namespace
+
 fs::path embedded_svd_dir(const Config& c) {
   nlohmann::json key;
   key["version"] = "embedded-svd-1";
@@ -433,11 +488,22 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
     }
     return train_clips;
   };
+  // Builds one component unless it is there; the VAE and the image encoder are first looked for
+  // in sibling folders built with the same component key (e.g. one that differs only in a
+  // teacher knob), and record their key once present.
   auto timed = [&](const std::string& name, const fs::path& file, const std::function<void()>& build) {
     const auto t0 = std::chrono::steady_clock::now();
-    const bool cached = fs::exists(file);
-    if (!cached) build();
-    report(name, file.parent_path().string() + (cached ? " (cached)" : ""),
+    const std::string comp = file.parent_path().filename().string();
+    const bool keyed = comp == "vae" || comp == "image_encoder";
+    const std::string key = keyed ? component_key(c, comp) : "";
+    std::string how = fs::exists(file) ? " (cached)" : "";
+    if (how.empty() && keyed && !force)
+      if (const auto from = reuse_component(dir, comp, key); !from.empty() && fs::exists(file))
+        how = " (reused from " + from.filename().string() + ")";
+    if (how.empty()) build();
+    if (keyed && !fs::exists(file.parent_path() / kComponentKeyFile))
+      atomic_write(file.parent_path() / kComponentKeyFile, nlohmann::json{{"component", comp}, {"key", key}}.dump(2));
+    report(name, file.parent_path().string() + how,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
   const int64_t seed = c.get<long long>("seed");

@@ -85,6 +85,50 @@ TEST_F(TeacherCli, VaePoolTermIsLoggedAndKeyed) {
   EXPECT_EQ(with_pool, 1);
 }
 
+// The VAE and the image encoder are keyed by their own knobs: a folder that differs only in a
+// teacher knob copies them from its sibling instead of training them again; a VAE knob retrains
+// the VAE (and still reuses the image encoder).
+TEST_F(TeacherCli, TeacherKnobReusesTheVaeAndImageEncoder) {
+  const fs::path root = dir / "reuse";
+  const std::string base = "prepare --preset tiny --only data,vae,image_encoder --runs " + root.string();
+  auto [c1, o1] = run(base + " train.teacher_iters=24");
+  ASSERT_EQ(c1, 0) << o1;
+  const auto first = find_one(root / "assets", "svd-embedded-");
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(o1.find("reused"), std::string::npos) << o1;
+
+  auto [c2, o2] = run(base + " train.teacher_iters=25");
+  ASSERT_EQ(c2, 0) << o2;
+  fs::path second;
+  for (const auto& e : fs::directory_iterator(root / "assets"))
+    if (e.path().filename().string().rfind("svd-embedded-", 0) == 0 && e.path() != first) second = e.path();
+  ASSERT_FALSE(second.empty()) << "a teacher knob must key a new folder";
+  const std::string from = " (reused from " + first.filename().string() + ")";
+  EXPECT_NE(o2.find("vae:      " + (second / "vae").string() + from), std::string::npos) << o2;
+  EXPECT_NE(o2.find("image_encoder: " + (second / "image_encoder").string() + from), std::string::npos) << o2;
+  for (const char* f : {"vae/diffusion_pytorch_model.safetensors", "vae/config.json", "image_encoder/model.safetensors",
+                        "train/vae/metrics.jsonl"})
+    EXPECT_EQ(read_file(second / f), read_file(first / f)) << f;
+
+  auto [c3, o3] = run(base + " train.teacher_iters=26 train.vae_iters=11");
+  ASSERT_EQ(c3, 0) << o3;
+  auto line = [&](const std::string& prefix) {
+    const auto at = o3.find(prefix);
+    return at == std::string::npos ? std::string() : o3.substr(at, o3.find('\n', at) - at);
+  };
+  ASSERT_FALSE(line("vae:      ").empty()) << o3;
+  EXPECT_EQ(line("vae:      ").find("reused"), std::string::npos) << "a VAE knob must retrain the VAE";
+  EXPECT_NE(line("image_encoder: ").find(from), std::string::npos) << o3;
+  // The retrained VAE logged 11 steps, not the 10 it would have copied.
+  int third = 0;
+  for (const auto& e : fs::directory_iterator(root / "assets")) {
+    if (e.path().filename().string().rfind("svd-embedded-", 0) != 0 || e.path() == first || e.path() == second) continue;
+    ++third;
+    EXPECT_EQ(read_jsonl(e.path() / "train" / "vae" / "metrics.jsonl").size(), 11u);
+  }
+  EXPECT_EQ(third, 1);
+}
+
 TEST_F(TeacherCli, KilledTrainingResumesToTheSameCurve) {
   const fs::path root = dir / "b";
   const std::string cmd = std::string(OSVBENCH_EXE) + " train --method teacher --preset tiny --runs " + root.string() +
