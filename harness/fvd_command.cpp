@@ -167,6 +167,10 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
   std::cout << fmt::format("N real {} / fake {}, {}-d features; mean term {:.4f}, its bias for equal sets {:.4f}\n",
                            res.n_real, res.n_fake, res.dim, res.mean_term, res.mean_bias);
   if (res.fd_inf) std::cout << fmt::format("FD-infinity (1/N extrapolation) {:.4f}\n", *res.fd_inf);
+  if (res.real_tail_share && res.fake_tail_share)
+    std::cout << fmt::format("variance share of the 5% most distant videos: real {:.3f}, generated {:.3f}\n",
+                             *res.real_tail_share, *res.fake_tail_share);
+  if (const auto w = heavy_tail_warning(res); !w.empty()) std::cout << w << "\n";
   std::cout << fmt::format("detector {} (weights sha256 {}), preprocessing {}, covariance normaliser {}\n",
                            get("detector"), get("weights_sha256").substr(0, 16), get("preprocess"), res.normaliser);
 
@@ -184,6 +188,8 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
     j["ci"] = {{"low", *res.ci_low}, {"high", *res.ci_high}, {"confidence", res.confidence},
                {"bootstrap", res.bootstrap}, {"seed", res.bootstrap_seed}};
   if (res.fd_inf) j["fd_inf"] = *res.fd_inf;
+  if (res.real_tail_share) j["real_tail_share"] = *res.real_tail_share;
+  if (res.fake_tail_share) j["fake_tail_share"] = *res.fake_tail_share;
   j["provenance"] = provenance(config);
   if (!out_json.empty()) {
     atomic_write(out_json, j.dump(2) + "\n");

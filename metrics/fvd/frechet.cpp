@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <tuple>
 #include <random>
 
 #include "common/errors.h"
@@ -178,6 +179,31 @@ double percentile(std::vector<double> v, double q) {
 
 }  // namespace
 
+double tail_variance_share(const Eigen::MatrixXd& x, double fraction) {
+  if (x.rows() < 2) return 0.0;
+  const Eigen::RowVectorXd mu = x.colwise().mean();
+  std::vector<double> d(static_cast<std::size_t>(x.rows()));
+  for (Eigen::Index i = 0; i < x.rows(); ++i) d[static_cast<std::size_t>(i)] = (x.row(i) - mu).squaredNorm();
+  const double total = std::accumulate(d.begin(), d.end(), 0.0);
+  if (total <= 0) return 0.0;
+  const auto k = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(d.size()))));
+  std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), d.end(), std::greater<>());
+  return std::accumulate(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / total;
+}
+
+std::string heavy_tail_warning(const FvdResult& r, double threshold) {
+  std::string sets;
+  // Below 40 videos the 5% is a single video and its share says little.
+  for (const auto& [name, share, n] :
+       {std::tuple{"real", r.real_tail_share, r.n_real}, std::tuple{"generated", r.fake_tail_share, r.n_fake}})
+    if (share && n >= 40 && *share > threshold)
+      sets += fmt::format("{}{} {:.0f}%", sets.empty() ? "" : ", ", name, 100 * *share);
+  if (sets.empty()) return {};
+  return fmt::format("warning: heavy-tailed detector features — the 5% most distant videos carry {} of their set's "
+                     "variance; the FVD is dominated by those few videos and its CI is wide",
+                     sets);
+}
+
 FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const FvdOptions& o) {
   FvdResult r;
   r.n_real = real.count();
@@ -190,6 +216,8 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
   r.mean_term = (mu1 - mu2).squaredNorm();
   r.mean_bias = s1.trace() / static_cast<double>(r.n_real) + s2.trace() / static_cast<double>(r.n_fake);
   const bool have_features = real.has_features() && fake.has_features();
+  if (real.has_features()) r.real_tail_share = tail_variance_share(real.features());
+  if (fake.has_features()) r.fake_tail_share = tail_variance_share(fake.features());
   if (o.bootstrap > 0) {
     if (!have_features) throw UsageError("a bootstrap interval needs per-video features in both statistics");
     std::mt19937_64 rng(o.seed);

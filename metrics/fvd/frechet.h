@@ -73,7 +73,17 @@ struct FvdResult {
   double confidence = 0.95;
   uint64_t bootstrap_seed = 0;
   std::optional<double> fd_inf;  // 1/N-extrapolated FD
+  // Share of each set's total variance (sum of squared distances to its mean) carried by its 5%
+  // most distant videos (needs features). Near 0.05-0.2 for well-behaved features; near 1 when
+  // a few videos with huge features dominate the covariance — and with it the FVD and its CI.
+  std::optional<double> real_tail_share, fake_tail_share;
 };
+
+// The tail share above for one set's features (rows = videos); 0 for fewer than 2 rows.
+double tail_variance_share(const Eigen::MatrixXd& features, double fraction = 0.05);
+// One line that warns when a set of at least 40 videos has a tail share above `threshold`;
+// empty otherwise.
+std::string heavy_tail_warning(const FvdResult& r, double threshold = 0.5);
 
 struct FvdOptions {
   CovNormaliser normaliser = CovNormaliser::N;

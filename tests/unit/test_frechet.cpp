@@ -85,6 +85,38 @@ TEST(Frechet, BootstrapIntervalIsSeededAndContainsTheEstimate) {
   EXPECT_THROW(compute_fvd(no_features, f, o), std::exception);
 }
 
+// A few videos with huge features carry nearly all of a set's variance: measured, and warned of.
+TEST(Frechet, TailShareFlagsHeavyTailedFeatures) {
+  const auto normal = gaussian(200, 16, 0, 1, 7);
+  const double light = tail_variance_share(normal);
+  EXPECT_GT(light, 0.05);  // the top 5% of any set carry at least 5%
+  EXPECT_LT(light, 0.2);
+  auto heavy = normal;
+  for (int i = 0; i < 6; ++i) heavy.row(i) *= 40.0;  // 3% of the videos, 40x the feature norm
+  EXPECT_GT(tail_variance_share(heavy), 0.9);
+
+  FrechetStats r(16, true), f(16, true);
+  r.add(heavy);
+  f.add(gaussian(200, 16, 0, 1, 8));
+  const auto res = compute_fvd(r, f, FvdOptions{});
+  ASSERT_TRUE(res.real_tail_share && res.fake_tail_share);
+  EXPECT_GT(*res.real_tail_share, 0.9);
+  EXPECT_LT(*res.fake_tail_share, 0.2);
+  const auto w = heavy_tail_warning(res);
+  EXPECT_NE(w.find("real"), std::string::npos) << w;
+  EXPECT_EQ(w.find("generated"), std::string::npos) << w;
+  // Well-behaved sets, or sets too small for a 5% tail: no warning.
+  FrechetStats r2(16, true), small(16, true);
+  r2.add(normal);
+  EXPECT_TRUE(heavy_tail_warning(compute_fvd(r2, f, FvdOptions{})).empty());
+  small.add(heavy.topRows(8));
+  EXPECT_TRUE(heavy_tail_warning(compute_fvd(small, f, FvdOptions{})).empty());
+  // Without kept features there is nothing to measure.
+  FrechetStats bare(16);
+  bare.add(normal);
+  EXPECT_FALSE(compute_fvd(bare, f, FvdOptions{}).real_tail_share);
+}
+
 TEST(Frechet, SameDistributionGivesSmallFvdDifferentGivesLarge) {
   FrechetStats a(16), b(16), c(16);
   a.add(gaussian(2000, 16, 0, 1, 1));
