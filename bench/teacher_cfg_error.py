@@ -24,28 +24,16 @@ noise augmentation) from --fps/--motion-bucket/--noise-aug.
 The last line is a JSON summary.
 """
 import argparse
-import glob
 import json
 import os
 
-import av
 import numpy as np
 import torch
 from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
 from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
 from transformers import CLIPVisionModelWithProjection
 
-
-def load_clips(folder, n, frames):
-    files = sorted(glob.glob(os.path.join(folder, "*.mp4")))[:n]
-    if not files:
-        raise SystemExit(f"no .mp4 clips in {folder}")
-    clips = []
-    for f in files:
-        with av.open(f) as c:
-            clips.append(np.stack([fr.to_ndarray(format="rgb24") for fr in c.decode(video=0)])[:frames])
-    x = torch.tensor(np.stack(clips)).float() / 127.5 - 1.0  # [N, T, H, W, 3]
-    return x.permute(0, 1, 4, 2, 3).contiguous()  # [N, T, 3, H, W]
+from vae_convergence import load_clips  # same folder: the held-out clips as [N, T, 3, H, W] in [-1, 1]
 
 
 def karras(n, lo, hi, rho=7.0):

@@ -9,8 +9,9 @@ every `--eval-every` steps the training L1 and, on held-out clips, the reconstru
 per-frame mean-colour error (|mean RGB of reconstruction - mean RGB of frame|, in [-1, 1] units).
 The last line is a JSON summary with the ratio of the two models' held-out errors.
 
-Why: on the `small` preset every method's FVD sits at the embedded VAE's reconstruction floor; its
-reconstructions lose the frame's colour. This measures that gap without the harness:
+Why: without `prepare`'s pooled-latent term the small VAE stays on a grey plateau (its
+reconstructions lose the frame's colour, and every method's FVD on `small` sat at that floor).
+This measures that gap without the harness:
 
   $OSVBENCH_VENV/bin/python bench/vae_convergence.py \
       --train runs/assets/synthetic-<hash>/train --test runs/assets/synthetic-<hash>/test

@@ -488,20 +488,19 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
     }
     return train_clips;
   };
-  // Builds one component unless it is there; the VAE and the image encoder are first looked for
-  // in sibling folders built with the same component key (e.g. one that differs only in a
-  // teacher knob), and record their key once present.
-  auto timed = [&](const std::string& name, const fs::path& file, const std::function<void()>& build) {
+  // Builds one component unless it is there. A component with its own key (the VAE and the image
+  // encoder; the teacher passes none) is first looked for in sibling folders built with the same
+  // key (e.g. one that differs only in a teacher knob), and records its key once present.
+  auto timed = [&](const std::string& name, const fs::path& file, const std::string& key,
+                   const std::function<void()>& build) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string comp = file.parent_path().filename().string();
-    const bool keyed = comp == "vae" || comp == "image_encoder";
-    const std::string key = keyed ? component_key(c, comp) : "";
     std::string how = fs::exists(file) ? " (cached)" : "";
-    if (how.empty() && keyed && !force)
+    if (how.empty() && !key.empty() && !force)
       if (const auto from = reuse_component(dir, comp, key); !from.empty() && fs::exists(file))
         how = " (reused from " + from.filename().string() + ")";
     if (how.empty()) build();
-    if (keyed && !fs::exists(file.parent_path() / kComponentKeyFile))
+    if (!key.empty() && !fs::exists(file.parent_path() / kComponentKeyFile))
       atomic_write(file.parent_path() / kComponentKeyFile, nlohmann::json{{"component", comp}, {"key", key}}.dump(2));
     report(name, file.parent_path().string() + how,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -509,7 +508,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
   const int64_t seed = c.get<long long>("seed");
 
   if (wants("vae") || wants("image_encoder") || wants("teacher")) {
-    timed("vae", vae_file, [&] {
+    timed("vae", vae_file, component_key(c, "vae"), [&] {
       torch::manual_seed(static_cast<uint64_t>(seed) + 11);
       AutoencoderKLTemporalDecoder vae(e.vae);
       // Crops of half the frame size (at least 4 latent pixels).
@@ -537,7 +536,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
     });
   }
   if (wants("image_encoder") || wants("teacher")) {
-    timed("image_encoder", enc_file, [&] {
+    timed("image_encoder", enc_file, component_key(c, "image_encoder"), [&] {
       torch::manual_seed(static_cast<uint64_t>(seed) + 12);
       ClipVisionModelWithProjection enc(e.image_encoder);
       ImageEncoderTask task(enc, clips(), 16, c.get<double>("train.image_encoder_lr"));
@@ -549,7 +548,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
     });
   }
   if (wants("teacher")) {
-    timed("teacher", unet_file, [&] {
+    timed("teacher", unet_file, "", [&] {
       auto vae = load_pretrained<AutoencoderKLTemporalDecoder, VaeTemporalConfig>(dir / "vae");
       auto enc = load_pretrained<ClipVisionModelWithProjection, ClipVisionConfig>(dir / "image_encoder");
       SvdFolder parts;

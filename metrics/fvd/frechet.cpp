@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <tuple>
 #include <random>
+#include <tuple>
 
 #include "common/errors.h"
 #include "models/safetensors.h"
