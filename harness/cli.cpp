@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "common/run_dir.h"
+#include "common/sha256.h"
 #include "common/text.h"
 #include "datasets/clip_set.h"
 #include "datasets/video_backend.h"
@@ -206,8 +207,10 @@ RowsRun run_rows(const std::vector<CompareRow>& rows, const fs::path& out, std::
     r.per_row_reason.emplace_back();
     try {
       // A row is cached by its config hash (which covers the method, sampler, data, detector and
-      // FVD settings) under <runs>/rows/, so compare, ablate and regress share measured rows.
-      const fs::path cache = fs::path(cfg.get<std::string>("run.root")) / "rows" / cfg.hash().substr(0, 16);
+      // FVD settings) and the detector weights' sha256 (a rebuilt embedded detector measures
+      // again) under <runs>/rows/, so compare, ablate and regress share measured rows.
+      const fs::path cache = fs::path(cfg.get<std::string>("run.root")) / "rows" /
+                             sha256_hex(cfg.hash() + ":" + detector_weights_sha256(cfg)).substr(0, 16);
       nlohmann::json row;
       if (fs::exists(cache / "row.json")) {
         row = nlohmann::json::parse(read_file(cache / "row.json"));
@@ -339,6 +342,7 @@ int regress_command(CommonOptions c, const std::string& baseline_path, bool upda
         nlohmann::json k;
         for (const char* key : {"method", "sampler", "steps", "cfg", "nfe", "fvd", "ci", "n_real", "n_fake", "config_hash"})
           if (r.contains(key)) k[key] = r[key];
+        if (const auto d = row_detector_sha256(r); !d.empty()) k["detector_sha256"] = d;
         rows_kept.push_back(k);
       }
       nlohmann::json doc = {{"schema", "osvbench.regress-baseline/1"},

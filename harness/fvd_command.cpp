@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 
 #include "common/atomic_file.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/sha256.h"
 #include "common/progress.h"
 #include "datasets/clip_set.h"
 #include "datasets/folder_dataset.h"
@@ -109,10 +111,20 @@ std::string embedded_detector_path(const Config& c, bool force) {
   eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
   eo.bn_eps = c.get<double>("fvd.bn_eps");
   const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
-                     fmt::format("i3d-embedded-v2-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
+                     fmt::format("i3d-embedded-v3-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
                                  eo.frames, eo.train_steps, eo.bn_eps);
   if (force) fs::remove(p);
   return ensure_embedded_i3d(p, eo).string();
+}
+
+std::string detector_weights_sha256(const Config& c) {
+  std::string weights = c.get<std::string>("fvd.weights");
+  if (weights.empty()) weights = embedded_detector_path(c);
+  static std::map<std::pair<std::string, fs::file_time_type>, std::string> memo;
+  const auto key = std::pair{fs::absolute(weights).string(), fs::last_write_time(weights)};
+  auto it = memo.find(key);
+  if (it == memo.end()) it = memo.emplace(key, sha256_file(weights)).first;
+  return it->second;
 }
 
 void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output) {

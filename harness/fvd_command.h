@@ -20,6 +20,10 @@ void fvd_stats_command(const Config& config, const std::string& videos, const st
 // The embedded detector's weights for this config, built first if needed (or again with force).
 std::string embedded_detector_path(const Config& config, bool force = false);
 
+// sha256 of the weights the FVD detector of `config` loads (fvd.weights, or the embedded
+// detector's file, built if missing); computed once per file and process.
+std::string detector_weights_sha256(const Config& config);
+
 // Merges shards exactly; refuses statistics from different detectors/preprocessing.
 void fvd_merge_command(const std::vector<std::string>& inputs, const std::string& output);
 

@@ -6,7 +6,9 @@
 //     allowed = max(rel_floor * FVD_base, z * sqrt(se_base^2 + se_new^2)),
 // where se = (CI high - CI low) / (2 * 1.96) is the bootstrap standard error of each FVD (both
 // sets are scored by the same detector against the same real statistics). Improvements never
-// fail; a baseline row that is missing from the new run fails.
+// fail; a baseline row that is missing from the new run fails, and so does a row measured with
+// other detector weights than its baseline (FVDs from different detectors are not comparable:
+// refresh the baseline with --update).
 #pragma once
 
 #include <string>
@@ -25,10 +27,14 @@ struct RegressVerdict {
   std::string row;  // "method sampler steps cfg"
   double base_fvd = 0, new_fvd = 0, allowed = 0;
   bool missing = false, regressed = false;
+  std::string detector_changed;  // "<baseline sha> -> <new sha>" (first 12 hex digits) when they differ
 };
 
 std::string regress_row_key(const nlohmann::json& row);
 double fvd_standard_error(const nlohmann::json& row);  // 0 without a CI
+// The sha256 of the detector weights behind a row: a baseline row's "detector_sha256", or a
+// measured row's detector.weights_sha256; empty when the row does not say.
+std::string row_detector_sha256(const nlohmann::json& row);
 std::vector<RegressVerdict> judge_regression(const nlohmann::json& baseline_rows, const nlohmann::json& new_rows,
                                              const RegressOptions& o);
 // The diff table (markdown) and whether any row failed.

@@ -1,13 +1,13 @@
 // The FVD detector of the embedded presets. No Kinetics weights exist here, so the embedded
 // default is an I3D (same architecture, reduced input resolution) trained from seeded random
-// weights on synthetic clips of a seed of its own to classify the clips' generative factors —
-// the first object's direction of motion (8 classes), the camera pan's horizontal and vertical
-// directions and the lighting change's direction — with logits 0..13 as the four heads (the
-// other 386 logits stay random projections of the learned features). Supervised factor classification
-// shares neither weights nor objective with the methods' DINOv2 discriminator backbone. Its
-// weights are written as safetensors and their sha256 is recorded in every result like any other
-// detector's; numbers from it are comparable only with numbers from the same detector hash —
-// never with published FVDs.
+// weights on synthetic clips of a seed of its own to regress the clips' generative factors —
+// motion (camera pan velocity, lighting rate, the objects' speed, spin and number) and appearance
+// (background colours, lighting level, the objects' colours, size and a position) — on logits
+// 0..21 (the other 378 logits stay random projections of the learned features). Supervised
+// factor regression shares neither weights nor objective with the methods' DINOv2 discriminator
+// backbone. Its weights are written as safetensors and their sha256 is recorded in every result
+// like any other detector's; numbers from it are comparable only with numbers from the same
+// detector hash — never with published FVDs.
 #pragma once
 
 #include <torch/torch.h>
@@ -25,12 +25,16 @@ struct EmbeddedDetectorOptions {
   int64_t calibration_clips = 64;
   int64_t train_steps = 200;  // 0: random weights, BN calibration only
   int64_t batch = 16;
-  double lr = 1e-3;
+  double lr = 3e-4;       // peak; 20 warm-up steps, then cosine decay
+  double grad_clip = 1.0;  // global gradient norm; 0 = none
+  double motion_weight = 4.0;  // loss weight of the motion targets (appearance: 1)
+  double finetune_lr = 1e-4;   // train_steps / 4 more steps with fixed, recalibrated BN statistics
   double bn_eps = 1e-3;
 };
 
-// Builds the network: seeded random weights, `train_steps` of factor classification on synthetic
-// clips (batch statistics in every batch norm), then BN statistics from one pass over
+// Builds the network: seeded random weights, `train_steps` of factor regression on synthetic
+// clips (batch statistics in every batch norm), `train_steps / 4` more with fixed statistics
+// recalibrated on the calibration clips every 25 steps, then BN statistics from one pass over
 // `calibration_clips` clips and the logits layer scaled to unit-variance outputs.
 InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o);
 

@@ -44,6 +44,25 @@ TEST(Regress, ToleranceFromBothCisAndFloor) {
   EXPECT_NE(regress_table(missing).find("MISSING"), std::string::npos);
 }
 
+TEST(Regress, OtherDetectorWeightsAreNotComparable) {
+  auto base = nlohmann::json::array({row("a", 100, 90, 110)});
+  base[0]["detector_sha256"] = std::string(64, 'a');
+  auto same = nlohmann::json::array({row("a", 100, 90, 110)});
+  same[0]["detector"] = {{"weights_sha256", std::string(64, 'a')}};
+  RegressOptions o;
+  EXPECT_FALSE(judge_regression(base, same, o)[0].regressed);
+  auto other = same;
+  other[0]["detector"]["weights_sha256"] = std::string(64, 'b');
+  other[0]["fvd"] = 50.0;  // better, but measured by another detector
+  const auto v = judge_regression(base, other, o);
+  EXPECT_TRUE(v[0].regressed);
+  EXPECT_EQ(v[0].detector_changed, "aaaaaaaaaaaa -> bbbbbbbbbbbb");
+  EXPECT_NE(regress_table(v).find("DETECTOR CHANGED"), std::string::npos);
+  // A baseline that does not record its detector is judged on FVD alone (older baselines).
+  base[0].erase("detector_sha256");
+  EXPECT_FALSE(judge_regression(base, other, o)[0].regressed);
+}
+
 TEST(Ablate, DirectionsAndSignificance) {
   nlohmann::json table = {{"title", "t"}, {"reference", "ref"},
                           {"rows", {{{"label", "ref"}, {"paper_fvd", 171.15}},
