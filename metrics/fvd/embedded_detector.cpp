@@ -143,8 +143,8 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
 
 std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, const EmbeddedDetectorOptions& o) {
   if (std::filesystem::exists(path)) return path;
-  log::info("building the embedded FVD detector (I3D, {} steps of factor regression on synthetic clips) -> {}",
-            o.train_steps, path.string());
+  log::info("building the embedded FVD detector (I3D, {} + {} steps of factor regression on synthetic clips) -> {}",
+            o.train_steps, o.train_steps / 4, path.string());
   auto net = build_embedded_i3d(o);
   save_weights(*net, path,
                {{"detector", "i3d-embedded"},
