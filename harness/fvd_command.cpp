@@ -11,8 +11,8 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
-#include "common/sha256.h"
 #include "common/progress.h"
+#include "common/sha256.h"
 #include "datasets/clip_set.h"
 #include "datasets/folder_dataset.h"
 #include "metrics/fvd/detector.h"
@@ -120,6 +120,7 @@ std::string embedded_detector_path(const Config& c, bool force) {
 std::string detector_weights_sha256(const Config& c) {
   std::string weights = c.get<std::string>("fvd.weights");
   if (weights.empty()) weights = embedded_detector_path(c);
+  if (!fs::is_regular_file(weights)) throw InputError(fmt::format("fvd.weights {}: no such file", weights));
   static std::map<std::pair<std::string, fs::file_time_type>, std::string> memo;
   const auto key = std::pair{fs::absolute(weights).string(), fs::last_write_time(weights)};
   auto it = memo.find(key);

@@ -21,8 +21,7 @@ namespace {
 // the background's two colours, the lighting's starting level, the objects' mean colour and size,
 // and the first-drawn object's colour and starting position. Motion alone teaches the network
 // little beyond the lighting rate, and its features then neither see colour nor stay well-behaved
-// (a few brightening clips carried 92% of the feature variance); with appearance the 5% most
-// distant clips carry about 8%.
+// (a few brightening clips carried 92% of the feature variance).
 std::vector<float> factor_targets(const nlohmann::json& l) {
   const auto& bg = l.at("background");
   const auto& objs = l.at("objects");
@@ -49,6 +48,8 @@ std::vector<float> factor_targets(const nlohmann::json& l) {
 constexpr int64_t kNumMotionTargets = 6;
 
 }  // namespace
+
+int64_t embedded_finetune_steps(const EmbeddedDetectorOptions& o) { return o.train_steps / 4; }
 
 InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
   torch::manual_seed(static_cast<uint64_t>(o.seed) + 1234567);
@@ -83,7 +84,8 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
     auto weight = torch::ones({K});
     weight.slice(0, 0, kNumMotionTargets).fill_(o.motion_weight);
     torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(o.lr));
-    const int64_t finetune = o.train_steps / 4, total = o.train_steps + finetune;
+    const int64_t total = o.train_steps + embedded_finetune_steps(o);
+    net->set_calibrating(true);  // batch statistics until the first recalibration below
     for (int64_t step = 0; step < total; ++step) {
       double lr = o.finetune_lr;
       if (step < o.train_steps) {
@@ -92,13 +94,12 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
         lr = step < warm ? o.lr * static_cast<double>(step + 1) / static_cast<double>(warm)
                          : o.lr * 0.5 * (1 + std::cos(std::numbers::pi * static_cast<double>(step) /
                                                       static_cast<double>(o.train_steps)));
-        net->set_calibrating(true);
       } else if ((step - o.train_steps) % 25 == 0) {
         // Fine-tuning with the statistics evaluation will use, recalibrated every 25 steps: with
         // batch statistics only, a few clips' features come out tens of times larger at evaluation
         // (5% of the clips carried 50-90% of the variance once motion was learned).
         torch::NoGradGuard ng;
-        net->calibrate(x);
+        net->calibrate(x);  // leaves the batch norms on these statistics
       }
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
       std::vector<torch::Tensor> vids;
@@ -144,7 +145,7 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
 std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, const EmbeddedDetectorOptions& o) {
   if (std::filesystem::exists(path)) return path;
   log::info("building the embedded FVD detector (I3D, {} + {} steps of factor regression on synthetic clips) -> {}",
-            o.train_steps, o.train_steps / 4, path.string());
+            o.train_steps, embedded_finetune_steps(o), path.string());
   auto net = build_embedded_i3d(o);
   save_weights(*net, path,
                {{"detector", "i3d-embedded"},
@@ -152,7 +153,7 @@ std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, con
                 {"input_size", std::to_string(o.input_size)},
                 {"training", fmt::format("{} steps x {} synthetic clips (seed {}), factor regression (lr {}, cosine, clip {}, motion weight {}) + {} steps at lr {} with fixed statistics",
                                          o.train_steps, o.batch, o.seed + 104729, o.lr, o.grad_clip, o.motion_weight,
-                                         o.train_steps / 4, o.finetune_lr)},
+                                         embedded_finetune_steps(o), o.finetune_lr)},
                 {"calibration", fmt::format("{} synthetic clips, seed {}, {} frames", o.calibration_clips, o.seed + 7919,
                                             o.frames)}});
   return path;

@@ -32,8 +32,11 @@ struct EmbeddedDetectorOptions {
   double bn_eps = 1e-3;
 };
 
+// Steps with fixed BN statistics after the `train_steps` with batch statistics (a quarter as many).
+int64_t embedded_finetune_steps(const EmbeddedDetectorOptions& o);
+
 // Builds the network: seeded random weights, `train_steps` of factor regression on synthetic
-// clips (batch statistics in every batch norm), `train_steps / 4` more with fixed statistics
+// clips (batch statistics in every batch norm), embedded_finetune_steps() more with fixed statistics
 // recalibrated on the calibration clips every 25 steps, then BN statistics from one pass over
 // `calibration_clips` clips and the logits layer scaled to unit-variance outputs.
 InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o);

@@ -94,13 +94,13 @@ TEST(FvdSanity, EmbeddedDetectorOrdersCorruptionsBySeverity) {
     return frechet_distance(sa, s, CovNormaliser::N);
   };
   const double base = frechet_distance(sa, sb, CovNormaliser::N);
+  std::printf("[sanity] embedded I3D, %lld vs %lld synthetic clips, 8x64x64\n", static_cast<long long>(n),
+              static_cast<long long>(n));
   // A well-behaved detector: the 5% most distant real clips carry well under half the variance
   // (the motion-only detector this replaced: 92%, so FVD measured a dozen clips).
   const double tail = tail_variance_share(sa.features());
   std::printf("[sanity] real tail share (variance of the 5%% most distant clips): %.3f\n", tail);
   EXPECT_LT(tail, 0.3);
-  std::printf("[sanity] embedded I3D, %lld vs %lld synthetic clips, 8x64x64\n", static_cast<long long>(n),
-              static_cast<long long>(n));
   std::printf("[sanity] %-14s %10s %10s %10s\n", "corruption", "mild", "medium", "severe");
   std::printf("[sanity] %-14s %10.3f (real A vs real B)\n", "none", base);
   struct Row {
