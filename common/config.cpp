@@ -4,7 +4,10 @@
 
 #include <cmath>
 #include <fstream>
+#include <algorithm>
 #include <map>
+#include <mutex>
+#include <regex>
 
 #include "common/atomic_file.h"
 #include "common/errors.h"
@@ -46,9 +49,18 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("method", T::String, "teacher", "method to train/sample (see `osvbench info --methods`)"));
   s.push_back(K("seed", T::Int, 0, "global seed for training and data order", {}, 0));
   s.push_back(K("device", T::String, "cpu", "torch device: cpu, cuda, cuda:N", {}, {}, {}, false));
+  s.back().pattern = "cpu|cuda(:[0-9]{1,3})?";  // reaches child processes' argument vectors (ablate fig3)
+  s.back().pattern_doc = "cpu, cuda or cuda:N";
   s.push_back(K("dtype", T::String, "fp32", "compute dtype of the networks", {"fp32", "fp16", "bf16"}));
   s.push_back(K("run.root", T::String, "runs", "directory holding run directories", {}, {}, {}, false));
-  s.push_back(K("run.threads", T::Int, 0, "intra-op CPU threads, 0 = torch default", {}, 0, {}, false));
+  s.push_back(K("run.threads", T::Int, 0,
+                "intra-op CPU threads, 0 = torch default (reproducible mode: 0 = 2, fixed so reductions sum in one order)",
+                {}, 0, {}, false));
+  s.push_back(K("run.reproducible", T::Bool, true,
+                "cap CPU kernels at AVX2 (ATen, oneDNN, MKL CBWR) and fix the thread count so every x86-64 machine "
+                "computes the same bits; false = native ISA, faster, machine-dependent bits (decided at process "
+                "start: pass it on the command line)",
+                {}, {}, {}, false));
   s.push_back(K("run.progress_interval_s", T::Float, 10.0,
                 "seconds between progress lines when not on a terminal", {}, 0.1, {}, false));
   s.push_back(K("run.checkpoint_every", T::Int, 100, "training steps between checkpoints", {}, 1, {},
@@ -283,6 +295,9 @@ Json check_scalar(const KeySpec& k, KeyType scalar_type, const Json& v, std::str
         throw UsageError(fmt::format("config key '{}': expected one of {}, got '{}'{}", k.path, join(k.choices, ", "),
                                      shown, did_you_mean(v.get<std::string>(), k.choices)));
       }
+      if (!k.pattern.empty() && !std::regex_match(v.get<std::string>(), std::regex(k.pattern)))
+        throw UsageError(fmt::format("config key '{}': expected {}, got '{}'", k.path,
+                                     k.pattern_doc.empty() ? k.pattern : k.pattern_doc, shown));
       break;
     default:
       return fail_type();
@@ -485,7 +500,76 @@ void Config::set_json(std::string_view path, const Json& value) {
   json_[pointer(path)] = check_value(*k, value);
 }
 
+namespace {
+
+struct ReadLogState {
+  std::mutex mu;
+  std::vector<std::set<std::string>*> live;  // every live log's set (logs may nest: each records)
+};
+
+ReadLogState& read_log_state() {
+  static ReadLogState s;
+  return s;
+}
+
+void record_read(std::string_view path) {
+  auto& st = read_log_state();
+  std::lock_guard<std::mutex> lock(st.mu);
+  for (auto* keys : st.live) keys->emplace(path);
+}
+
+void collect_object_keys(const Json& j, std::set<std::string>& out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      out.insert(k);
+      collect_object_keys(v, out);
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) collect_object_keys(v, out);
+  }
+}
+
+}  // namespace
+
+struct ConfigReadLog::Impl {
+  std::set<std::string> keys;
+};
+
+ConfigReadLog::ConfigReadLog() : impl_(std::make_unique<Impl>()) {
+  auto& st = read_log_state();
+  std::lock_guard<std::mutex> lock(st.mu);
+  st.live.push_back(&impl_->keys);
+}
+
+ConfigReadLog::~ConfigReadLog() {
+  auto& st = read_log_state();
+  std::lock_guard<std::mutex> lock(st.mu);
+  st.live.erase(std::remove(st.live.begin(), st.live.end(), &impl_->keys), st.live.end());
+}
+
+std::set<std::string> ConfigReadLog::keys() const {
+  auto& st = read_log_state();
+  std::lock_guard<std::mutex> lock(st.mu);
+  return impl_->keys;
+}
+
+std::vector<std::string> undeclared_reads(const std::set<std::string>& read, const Json& declared,
+                                          const std::vector<std::string>& covered) {
+  std::set<std::string> names;
+  collect_object_keys(declared, names);
+  std::vector<std::string> out;
+  for (const auto& r : read) {
+    const auto* spec = find_key(r);
+    if (!spec || !spec->hashed || r == "preset" || names.count(r)) continue;
+    if (std::any_of(covered.begin(), covered.end(), [&](const std::string& p) { return r.rfind(p, 0) == 0; }))
+      continue;
+    out.push_back(r);
+  }
+  return out;
+}
+
 const Json& Config::at(std::string_view path) const {
+  record_read(path);
   const auto p = pointer(path);
   if (!json_.contains(p)) throw UsageError(fmt::format("unknown config key '{}'", path));
   return json_.at(p);
@@ -496,7 +580,7 @@ std::string Config::preset() const { return at("preset").get<std::string>(); }
 std::string Config::canonical() const {
   Json hashed = Json::object();
   for (const auto& k : config_schema())
-    if (k.hashed) hashed[pointer(k.path)] = at(k.path);
+    if (k.hashed) hashed[pointer(k.path)] = json_.at(pointer(k.path));  // not a stage's read
   // nlohmann::json objects are ordered maps: dump() is key-order independent.
   return hashed.dump();
 }

@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,8 @@ struct KeySpec {
   std::optional<double> min;         // numeric keys and list elements
   std::optional<double> max;
   bool hashed = true;                // false: recorded, but does not change results
+  std::string pattern;               // String keys: ECMAScript regex the whole value must match
+  std::string pattern_doc;           // how the error names the accepted form
 };
 
 // All known keys, in documentation order.
@@ -68,6 +72,28 @@ class Config {
  private:
   nlohmann::json json_ = nlohmann::json::object();
 };
+
+// Records the keys read through Config::at / Config::get (by any Config, from any thread) while it
+// lives: what a stage actually reads, so a stage's cache key can be checked against it. Logs may
+// nest (every live log records). Reads through Config::json() and the hash are not recorded.
+class ConfigReadLog {
+ public:
+  ConfigReadLog();
+  ~ConfigReadLog();
+  ConfigReadLog(const ConfigReadLog&) = delete;
+  ConfigReadLog& operator=(const ConfigReadLog&) = delete;
+  std::set<std::string> keys() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The hashed schema keys in `read` that `declared` does not name — `declared` is a stage's cache
+// key: config paths as object keys at any depth — and that no prefix in `covered` covers (e.g.
+// "data." when the key holds the data set's own content-derived identity). Sorted.
+std::vector<std::string> undeclared_reads(const std::set<std::string>& read, const nlohmann::json& declared,
+                                          const std::vector<std::string>& covered = {});
 
 // Resolves a user-typed key to a schema path: exact match, else a unique leaf/suffix match.
 // Throws UsageError for unknown ("did you mean") or ambiguous keys.

@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -26,6 +31,10 @@ extern "C" {
 #include <stb/stb_image_write.h>
 
 namespace osv {
+
+// Demuxers decode_video accepts (FFmpeg's names): the containers videos come in, not playlists.
+[[maybe_unused]] constexpr const char* kVideoFormatWhitelist =
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,webp_pipe,flv,mpegts,mpeg,ogg,h264,hevc,mjpeg,image2";
 namespace fs = std::filesystem;
 
 std::vector<int64_t> resample_indices(int64_t source_frames, double source_fps, double fps, double start_s,
@@ -111,7 +120,14 @@ DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
   if (fs::file_size(path) == 0) throw fail("empty", "zero-length file");
   av_log_set_level(AV_LOG_ERROR);
   FormatInput in;
-  if (int e = avformat_open_input(&in.p, file.c_str(), nullptr, nullptr); e < 0) throw fail("not a video", av_error(e));
+  // Local files of video containers only: a playlist (HLS, concat) named x.mp4 must not make
+  // FFmpeg open other files or URLs.
+  AVDictionary* opts = nullptr;
+  av_dict_set(&opts, "protocol_whitelist", "file", 0);
+  av_dict_set(&opts, "format_whitelist", kVideoFormatWhitelist, 0);
+  const int open_rc = avformat_open_input(&in.p, file.c_str(), nullptr, &opts);
+  av_dict_free(&opts);
+  if (open_rc < 0) throw fail("not a video", av_error(open_rc));
   if (int e = avformat_find_stream_info(in.p, nullptr); e < 0) throw fail("not a video", av_error(e));
   const AVCodec* dec = nullptr;
   const int si = av_find_best_stream(in.p, AVMEDIA_TYPE_VIDEO, -1, -1, &dec, 0);
@@ -286,7 +302,10 @@ std::string write_video(const fs::path& path, const torch::Tensor& frames_in, do
   if (!enc) throw NotImplementedError(fmt::format("no encoder for '{}' in this FFmpeg", ext));
   const int T = static_cast<int>(frames.size(0)), H = static_cast<int>(frames.size(2)), W = static_cast<int>(frames.size(3));
 
-  const fs::path tmp = path.parent_path() / (path.filename().string() + std::string(kAtomicTempMarker) + "video");
+  // A unique temporary name per process and call: concurrent writers never share one.
+  static std::atomic<unsigned> counter{0};
+  const fs::path tmp = path.parent_path() / fmt::format("{}{}{}.{}.video", path.filename().string(), kAtomicTempMarker,
+                                                        ::getpid(), counter++);
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   struct RemoveUnlessDone {
     fs::path p;
@@ -331,14 +350,23 @@ std::string write_video(const fs::path& path, const torch::Tensor& frames_in, do
   frame.p->height = H;
   av_frame_get_buffer(frame.p, 0);
   Packet pkt;
+  // Every libav call that can fail is checked: a full disk or a file-size limit must fail the
+  // write (and leave no target file), not produce a truncated video that looks finished.
+  auto check = [&](int e, const char* what) {
+    if (e < 0) throw std::runtime_error(fmt::format("write_video '{}': {}: {}", path.string(), what, av_error(e)));
+  };
   auto flush = [&](AVFrame* f) {
-    avcodec_send_frame(ctx.p, f);
-    while (avcodec_receive_packet(ctx.p, pkt.p) == 0) {
+    check(avcodec_send_frame(ctx.p, f), "avcodec_send_frame");
+    for (;;) {
+      const int r = avcodec_receive_packet(ctx.p, pkt.p);
+      if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) break;
+      check(r, "avcodec_receive_packet");
       // One frame per packet; without a duration the mp4 edit list drops the last frame.
       if (pkt.p->duration == 0) pkt.p->duration = 1;
       av_packet_rescale_ts(pkt.p, ctx.p->time_base, st->time_base);
       pkt.p->stream_index = st->index;
-      av_interleaved_write_frame(out.p, pkt.p);
+      check(av_interleaved_write_frame(out.p, pkt.p), "av_interleaved_write_frame");
+      if (out.p->pb && out.p->pb->error < 0) check(out.p->pb->error, "writing");
     }
   };
   for (int t = 0; t < T; ++t) {
@@ -351,8 +379,18 @@ std::string write_video(const fs::path& path, const torch::Tensor& frames_in, do
     flush(frame.p);
   }
   flush(nullptr);
-  av_write_trailer(out.p);
-  if (out.p->pb) avio_closep(&out.p->pb);
+  check(av_write_trailer(out.p), "av_write_trailer");
+  if (out.p->pb) {
+    avio_flush(out.p->pb);
+    if (out.p->pb->error < 0) check(out.p->pb->error, "writing");
+    check(avio_closep(&out.p->pb), "avio_closep");
+  }
+  // Durable before it takes the target's name.
+  if (const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) throw std::runtime_error(fmt::format("write_video '{}': fsync: {}", path.string(), std::strerror(errno)));
+  }
   fs::rename(tmp, path);
   guard.done = true;
   return enc->name;

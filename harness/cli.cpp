@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <fstream>
@@ -19,6 +21,7 @@
 #include "common/progress.h"
 #include "common/run_dir.h"
 #include "common/sha256.h"
+#include "common/subprocess.h"
 #include "common/text.h"
 #include "datasets/clip_set.h"
 #include "datasets/video_backend.h"
@@ -38,6 +41,7 @@
 #include "methods/api/registry.h"
 #include "metrics/fvd/protocol.h"
 #include "models/device.h"
+#include "models/numerics.h"
 #include "reports/html_report.h"
 #include "reports/provenance.h"
 
@@ -90,7 +94,7 @@ Config resolve_config(const CommonOptions& c, const std::vector<std::string>& su
   std::optional<std::filesystem::path> file;
   if (!c.config_file.empty()) file = c.config_file;
   Config cfg = Config::resolve(c.preset, ov, file);
-  if (const auto t = cfg.get<long long>("run.threads"); t > 0) at::set_num_threads(static_cast<int>(t));
+  configure_numerics(cfg.get<bool>("run.reproducible"), cfg.get<long long>("run.threads"));
   return cfg;
 }
 
@@ -211,9 +215,8 @@ RowsRun run_rows(const std::vector<CompareRow>& rows, const fs::path& out, std::
       // again) under <runs>/rows/, so compare, ablate and regress share measured rows.
       const fs::path cache = fs::path(cfg.get<std::string>("run.root")) / "rows" /
                              sha256_hex(cfg.hash() + ":" + detector_weights_sha256(cfg)).substr(0, 16);
-      nlohmann::json row;
-      if (fs::exists(cache / "row.json")) {
-        row = nlohmann::json::parse(read_file(cache / "row.json"));
+      nlohmann::json row = read_cached_row(cache / "row.json");
+      if (!row.is_null()) {
         log::info("{} {} {} step(s) cfg {}: measured before ({})", m, s, st, cf, cache.string());
       } else {
         if (!ev) ev = std::make_unique<Evaluator>(base);
@@ -252,7 +255,11 @@ void print_rows_table(const nlohmann::json& results) {
 int compare_command(const std::vector<CompareRow>& rows, const std::vector<std::string>& formats,
                     const std::string& out_arg, std::vector<std::string> refused_upfront) {
   const Config& base = std::get<4>(rows.front());
-  const fs::path out = out_arg.empty() ? fs::path(base.get<std::string>("run.root")) / ("compare-" + base.short_hash())
+  // Keyed by the whole grid (every row's config hash, in order): `--steps 1,2` and `--steps 1,4`
+  // write different folders.
+  std::string grid;
+  for (const auto& row : rows) grid += std::get<4>(row).hash() + "\n";
+  const fs::path out = out_arg.empty() ? fs::path(base.get<std::string>("run.root")) / ("compare-" + sha256_hex(grid).substr(0, 12))
                                        : fs::path(out_arg);
   auto run = run_rows(rows, out, std::move(refused_upfront));
   const auto& results = run.results;
@@ -281,6 +288,45 @@ const std::vector<std::array<const char*, 4>> kRegressRows = {{"teacher", "euler
                                                                {"osv", "tts", "1", "none"},
                                                                {"animatelcm", "consistency", "2", "none"},
                                                                {"sfv", "consistency", "1", "none"}};
+
+// What each embedded asset behind a regression run hashes to, in build order (see regress.h). The
+// data is hashed as the sorted (name, sha256) list of its mp4 and JSON files; a model path of the
+// user's own (model.path, fvd.weights) is hashed like the embedded one.
+nlohmann::json asset_fingerprints(const Config& cfg, const nlohmann::json& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  auto add = [&](const std::string& name, const std::string& sha) {
+    if (!sha.empty()) out.push_back({{"asset", name}, {"sha256", sha}});
+  };
+  auto file_sha = [](const fs::path& p) { return fs::is_regular_file(p) ? sha256_file(p) : std::string(); };
+  if (cfg.get<std::string>("data.source") == "synthetic") {
+    const fs::path dir = synthetic_data_dir(cfg);
+    std::vector<fs::path> files;
+    if (fs::is_directory(dir))
+      for (const auto& e : fs::recursive_directory_iterator(dir))
+        if (e.is_regular_file() && (e.path().extension() == ".mp4" || e.path().extension() == ".json"))
+          files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    std::string list;
+    for (const auto& f : files) list += fs::relative(f, dir).string() + " " + sha256_file(f) + "\n";
+    if (!files.empty()) add("data", sha256_hex(list));
+  }
+  add("detector", detector_weights_sha256(cfg));
+  const fs::path svd = svd_folder_for(cfg);
+  add("vae", file_sha(svd / "vae" / "diffusion_pytorch_model.safetensors"));
+  add("image_encoder", file_sha(svd / "image_encoder" / "model.safetensors"));
+  add("teacher", file_sha(svd / "unet" / "diffusion_pytorch_model.safetensors"));
+  std::set<std::string> seen;
+  for (const auto& r : rows) {
+    // "kind:path" or a bare path; folders (the teacher's "svd:<folder>") are covered above.
+    const auto w = r.value("weights", "");
+    const auto colon = w.find(':');
+    const std::string kind = colon == std::string::npos ? "file" : w.substr(0, colon);
+    const std::string path = colon == std::string::npos ? w : w.substr(colon + 1);
+    if (w.empty() || !seen.insert(w).second) continue;
+    add(r.value("method", "?") + " weights (" + kind + ")", file_sha(path));
+  }
+  return out;
+}
 
 int regress_command(CommonOptions c, const std::string& baseline_path, bool update, const std::string& result_path,
                     const std::string& out_arg, const RegressOptions& ro) {
@@ -350,6 +396,7 @@ int regress_command(CommonOptions c, const std::string& baseline_path, bool upda
                             {"overrides", base_overrides},
                             {"tolerance", {{"z", ro.z}, {"rel_floor", ro.rel_floor}}},
                             {"rows", rows_kept},
+                            {"assets", asset_fingerprints(base, results)},
                             {"provenance", provenance(base)}};
       fs::path bp(baseline_path);
       if (bp.has_parent_path()) fs::create_directories(bp.parent_path());
@@ -361,15 +408,37 @@ int regress_command(CommonOptions c, const std::string& baseline_path, bool upda
     }
   }
   const auto verdicts = judge_regression(baseline.at("rows"), results, ro);
+  // The assets first: when this run's models are not the baseline's bits, its FVDs are not the
+  // baseline's measurement, whatever the rows say.
+  const AssetVerdict* differing = nullptr;
+  std::vector<AssetVerdict> assets;
+  if (result_path.empty() && baseline.contains("assets")) {
+    assets = judge_assets(baseline["assets"], asset_fingerprints(base, results));
+    std::cout << "\n" << asset_table(assets);
+    differing = first_differing_asset(assets);
+  }
   std::cout << "\n" << regress_table(verdicts);
-  const bool failed = any_regressed(verdicts);
+  const bool failed = any_regressed(verdicts) || differing != nullptr;
+  if (differing && !update) {
+    const nlohmann::json n = environment_info()["numerics"];
+    std::cout << fmt::format(
+        "ASSET BITS DIFFER: '{}' is {} here, {} in the baseline (the first differing asset; later ones follow from "
+        "it). Not an FVD regression: this run's models are other bits than the baseline's, so its FVDs are not "
+        "comparable. With an unchanged recipe this means this machine computes other bits (numerics: {}, CPU "
+        "kernels {}, {} threads); if this change altered the asset's recipe on purpose, refresh the baseline with "
+        "--update. README, 'The FVD gate', says what to do.\n",
+        differing->asset, differing->new_sha256.substr(0, 16), differing->base_sha256.substr(0, 16),
+        n["reproducible"].get<bool>() ? "reproducible" : "native", n["cpu_capability"].get<std::string>(),
+        n["intra_op_threads"].get<int>());
+  }
   if (update) {
     std::cout << "baseline " << baseline_path << " rewritten from this run" << (failed ? " (it was a regression)" : "")
               << "\n";
     return kExitOk;
   }
-  std::cout << (failed ? "REGRESSION: at least one row is worse than the baseline beyond the tolerance\n"
-                       : "no regression\n");
+  std::cout << (differing ? "NOT COMPARABLE: the assets' bits differ from the baseline's (see above)\n"
+                : failed  ? "REGRESSION: at least one row is worse than the baseline beyond the tolerance\n"
+                          : "no regression\n");
   return failed ? kExitFailure : kExitOk;
 }
 
@@ -410,19 +479,18 @@ int ablate_cost_command(const CommonOptions& c, const nlohmann::json& table) {
   for (const auto& r : table.at("rows")) {
     const auto kind = r.at("kind").get<std::string>();
     bar.set_postfix("now: " + kind);
-    const auto cmd = fmt::format("'{}' disc-cost --kind {} --arch {} --preset {} --device {} --dtype {} --iters {}",
-                                 self.string(), kind, svd ? "svd" : "embedded", svd ? "small" : c.preset,
-                                 cfg.get<std::string>("device"), cfg.get<std::string>("dtype"), 3);
-    std::FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) throw InputError("could not start " + cmd);
-    std::string out;
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-    const int rc = ::pclose(p);
+    // An argument vector, never a shell: every value is one argument whatever characters it holds.
+    const std::vector<std::string> argv = {self.string(), "disc-cost", "--kind", kind, "--arch", svd ? "svd" : "embedded",
+                                           "--preset", svd ? "small" : c.preset, "--device",
+                                           cfg.get<std::string>("device"), "--dtype", cfg.get<std::string>("dtype"),
+                                           "--iters", "3"};
+    const ProcessResult res = run_process(argv);
+    const std::string& out = res.stdout_text;
     // stdout is the one JSON line (logs and errors go to stderr, which passes through).
     const auto j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-    if (rc != 0 || !j.is_object())
-      throw InputError(fmt::format("disc-cost --kind {} failed (status {}); its output:\n{}", kind, rc, out));
+    if (res.exit_code != 0 || !j.is_object())
+      throw InputError(fmt::format("disc-cost --kind {} failed (exit {}, signal {}); its output:\n{}", kind,
+                                   res.exit_code, res.signal, out));
     measured.emplace_back(r.at("label").get<std::string>(), j);
     bar.advance();
   }
@@ -703,6 +771,15 @@ void print_info(const InfoOptions& o) {
   std::cout << fmt::format("{:<10} intra-op {}, inter-op {}, hardware {}\n", "threads",
                            e["threads"]["intra_op"].get<int>(), e["threads"]["inter_op"].get<int>(),
                            e["threads"]["hardware"].get<long>());
+  const auto& n = e["numerics"];
+  std::cout << fmt::format("{:<10} {}: CPU kernels {}, oneDNN max ISA {}, MKL CBWR {}{}\n", "numerics",
+                           n["reproducible"].get<bool>() ? "reproducible" : "native (run.reproducible=false)",
+                           n["cpu_capability"].get<std::string>(),
+                           n["onednn_max_isa"].get<std::string>().empty() ? "native" : n["onednn_max_isa"].get<std::string>(),
+                           n["mkl_cbwr"].get<std::string>().empty() ? "off" : n["mkl_cbwr"].get<std::string>(),
+                           n["reproducible"].get<bool>()
+                               ? fmt::format("; commands fix intra-op threads at run.threads or {}", kReproducibleThreads)
+                               : std::string());
   if (!b.with_cuda) {
     std::cout << fmt::format("{:<10} not in this build (CPU-only; the cuda preset builds it)\n", "CUDA");
   } else if (!cuda_available()) {

@@ -1,4 +1,12 @@
 // osvbench: trains, samples and evaluates fast video diffusion methods.
-#include "harness/cli.h"
+#include <string>
+#include <vector>
 
-int main(int argc, char** argv) { return osv::run_cli(argc, argv); }
+#include "harness/cli.h"
+#include "models/numerics.h"
+
+int main(int argc, char** argv) {
+  // Before any tensor operation: the kernels' instruction set is chosen once, at first use.
+  osv::init_numerics(osv::reproducible_requested(std::vector<std::string>(argv + 1, argv + argc)));
+  return osv::run_cli(argc, argv);
+}

@@ -5,7 +5,25 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/atomic_file.h"
+#include "common/log.h"
+
 namespace osv {
+
+// A cached row that can be trusted: row.json parses and its FVD is a finite number; else null
+// (the row is measured again, with a warning saying why).
+nlohmann::json read_cached_row(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) return nullptr;
+  try {
+    auto row = nlohmann::json::parse(read_file(file));
+    if (row.is_object() && row.contains("fvd") && row["fvd"].is_number() && std::isfinite(row["fvd"].get<double>()))
+      return row;
+    log::warn("{}: cached row has no finite FVD; measuring it again", file.string());
+  } catch (const std::exception& e) {
+    log::warn("{}: cached row does not parse ({}); measuring it again", file.string(), e.what());
+  }
+  return nullptr;
+}
 
 std::string regress_row_key(const nlohmann::json& r) {
   const auto& cfg = r.at("cfg");
@@ -62,14 +80,47 @@ std::string regress_table(const std::vector<RegressVerdict>& v) {
       continue;
     }
     if (!r.detector_changed.empty()) {
-      s += fmt::format("| {} | {:.2f} | {:.2f} | - | - | DETECTOR CHANGED ({}): not comparable, refresh the baseline "
-                       "with --update |\n",
+      s += fmt::format("| {} | {:.2f} | {:.2f} | - | - | DETECTOR CHANGED ({}): not comparable (other detector bits: "
+                       "another recipe, or a machine that computes other bits) |\n",
                        r.row, r.base_fvd, r.new_fvd, r.detector_changed);
       continue;
     }
     s += fmt::format("| {} | {:.2f} | {:.2f} | {:+.2f} | {:.2f} | {} |\n", r.row, r.base_fvd, r.new_fvd,
                      r.new_fvd - r.base_fvd, r.allowed, r.regressed ? "REGRESSED" : "ok");
   }
+  return s;
+}
+
+std::vector<AssetVerdict> judge_assets(const nlohmann::json& baseline_assets, const nlohmann::json& new_assets) {
+  std::vector<AssetVerdict> out;
+  auto find = [](const nlohmann::json& list, const std::string& name) -> std::string {
+    if (!list.is_array()) return "";
+    for (const auto& a : list)
+      if (a.value("asset", "") == name) return a.value("sha256", "");
+    return "";
+  };
+  for (const auto& a : new_assets) {
+    AssetVerdict v;
+    v.asset = a.value("asset", "");
+    v.new_sha256 = a.value("sha256", "");
+    v.base_sha256 = find(baseline_assets, v.asset);
+    out.push_back(v);
+  }
+  return out;
+}
+
+const AssetVerdict* first_differing_asset(const std::vector<AssetVerdict>& v) {
+  for (const auto& a : v)
+    if (a.differs()) return &a;
+  return nullptr;
+}
+
+std::string asset_table(const std::vector<AssetVerdict>& v) {
+  std::string s = "| asset | baseline sha256 | this run's sha256 | bits |\n|---|---|---|---|\n";
+  auto short_sha = [](const std::string& h) { return h.empty() ? std::string("-") : h.substr(0, 16); };
+  for (const auto& a : v)
+    s += fmt::format("| {} | {} | {} | {} |\n", a.asset, short_sha(a.base_sha256), short_sha(a.new_sha256),
+                     a.base_sha256.empty() ? "not in baseline" : (a.differs() ? "DIFFER" : "same"));
   return s;
 }
 

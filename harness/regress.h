@@ -11,6 +11,7 @@
 // refresh the baseline with --update).
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ struct RegressVerdict {
   std::string detector_changed;  // "<baseline sha> -> <new sha>" (first 12 hex digits) when they differ
 };
 
+// A cached row (<runs>/rows/<key>/row.json) that can be trusted: it parses and its FVD is a
+// finite number; else null, with a warning saying why (the caller measures the row again).
+nlohmann::json read_cached_row(const std::filesystem::path& file);
+
 std::string regress_row_key(const nlohmann::json& row);
 double fvd_standard_error(const nlohmann::json& row);  // 0 without a CI
 // The sha256 of the detector weights behind a row: a baseline row's "detector_sha256", or a
@@ -37,6 +42,19 @@ double fvd_standard_error(const nlohmann::json& row);  // 0 without a CI
 std::string row_detector_sha256(const nlohmann::json& row);
 std::vector<RegressVerdict> judge_regression(const nlohmann::json& baseline_rows, const nlohmann::json& new_rows,
                                              const RegressOptions& o);
+// The embedded assets behind a regression run, in the order they are built (each depends on the
+// ones before it): data, detector, vae, image_encoder, teacher, then each trained method's weights.
+// Both lists are arrays of {"asset", "sha256"}.
+struct AssetVerdict {
+  std::string asset;
+  std::string base_sha256, new_sha256;  // empty when one side does not record the asset
+  bool differs() const { return !base_sha256.empty() && !new_sha256.empty() && base_sha256 != new_sha256; }
+};
+std::vector<AssetVerdict> judge_assets(const nlohmann::json& baseline_assets, const nlohmann::json& new_assets);
+// The first asset whose bits differ, or nullptr.
+const AssetVerdict* first_differing_asset(const std::vector<AssetVerdict>& v);
+std::string asset_table(const std::vector<AssetVerdict>& v);
+
 // The diff table (markdown) and whether any row failed.
 std::string regress_table(const std::vector<RegressVerdict>& v);
 bool any_regressed(const std::vector<RegressVerdict>& v);

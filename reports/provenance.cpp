@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "datasets/video_backend.h"
 #include "models/device.h"
+#include "models/numerics.h"
 
 namespace osv {
 
@@ -34,6 +35,7 @@ json environment_info() {
                  {"mkldnn", at::hasMKLDNN()}, {"openmp", at::hasOpenMP()}}},
       {"threads", {{"intra_op", at::get_num_threads()}, {"inter_op", at::get_num_interop_threads()},
                    {"hardware", static_cast<long>(::sysconf(_SC_NPROCESSORS_ONLN))}}},
+      {"numerics", numerics_info()},
       {"cuda", {{"available", cuda_available()}, {"devices", gpus}}},
       {"ffmpeg", {{"available", v.available}, {"libavformat", v.libavformat}, {"libavcodec", v.libavcodec},
                   {"h264_encoder", v.h264_encoder}, {"mpeg4_encoder", v.mpeg4_encoder},

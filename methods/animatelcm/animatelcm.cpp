@@ -196,6 +196,7 @@ fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   }
   fs::create_directories(dir);
   atomic_write(dir / "key.json", key.dump(2));
+  ConfigReadLog reads;  // what this stage reads must be in its key (checked before it is marked done)
   auto data = load_train_data(c, *pipe, "animatelcm");
   auto student = copy_unet(pipe->models().unet);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 61);
@@ -211,6 +212,7 @@ fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
                                                 {"steps", s.total_steps}, {"skipped_nonfinite", s.skipped_nonfinite},
                                                 {"final_loss", s.final_loss}}
                                      .dump(2));
+  check_stage_reads("animatelcm", reads, key);
   if (strategy == "lora") {
     save_lora(*student, out);
   } else {

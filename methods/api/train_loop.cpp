@@ -100,6 +100,18 @@ std::string fmt_metric(double v) { return std::isfinite(v) ? fmt::format("{:.4g}
 
 }  // namespace
 
+void check_stage_reads(const std::string& stage, const ConfigReadLog& log, const nlohmann::json& key,
+                       const std::vector<std::string>& covered) {
+  const auto missing = undeclared_reads(log.keys(), key, covered);
+  if (missing.empty()) return;
+  std::string names;
+  for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+  throw std::logic_error(fmt::format("{} read config keys its cache key does not cover: {}. Add them to the stage's "
+                                     "key, else a changed value would reuse weights trained with the old one "
+                                     "(nothing was marked finished)",
+                                     stage, names));
+}
+
 TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
   fs::create_directories(o.dir);
   const fs::path ckpt = o.dir / "checkpoint.pt", metrics = o.dir / "metrics.jsonl";

@@ -10,16 +10,18 @@
 //     checkpointed step so the logged curve continues exactly as an uninterrupted run's.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
+
+#include "common/config.h"
 
 namespace osv {
-
-class Config;
 
 struct StepOutput {
   std::map<std::string, double> metrics;  // "loss", "grad_norm", "lr", ... (finite or not)
@@ -57,6 +59,13 @@ struct TrainSummary {
 };
 
 TrainSummary run_training(TrainTask& task, const TrainLoopOptions& options);
+
+// A cached training stage's key must cover every knob the stage read (else a changed knob would
+// reuse the old weights): throws std::logic_error naming each hashed config key in `log` that `key`
+// does not name. "data." is covered by the data set's identity in every stage key (run_key).
+// Called before a stage writes the file that marks it finished.
+void check_stage_reads(const std::string& stage, const ConfigReadLog& log, const nlohmann::json& key,
+                       const std::vector<std::string>& covered = {"data."});
 
 // Options from a config: run.checkpoint_every, seed, run.progress_interval_s.
 TrainLoopOptions train_loop_options(const Config& config, const std::filesystem::path& dir, const std::string& label,

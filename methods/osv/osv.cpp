@@ -30,13 +30,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The resolution knobs enter a key only when they differ from training at the preset's size, so
-// runs cached before these knobs existed (all at the preset's size) keep their keys.
+// The resolution knobs, under their config names (check_stage_reads matches those). The fraction
+// is read only by low_then_high, and enters the key only then.
 void add_resolution(nlohmann::json& k, const Config& c, int stage) {
-  const auto r = c.get<std::string>(stage == 1 ? "osv.stage1_resolution" : "osv.stage2_resolution");
-  if (r == "high") return;
-  k[stage == 1 ? "stage1_resolution" : "stage2_resolution"] = r;
-  if (r == "low_then_high") k["stage2_highres_fraction"] = c.get<double>("osv.stage2_highres_fraction");
+  const char* key = stage == 1 ? "osv.stage1_resolution" : "osv.stage2_resolution";
+  const auto r = c.get<std::string>(key);
+  k[key] = r;
+  if (r == "low_then_high") k["osv.stage2_highres_fraction"] = c.get<double>("osv.stage2_highres_fraction");
 }
 
 // Everything stage 1 depends on.
@@ -46,8 +46,8 @@ nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
                               "disc.taps", "disc.tap_patch_embed", "disc.backbone_path", "disc.lr", "train.grid_n",
                               "train.huber_c", "train.huber_mode", "train.consistency_param", "train.batch",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
-                              "cond.motion_bucket_id"},
-                 svd, "osv-stage1-1");
+                              "cond.motion_bucket_id", "model.embedded"},
+                 svd, "osv-stage1-2");
   add_resolution(k, c, 1);
   return k;
 }
@@ -58,7 +58,7 @@ nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
                               "osv.adversarial", "train.lambda_power"});
   k["stage1"] = c.get<bool>("osv.stage1") ? digest12(stage1_key(c, svd)) : "none";
   k["stage1_key"] = stage1_key(c, svd);  // stage 2 without stage 1 still depends on the shared knobs
-  k["version"] = "osv-stage2-1";
+  k["version"] = "osv-stage2-2";
   add_resolution(k, c, 2);
   return k;
 }
@@ -292,18 +292,23 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
   for (auto t : c.get<std::vector<long long>>("disc.taps")) o.taps.push_back(t);
   o.tap_patch_embed = c.get<bool>("disc.tap_patch_embed");
   o.vae_scaling_factor = pipe.scaling_factor();
+  // The backbone first: building it (first use in a runs folder) seeds and draws from torch's
+  // generator, loading it does not — the heads must start from the same state either way.
+  auto backbone = load_backbone(c);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 21);
-  return LatentDiscriminator(o, load_backbone(c), o.kind == "decoder" ? pipe.models().vae : nullptr);
+  return LatentDiscriminator(o, std::move(backbone), o.kind == "decoder" ? pipe.models().vae : nullptr);
 }
 
 // Runs one stage unless its lora.safetensors exists; returns its directory.
-fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path& dir, const fs::path& init_dir,
+fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const nlohmann::json& key, const fs::path& init_dir,
                    TrainSets& data) {
+  const fs::path dir = fs::path(c.get<std::string>("run.root")) / fmt::format("osv-stage{}-{}", stage, digest12(key));
   if (fs::exists(dir / "lora.safetensors")) {
     log::info("osv stage {}: cached in {}", stage, dir.string());
     return dir;
   }
   fs::create_directories(dir);
+  ConfigReadLog reads;  // what this stage reads must be in its key (checked before it is marked done)
   auto student = copy_unet(pipe.models().unet);
   auto disc = make_disc(c, pipe);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
@@ -322,6 +327,7 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const fs::path
     torch::NoGradGuard g;
     for (std::size_t i = 0; i < task.g_params.size(); ++i) task.g_params[i].copy_(task.ema[i]);
   }
+  check_stage_reads(fmt::format("osv stage {}", stage), reads, key);
   save_disc(disc, dir / "disc.safetensors");
   save_lora(*student, dir / "lora.safetensors");  // last: its presence marks the stage done
   atomic_write(dir / "stage.json", nlohmann::json{{"stage", stage}, {"steps", s.total_steps},
@@ -421,18 +427,17 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
 }
 
 fs::path train_osv(const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) {
-  const fs::path root = c.get<std::string>("run.root");
   const fs::path svd = pipe->models().root;
   TrainSets data{c, *pipe, nullptr, nullptr};
   fs::path s1;
   if (c.get<bool>("osv.stage1") && (stage == "1" || stage == "all" || stage == "2"))
-    s1 = run_stage(1, c, *pipe, root / ("osv-stage1-" + digest12(stage1_key(c, svd))), {}, data);
+    s1 = run_stage(1, c, *pipe, stage1_key(c, svd), {}, data);
   if (stage == "1") return s1 / "lora.safetensors";
   if (!c.get<bool>("osv.stage2")) {
     if (s1.empty()) throw UsageError("osv.stage1=false and osv.stage2=false: nothing to train");
     return s1 / "lora.safetensors";
   }
-  const fs::path s2 = run_stage(2, c, *pipe, root / ("osv-stage2-" + digest12(stage2_key(c, svd))), s1, data);
+  const fs::path s2 = run_stage(2, c, *pipe, stage2_key(c, svd), s1, data);
   return s2 / "lora.safetensors";
 }
 

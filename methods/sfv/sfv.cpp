@@ -174,7 +174,9 @@ fs::path train_sfv(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
     return out;
   }
   fs::create_directories(dir);
-  atomic_write(dir / "key.json", sfv_key(c, pipe->models().root).dump(2));
+  const auto key = sfv_key(c, pipe->models().root);
+  atomic_write(dir / "key.json", key.dump(2));
+  ConfigReadLog reads;  // what this stage reads must be in its key (checked before it is marked done)
   auto data = load_train_data(c, *pipe, "sfv");
   auto gen = copy_unet(pipe->models().unet);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 51);
@@ -194,6 +196,7 @@ fs::path train_sfv(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
                                                 {"skipped_nonfinite", s.skipped_nonfinite}, {"final_loss", s.final_loss},
                                                 {"optimizer", "Adam(0.5, 0.999); the paper used SM3"}}
                                      .dump(2));
+  check_stage_reads("sfv", reads, key);
   save_weights(*gen, out, {{"trained_by", "osvbench train --method sfv (EMA generator)"}});  // last: marks done
   return out;
 }

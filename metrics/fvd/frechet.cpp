@@ -115,11 +115,33 @@ FrechetStats FrechetStats::load(const std::filesystem::path& path) {
   auto f = SafetensorsFile::open(path);
   if (!f.metadata().count("osvbench_fvd_stats") || !f.contains("sum") || !f.contains("sum_outer") || !f.contains("count"))
     throw InputError(fmt::format("{}: not an osvbench FVD statistics file", path.string()));
+  // Shapes checked from the header before anything of size dim^2 is allocated: a hostile or broken
+  // file must not make us allocate what it claims.
+  auto shape = [&](const char* name) { return f.entry(name).shape; };
+  auto shape_str = [&](const char* name) {
+    std::string t;
+    for (auto d : shape(name)) t += (t.empty() ? "" : ", ") + std::to_string(d);
+    return "[" + t + "]";
+  };
+  if (shape("sum").size() != 1 || shape("sum")[0] < 1 || shape("sum")[0] > kMaxFeatureDim)
+    throw InputError(fmt::format("{}: sum has shape {}; expected [dim] with 1 <= dim <= {}", path.string(),
+                                 shape_str("sum"), kMaxFeatureDim));
+  const int64_t dim = shape("sum")[0];
+  if (shape("sum_outer") != std::vector<int64_t>{dim, dim})
+    throw InputError(fmt::format("{}: sum_outer has shape {}; expected [{}, {}]", path.string(), shape_str("sum_outer"),
+                                 dim, dim));
+  if (shape("count").size() > 1 || (shape("count").size() == 1 && shape("count")[0] != 1))
+    throw InputError(fmt::format("{}: count has shape {}; expected a scalar", path.string(), shape_str("count")));
+  const int64_t count = f.tensor("count").reshape({-1})[0].item<int64_t>();
+  if (count < 0) throw InputError(fmt::format("{}: negative count {}", path.string(), count));
+  if (f.contains("features") && shape("features") != std::vector<int64_t>{count, dim})
+    throw InputError(fmt::format("{}: features have shape {}; expected [{}, {}] (count, dim)", path.string(),
+                                 shape_str("features"), count, dim));
   const auto sum = f.tensor("sum");
-  FrechetStats s(sum.size(0), f.contains("features"));
+  FrechetStats s(dim, f.contains("features"));
   s.sum_ = from_torch(sum.reshape({-1, 1}));
   s.sum_outer_ = from_torch(f.tensor("sum_outer"));
-  s.count_ = f.tensor("count").item<int64_t>();
+  s.count_ = count;
   if (s.sum_outer_.rows() != s.dim_ || s.sum_outer_.cols() != s.dim_)
     throw InputError(fmt::format("{}: sum_outer is not {}x{}", path.string(), s.dim_, s.dim_));
   if (s.keep_) {
@@ -210,6 +232,10 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
   r.n_fake = fake.count();
   r.dim = real.dim();
   r.normaliser = cov_normaliser_name(o.normaliser);
+  // A covariance needs two videos (N-1 normaliser: division by zero below that).
+  if (r.n_real < 2 || r.n_fake < 2)
+    throw InputError(fmt::format("FVD needs at least 2 videos per set, got {} real and {} generated", r.n_real,
+                                 r.n_fake));
   const auto mu1 = real.mean(), mu2 = fake.mean();
   const auto s1 = real.covariance(o.normaliser), s2 = fake.covariance(o.normaliser);
   r.fvd = frechet_distance(mu1, s1, mu2, s2);
@@ -238,6 +264,11 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
   }
   if (o.fd_inf) {
     if (!have_features) throw UsageError("FD-infinity needs per-video features in both statistics");
+    // Six subset sizes from N/4 to N, each of at least 2 videos and not all equal: N >= 8.
+    if (r.n_real < kFdInfMinVideos || r.n_fake < kFdInfMinVideos)
+      throw InputError(fmt::format("FD-infinity extrapolates over subsets of N/4 .. N videos and needs at least {} "
+                                   "per set, got {} real and {} generated",
+                                   kFdInfMinVideos, r.n_real, r.n_fake));
     // FD_N = FD_inf + k / N: fit over subsets of 1/4 .. 1 of the videos, take the intercept.
     std::mt19937_64 rng(o.seed + 1);
     std::vector<double> xs, ys;
@@ -246,7 +277,7 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
         std::vector<int64_t> idx(static_cast<std::size_t>(s.count()));
         std::iota(idx.begin(), idx.end(), 0);
         std::shuffle(idx.begin(), idx.end(), rng);
-        const auto k = std::max<int64_t>(2, static_cast<int64_t>(frac * static_cast<double>(s.count())));
+        const auto k = std::clamp<int64_t>(static_cast<int64_t>(frac * static_cast<double>(s.count())), 2, s.count());
         Eigen::VectorXd w = Eigen::VectorXd::Zero(s.count());
         for (int64_t i = 0; i < k; ++i) w[idx[static_cast<std::size_t>(i)]] = 1.0;
         return std::pair{w, k};
@@ -270,6 +301,7 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
     }
     const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
     r.fd_inf = (sy - slope * sx) / n;
+    if (!std::isfinite(*r.fd_inf)) throw InputError("FD-infinity: the 1/N fit is degenerate (non-finite intercept)");
   }
   return r;
 }

@@ -85,6 +85,12 @@ double tail_variance_share(const Eigen::MatrixXd& features, double fraction = 0.
 // empty otherwise.
 std::string heavy_tail_warning(const FvdResult& r, double threshold = 0.5);
 
+// Largest feature dimension a statistics file may claim (I3D: 400 logits; 2048 pool features).
+inline constexpr int64_t kMaxFeatureDim = 16384;
+
+// FD-infinity fits FD over subsets of N/4 .. N videos: at least this many per set (InputError below).
+inline constexpr int64_t kFdInfMinVideos = 8;
+
 struct FvdOptions {
   CovNormaliser normaliser = CovNormaliser::N;
   int bootstrap = 0;  // resamples; needs features kept in both stats

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "common/atomic_file.h"
 #include "datasets/video_backend.h"
 #include "tests/e2e/e2e_util.h"
@@ -28,6 +30,22 @@ TEST(HarnessCli, RegressionGatePassesCleanAndCatchesAPlantedFault) {
   auto [code, out] = run("regress " + common);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("no regression"), std::string::npos) << out;
+  // Every asset is the baseline's bits (this is the cross-machine check: a CPU that computes other
+  // bits fails here, naming the asset), and a baseline whose VAE is other bits is not comparable.
+  EXPECT_EQ(out.find("| DIFFER |"), std::string::npos) << out;
+  for (const char* a : {"| data | ", "| detector | ", "| vae | ", "| image_encoder | ", "| teacher | "})
+    EXPECT_NE(out.find(a), std::string::npos) << a << "\n" << out;
+  {
+    auto doc = nlohmann::json::parse(read_file(kBaseline));
+    for (auto& a : doc["assets"])
+      if (a["asset"] == "vae") a["sha256"] = std::string(64, '0');
+    atomic_write(dir / "tampered.json", doc.dump(2));
+    auto [ct, ot] = run("regress --baseline " + (dir / "tampered.json").string() + " --runs " + dir.string());
+    EXPECT_EQ(ct, 1) << ot;
+    EXPECT_NE(ot.find("ASSET BITS DIFFER: 'vae' is "), std::string::npos) << ot;
+    EXPECT_NE(ot.find("NOT COMPARABLE"), std::string::npos) << ot;
+    EXPECT_EQ(ot.find("REGRESSION: at least one row"), std::string::npos) << ot;
+  }
   // The planted bug: every decoded video black (the models are cached by now).
   auto [code2, out2] = run("regress " + common + " debug.fault=black_video");
   EXPECT_EQ(code2, 1) << out2;

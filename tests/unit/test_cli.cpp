@@ -191,3 +191,21 @@ TEST(Cli, FvdComputeAndMergeOnStatisticsFiles) {
 }
 
 }  // namespace
+
+// A config value that reaches a child process (ablate fig3 passes `device` to `disc-cost`) is
+// validated against its schema, and children are started from an argument vector, never a shell.
+TEST(Cli, DeviceValueCannotInjectAShellCommand) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_cli_injection";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto pwn = dir / "pwn";
+  const auto r = run("ablate --table fig3 --preset tiny --runs " + (dir / "runs").string() + " 'device=cpu;touch " +
+                     pwn.string() + "'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(has(r, "cpu, cuda or cuda:N")) << r.out;
+  EXPECT_FALSE(fs::exists(pwn));
+  EXPECT_EQ(run("info 'device=cuda:0 && touch " + pwn.string() + "'").code, 2);
+  EXPECT_FALSE(fs::exists(pwn));
+  fs::remove_all(dir);
+}

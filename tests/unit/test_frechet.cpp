@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <random>
 
+#include "common/errors.h"
 #include "metrics/fvd/frechet.h"
+#include "models/safetensors.h"
 
 namespace osv {
 namespace {
@@ -125,6 +127,72 @@ TEST(Frechet, SameDistributionGivesSmallFvdDifferentGivesLarge) {
   const double same = frechet_distance(a, b, CovNormaliser::N), diff = frechet_distance(a, c, CovNormaliser::N);
   EXPECT_LT(same, 0.1);
   EXPECT_NEAR(diff, 16.0, 0.5);
+}
+
+}  // namespace
+}  // namespace osv
+
+namespace osv {
+namespace {
+
+// Tiny sets: a clear InputError or a finite value, never an index past the features (N = 1 wrote
+// out of bounds in the FD-infinity subsets) or a NaN (N = 2: every subset the same size).
+TEST(Frechet, TinySetsGiveAnErrorOrAFiniteValue) {
+  for (int64_t n : {0, 1, 2, 3, 7, 8}) {
+    FrechetStats r(4, true), f(4, true);
+    if (n > 0) {
+      r.add(gaussian(n, 4, 0, 1, 11));
+      f.add(gaussian(n, 4, 0.5, 1, 12));
+    }
+    for (bool inf : {false, true}) {
+      FvdOptions o;
+      o.bootstrap = 10;
+      o.fd_inf = inf;
+      try {
+        const auto res = compute_fvd(r, f, o);
+        EXPECT_TRUE(std::isfinite(res.fvd)) << n;
+        if (inf) {
+          ASSERT_TRUE(res.fd_inf.has_value()) << n;
+          EXPECT_TRUE(std::isfinite(*res.fd_inf)) << n;
+          EXPECT_GE(n, kFdInfMinVideos);
+        } else {
+          EXPECT_GE(n, 2);
+        }
+      } catch (const osv::InputError& e) {
+        EXPECT_LT(n, inf ? kFdInfMinVideos : 2) << e.what();
+      }
+    }
+  }
+}
+
+// A statistics file's shapes are checked from its header before anything of size dim^2 exists.
+TEST(Frechet, StatisticsFilesWithBadShapesAreRejectedBeforeAllocating) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_frechet_shapes";
+  fs::create_directories(dir);
+  auto write = [&](torch::Tensor sum, torch::Tensor outer, torch::Tensor count) {
+    const auto p = dir / "s.safetensors";
+    save_safetensors(p, {{"sum", sum}, {"sum_outer", outer}, {"count", count}}, {{"osvbench_fvd_stats", "1"}});
+    return p;
+  };
+  auto message = [&](const fs::path& p) -> std::string {
+    try {
+      FrechetStats::load(p);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const auto d = torch::kFloat64;
+  // Claims dim 100000 (80 GB of sum_outer if believed) with a tiny sum_outer.
+  EXPECT_NE(message(write(torch::zeros({100000}, d), torch::zeros({2, 2}, d), torch::tensor(int64_t{3}))).find("sum has shape [100000]"),
+            std::string::npos);
+  EXPECT_NE(message(write(torch::zeros({4}, d), torch::zeros({4, 3}, d), torch::tensor(int64_t{3}))).find("sum_outer has shape [4, 3]"),
+            std::string::npos);
+  EXPECT_NE(message(write(torch::zeros({4}, d), torch::zeros({4, 4}, d), torch::tensor(int64_t{-2}))).find("negative count"),
+            std::string::npos);
+  EXPECT_EQ(message(write(torch::zeros({4}, d), torch::zeros({4, 4}, d), torch::tensor(int64_t{3}))), "");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +63,30 @@ TEST(Regress, OtherDetectorWeightsAreNotComparable) {
   // A baseline that does not record its detector is judged on FVD alone (older baselines).
   base[0].erase("detector_sha256");
   EXPECT_FALSE(judge_regression(base, other, o)[0].regressed);
+}
+
+// The gate names the first asset (in build order) whose bits differ from the baseline's.
+TEST(Regress, FirstDifferingAssetIsNamed) {
+  auto list = [](std::initializer_list<std::pair<const char*, char>> l) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& [name, c] : l) a.push_back({{"asset", name}, {"sha256", std::string(64, c)}});
+    return a;
+  };
+  const auto base = list({{"data", 'a'}, {"detector", 'b'}, {"vae", 'c'}, {"teacher", 'd'}});
+  EXPECT_EQ(first_differing_asset(judge_assets(base, base)), nullptr);
+  const auto v = judge_assets(base, list({{"data", 'a'}, {"detector", 'b'}, {"vae", 'x'}, {"teacher", 'y'}}));
+  const auto* first = first_differing_asset(v);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->asset, "vae");
+  EXPECT_EQ(first->base_sha256, std::string(64, 'c'));
+  EXPECT_EQ(first->new_sha256, std::string(64, 'x'));
+  const auto t = asset_table(v);
+  EXPECT_NE(t.find("| vae | cccccccccccccccc | xxxxxxxxxxxxxxxx | DIFFER |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| data | aaaaaaaaaaaaaaaa | aaaaaaaaaaaaaaaa | same |"), std::string::npos) << t;
+  // An asset the baseline does not record is shown, not failed.
+  const auto extra = judge_assets(base, list({{"data", 'a'}, {"sfv weights (unet)", 'z'}}));
+  EXPECT_EQ(first_differing_asset(extra), nullptr);
+  EXPECT_NE(asset_table(extra).find("not in baseline"), std::string::npos);
 }
 
 TEST(Ablate, DirectionsAndSignificance) {
@@ -160,3 +186,24 @@ TEST(Report, EscapesDataAndEncodesVideos) {
 
 }  // namespace
 }  // namespace osv
+
+// A cached row that cannot be trusted (torn JSON, null or NaN FVD) is measured again, not a crash.
+TEST(Regress, UntrustedCachedRowsAreMeasuredAgain) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_cached_row";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto put = [&](const std::string& text) {
+    std::ofstream(dir / "row.json") << text;
+    return osv::read_cached_row(dir / "row.json");
+  };
+  EXPECT_TRUE(osv::read_cached_row(dir / "missing.json").is_null());
+  EXPECT_TRUE(put("{\"fvd\": 12.5, \"meth").is_null());
+  EXPECT_TRUE(put("{\"fvd\": null}").is_null());
+  EXPECT_TRUE(put("{\"fvd\": NaN}").is_null());
+  EXPECT_TRUE(put("[1, 2]").is_null());
+  const auto ok = put("{\"fvd\": 12.5, \"method\": \"teacher\"}");
+  ASSERT_FALSE(ok.is_null());
+  EXPECT_EQ(ok["fvd"].get<double>(), 12.5);
+  fs::remove_all(dir);
+}

@@ -161,3 +161,34 @@ TEST_F(TrainLoop, DamagedCheckpointIsAnInputError) {
 
 }  // namespace
 }  // namespace osv
+
+// A cached stage's key must cover every knob it read: a read that the key does not name fails
+// before the stage is marked finished (else a changed value would reuse the old weights).
+TEST(StageKeys, AnUndeclaredReadFails) {
+  const osv::Config c = osv::Config::resolve("tiny", {});
+  const nlohmann::json key = {{"sfv.lr_g", c.at("sfv.lr_g")}, {"data", "synthetic-abc"}};
+  osv::ConfigReadLog reads;
+  (void)c.get<double>("sfv.lr_g");
+  (void)c.get<std::string>("run.root");  // not hashed: cannot change results
+  (void)c.at("data.frames");             // covered by the data set's identity
+  (void)c.hash();                        // hashing is not a read of every knob
+  EXPECT_NO_THROW(osv::check_stage_reads("toy", reads, key));
+  (void)c.get<double>("sfv.lr_d");
+  try {
+    osv::check_stage_reads("toy", reads, key);
+    FAIL() << "an undeclared read passed";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("toy read config keys its cache key does not cover: sfv.lr_d"),
+              std::string::npos)
+        << e.what();
+  }
+  {
+    osv::ConfigReadLog inner;  // logs nest: both see the read
+    (void)c.get<long long>("sfv.iters");
+    EXPECT_EQ(inner.keys(), std::set<std::string>{"sfv.iters"});
+  }
+  EXPECT_TRUE(reads.keys().count("sfv.iters"));
+  // A key nested deeper in the stage key (OSV stage 2 holds stage 1's key) counts as declared.
+  const nlohmann::json nested = {{"stage1_key", key}, {"sfv.lr_d", 1e-4}, {"sfv.iters", 1}};
+  EXPECT_NO_THROW(osv::check_stage_reads("toy", reads, nested));
+}

@@ -1,8 +1,10 @@
 // Video I/O on files the tests make with the project's own writer: round trip quality, fps
 // resampling, crop geometry, every broken-input reason, GIF/WebP/PNG writing.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -113,6 +115,11 @@ TEST_F(VideoIo, BrokenInputsGiveTheirReason) {
   EXPECT_NE(reason(dir_ / "empty.mp4").find("empty:"), std::string::npos);
   EXPECT_NE(reason(dir_ / "notes.mp4").find("not a video:"), std::string::npos) << reason(dir_ / "notes.mp4");
   EXPECT_NE(reason(dir_ / "missing.mp4").find("missing:"), std::string::npos);
+  // Playlists that would make FFmpeg open other files (or URLs) are not videos here.
+  atomic_write(dir_ / "playlist.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nok.mp4\n#EXT-X-ENDLIST\n");
+  atomic_write(dir_ / "concat.mp4", "ffconcat version 1.0\nfile ok.mp4\n");
+  EXPECT_NE(reason(dir_ / "playlist.mp4").find("not a video:"), std::string::npos) << reason(dir_ / "playlist.mp4");
+  EXPECT_NE(reason(dir_ / "concat.mp4").find("not a video:"), std::string::npos) << reason(dir_ / "concat.mp4");
   const auto t = reason(dir_ / "truncated.mp4");
   EXPECT_FALSE(t.empty()) << "a truncated mp4 must not decode silently";
   EXPECT_NE(t.find("truncated.mp4"), std::string::npos) << t;
@@ -157,6 +164,32 @@ TEST_F(VideoIo, SyntheticSetIsWrittenWithLabelsAndResumes) {
   EXPECT_EQ(labels["index"], split.train_index(2));
   fs::remove(dir_ / "set" / "train" / "00000.json");  // an entry killed before its labels were written
   EXPECT_EQ(write_synthetic_set(dir_ / "set", o, split), 1);
+}
+
+// A write that the file system refuses (here: a file-size limit, SIGXFSZ ignored so write()
+// returns EFBIG) fails write_video with an error and leaves neither the target nor a temporary
+// file. The limit is set on a child process: this binary again, running only the child half.
+TEST_F(VideoIo, WriteUnderAFileSizeLimitFailsCleanly) {
+  const fs::path target = dir_ / "big.mp4";
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const std::string cmd = "ulimit -f 16; trap '' XFSZ; OSVBENCH_VIDEO_CHILD_TARGET='" + target.string() + "' exec '" +
+                          self + "' --gtest_filter=VideoIo.ChildWritesUnderTheLimit >/dev/null 2>&1";
+  const int status = std::system(("/bin/sh -c \"" + cmd + "\"").c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  EXPECT_FALSE(fs::exists(target));
+  for (const auto& e : fs::directory_iterator(dir_))
+    ADD_FAILURE() << "left behind: " << e.path().filename().string();
+}
+
+// The child half: runs only under the test above (its environment names the target).
+TEST_F(VideoIo, ChildWritesUnderTheLimit) {
+  const char* t = std::getenv("OSVBENCH_VIDEO_CHILD_TARGET");
+  if (!t) GTEST_SKIP() << "runs as the child of WriteUnderAFileSizeLimitFailsCleanly";
+  const fs::path target = t;
+  torch::manual_seed(0);
+  const auto noise = torch::randint(0, 256, {16, 3, 128, 128}).to(torch::kUInt8);  // incompressible: > 16 KiB
+  EXPECT_THROW(write_video(target, noise, 7.0), std::exception);
+  EXPECT_FALSE(fs::exists(target));
 }
 
 }  // namespace
