@@ -1,5 +1,5 @@
 // Cost of the discriminator path (the paper's Figure 3): a command line over measure_disc_cost
-// (methods/sfv/disc_cost.h, which says what one step includes); `osvbench ablate --table fig3`
+// (harness/disc_cost.h, which says what one step includes); `osvbench ablate --table fig3`
 // runs the same measurement.
 //   --arch embedded: the preset's embedded configs (DINOv2 small config), CPU by default.
 //   --arch svd:      SVD's UNet and VAE, DINOv2 ViT-B/14 at 224 (blocks 2, 5, 8, 11 + patch
@@ -17,7 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "methods/sfv/disc_cost.h"
+#include "harness/disc_cost.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"discriminator path cost: upsampler vs VAE decoder vs SF-V UNet encoder"};

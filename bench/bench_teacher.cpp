@@ -15,9 +15,9 @@
 
 #include "common/config.h"
 #include "methods/api/train_loop.h"
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 #include "methods/teacher/embedded.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/svd_pipeline.h"
 #include "methods/teacher/teacher.h"
 
 using namespace osv;

@@ -40,6 +40,7 @@ KeySpec K(std::string path, KeyType type, Json def, std::string doc, std::vector
 
 using T = KeyType;
 constexpr double kInf = 1e300;
+constexpr int kMaxConfigDepth = 16;  // a config nests 3 deep ({"osv": {"cfg_wmin_choices": [..]}})
 
 std::vector<KeySpec> build_schema() {
   std::vector<KeySpec> s;
@@ -63,6 +64,10 @@ std::vector<KeySpec> build_schema() {
                 {}, {}, {}, false));
   s.push_back(K("run.progress_interval_s", T::Float, 10.0,
                 "seconds between progress lines when not on a terminal", {}, 0.1, {}, false));
+  s.push_back(K("train.max_skipped_share", T::Float, 0.1,
+                "a training run whose skipped (non-finite) generator or discriminator updates exceed this share of "
+                "its steps fails instead of being cached as finished",
+                {}, 0.0, 1.0, false));
   s.push_back(K("run.checkpoint_every", T::Int, 100, "training steps between checkpoints", {}, 1, {},
                 false));
   // --- data (SPEC §5: OpenVid-1M, 1,000 test clips, 14 frames, 7 fps) ---
@@ -92,7 +97,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("cond.motion_bucket_id", T::Int, 127, "added_time_ids motion bucket", {}, 0));
   s.push_back(K("cond.noise_aug", T::Float, 0.02, "noise augmentation of the conditioning frame", {}, 0.0));
   // --- sampling (SPEC §1, §3) ---
-  s.push_back(K("sample.steps", T::Int, 25, "sampling steps k", {}, 1));
+  s.push_back(K("sample.steps", T::Int, 25, "sampling steps k", {}, 1, 100000));
   s.push_back(K("sample.sampler", T::String, "euler", "sampler: teacher Euler, k-step consistency, Time Travel",
                 {"euler", "consistency", "tts"}));
   s.push_back(K("sample.cfg", T::Bool, true, "classifier-free guidance at inference (2 NFE per step)"));
@@ -186,7 +191,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("sfv.ema", T::Float, 0.95, "generator EMA decay", {}, 0.0, 1.0));
   s.push_back(K("sfv.iters", T::Int, 20000, "training iterations", {}, 0));
   // --- FVD (SPEC §6) ---
-  s.push_back(K("fvd.detector", T::String, "i3d", "feature extractor: native I3D or the TorchScript detector",
+  s.push_back(K("fvd.detector", T::String, "i3d", "feature extractor: native I3D or the TorchScript detector (loading a TorchScript .pt can run code it holds: use only files you trust)",
                 {"i3d", "i3d_torchscript"}));
   s.push_back(K("fvd.weights", T::String, "", "detector weights (safetensors or .pt); empty = embedded default"));
   s.push_back(K("fvd.bn_eps", T::Float, 1e-3, "I3D batch-norm eps: 1e-3 TF-faithful, 1e-5 VideoGPT/TATS", {}, 0.0));
@@ -200,7 +205,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("fvd.input_size", T::Int, 224, "detector input resolution (224 for Kinetics weights)", {}, 16));
   s.push_back(K("fvd.embedded_train_steps", T::Int, 400,
                 "training steps of the embedded detector (used when fvd.weights is empty)", {}, 0));
-  s.push_back(K("fvd.bootstrap", T::Int, 1000, "bootstrap resamples of the confidence interval, 0 = none", {}, 0));
+  s.push_back(K("fvd.bootstrap", T::Int, 1000, "bootstrap resamples of the confidence interval, 0 = none", {}, 0, 1000000));
   s.push_back(K("fvd.bootstrap_seed", T::Int, 0, "seed of the bootstrap", {}, 0));
   return s;
 }
@@ -443,8 +448,11 @@ Config Config::resolve(const std::string& preset, const std::vector<std::string>
   c.json_[pointer("preset")] = preset;
   if (file) {
     Json j;
+    const std::string text = read_file(*file);
+    if (json_nesting_depth(text) > kMaxConfigDepth)
+      throw UsageError(fmt::format("config file '{}' nests deeper than {} levels", file->string(), kMaxConfigDepth));
     try {
-      j = Json::parse(read_file(*file));
+      j = Json::parse(text);
     } catch (const Json::parse_error& e) {
       throw UsageError(fmt::format("config file '{}' is not valid JSON: {}", file->string(), e.what()));
     }

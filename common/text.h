@@ -26,4 +26,13 @@ std::vector<std::string> closest_matches(std::string_view word, const std::vecto
 // " (did you mean 'x'?)" or " (did you mean 'x' or 'y'?)" or "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
+// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+// `s` with every byte that is not part of well-formed UTF-8 written as \xNN.
+std::string escape_non_utf8(std::string_view s);
+
+// The deepest nesting of [ and { outside strings in a JSON text (0 for a scalar). A cheap scan
+// that bounds what a parser (and the recursive destruction of its result) would have to handle.
+int json_nesting_depth(std::string_view text);
+
 }  // namespace osv

@@ -185,6 +185,12 @@ VideoFolderDataset::VideoFolderDataset(FolderKind kind, const fs::path& root, co
   std::sort(items.begin(), items.end());
   for (const auto& p : items) {
     if (p.filename().string().find(kAtomicTempMarker) != std::string::npos) continue;  // our own half-written files
+    // Names go into JSON reports and provenance, which must be UTF-8: others are skipped, named escaped.
+    if (!is_valid_utf8(p.string())) {
+      report_.skip(escape_non_utf8(p.string()),
+                   fmt::format("file name not UTF-8: {} (rename it to use it)", escape_non_utf8(p.string())));
+      continue;
+    }
     if (kind == FolderKind::Frames) {
       if (fs::is_directory(p)) entries_.push_back({p, "", true});
       else report_.skip(p.string(), fmt::format("not a frame folder: {}", p.string()));

@@ -16,6 +16,7 @@
 #include "common/atomic_file.h"
 #include "common/build_info.h"
 #include "common/config.h"
+#include "common/dir_lock.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -27,17 +28,18 @@
 #include "datasets/video_backend.h"
 #include "datasets/video_io.h"
 #include "harness/ablate.h"
-#include "methods/sfv/disc_cost.h"
+#include "harness/disc_cost.h"
 #include "harness/builtin_methods.h"
 #include "harness/fvd_command.h"
 #include "harness/evaluate.h"
 #include "harness/prepare_command.h"
 #include "harness/regress.h"
+#include "harness/row_cache.h"
 #include "methods/animatelcm/animatelcm.h"
 #include "methods/osv/osv.h"
 #include "methods/sfv/sfv.h"
 #include "methods/teacher/embedded.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/svd_pipeline.h"
 #include "methods/api/registry.h"
 #include "metrics/fvd/protocol.h"
 #include "models/device.h"
@@ -198,6 +200,8 @@ RowsRun run_rows(const std::vector<CompareRow>& rows, const fs::path& out, std::
   const Config& base = std::get<4>(rows.front());
   std::unique_ptr<Evaluator> ev;  // built on the first row not measured before
   fs::create_directories(out);
+  // Two processes running the same grid: the second waits, then reads every row from the cache.
+  DirLock out_lock(out / ".lock", "writing " + out.string());
   fs::remove(out / "results.jsonl");  // this run's rows only
   RowsRun r;
   r.refused = std::move(refused);
@@ -210,19 +214,35 @@ RowsRun run_rows(const std::vector<CompareRow>& rows, const fs::path& out, std::
     r.per_row.emplace_back();
     r.per_row_reason.emplace_back();
     try {
-      // A row is cached by its config hash (which covers the method, sampler, data, detector and
-      // FVD settings) and the detector weights' sha256 (a rebuilt embedded detector measures
-      // again) under <runs>/rows/, so compare, ablate and regress share measured rows.
-      const fs::path cache = fs::path(cfg.get<std::string>("run.root")) / "rows" /
-                             sha256_hex(cfg.hash() + ":" + detector_weights_sha256(cfg)).substr(0, 16);
-      nlohmann::json row = read_cached_row(cache / "row.json");
+      // A row is cached by what its measurement read (harness/row_cache.h) and the detector
+      // weights' sha256 under <runs>/rows/, so compare, ablate and regress share measured rows.
+      RowCache cache(fs::path(cfg.get<std::string>("run.root")) / "rows");
+      const auto detector_sha = detector_weights_sha256(cfg);
+      fs::path where;
+      nlohmann::json row = cache.lookup(cfg, detector_sha, &where);
+      // Another process measuring the same row: wait for it, then read its result.
+      std::optional<DirLock> lock;
+      if (row.is_null()) {
+        lock.emplace(fs::path(cfg.get<std::string>("run.root")) / "rows" / ".locks" /
+                         (sha256_hex(cfg.hash() + ":" + detector_sha).substr(0, 16) + ".lock"),
+                     fmt::format("measuring {} {} {} step(s) cfg {}", m, s, st, cf));
+        row = cache.lookup(cfg, detector_sha, &where);  // it may have finished just before we locked
+      }
       if (!row.is_null()) {
-        log::info("{} {} {} step(s) cfg {}: measured before ({})", m, s, st, cf, cache.string());
+        log::info("{} {} {} step(s) cfg {}: measured before ({})", m, s, st, cf, where.string());
       } else {
         if (!ev) ev = std::make_unique<Evaluator>(base);
-        row = ev->run_row(cfg, cache / "videos");
-        row["videos"] = fs::absolute(cache / "videos").string();
-        atomic_write(cache / "row.json", row.dump(2) + "\n");
+        const fs::path pending = cache.pending();
+        std::set<std::string> reads = ev->construction_reads();
+        {
+          ConfigReadLog log;
+          row = ev->run_row(cfg, pending / "videos");
+          const auto k = log.keys();
+          reads.insert(k.begin(), k.end());
+        }
+        row["videos"] = fs::absolute(pending / "videos").string();
+        const fs::path dir = cache.store(cfg, detector_sha, reads, row, pending);
+        row = read_cached_row(dir / "row.json");
       }
       r.results.push_back(row);
       r.per_row.back() = row;

@@ -17,7 +17,7 @@
 #include "harness/prepare_command.h"
 #include "methods/api/registry.h"
 #include "methods/teacher/embedded.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/svd_pipeline.h"
 #include "metrics/fvd/detector.h"
 #include "metrics/fvd/video_stats.h"
 #include "reports/provenance.h"
@@ -88,6 +88,7 @@ Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor
 }
 
 Evaluator::Evaluator(const Config& base) : base_(base) {
+  ConfigReadLog reads;
   pipe_ = std::make_shared<SvdPipeline>(ensure_svd_folder(base), base);
   detector_ = make_detector(base);
   const auto n_real = base.get<long long>("fvd.num_real");
@@ -101,6 +102,7 @@ Evaluator::Evaluator(const Config& base) : base_(base) {
   auto real = test_.slice(0, 0, std::min<int64_t>(n_real, test_.size(0))).slice(1, 0, base.get<long long>("fvd.frames"));
   add_videos(*detector_, real_, real, 16);
   log::info("real statistics: {} held-out clips ({})", real_.count(), set.report.summary());
+  reads_ = reads.keys();
 }
 
 Evaluator::~Evaluator() = default;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,9 @@ class Evaluator {
   // Samples `config`'s method and sampler on the first sample.num_samples test clips and scores
   // them; returns the row as JSON (method, sampler, steps, cfg, nfe, fvd, ci, n, latency, ...).
   nlohmann::json run_row(const Config& config, const std::filesystem::path& videos_dir = {});
+  // The config keys the construction read (pipeline, detector, real statistics): part of what
+  // every row measured by this Evaluator depends on.
+  const std::set<std::string>& construction_reads() const { return reads_; }
 
  private:
   Config base_;
@@ -59,6 +63,7 @@ class Evaluator {
   std::unique_ptr<FvdDetector> detector_;
   FrechetStats real_{0};
   torch::Tensor test_;
+  std::set<std::string> reads_;
 };
 
 }  // namespace osv

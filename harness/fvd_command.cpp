@@ -9,6 +9,7 @@
 
 #include "common/atomic_file.h"
 #include "common/config.h"
+#include "common/dir_lock.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -53,17 +54,22 @@ FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std
   const DecodeOptions d = decode_options(c, c.get<long long>("fvd.frames"));
   FrechetStats stats = make_stats_for(detector, 0, d.frames, true);
   std::vector<torch::Tensor> batch;
+  std::vector<std::string> batch_names;
   Progress::Options po;
   po.unit = "video";
   po.interval_s = c.get<double>("run.progress_interval_s");
   Progress progress(static_cast<int64_t>(ds.entries().size()), "fvd stats " + dir, po);
   auto flush = [&] {
     if (batch.empty()) return;
-    add_videos(detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()));
+    add_videos(detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()), batch_names);
     batch.clear();
+    batch_names.clear();
   };
   for (std::size_t i = 0; i < ds.entries().size(); ++i) {
-    if (auto v = ds.load(i, d)) batch.push_back(*v);
+    if (auto v = ds.load(i, d)) {
+      batch.push_back(*v);
+      batch_names.push_back(ds.entries()[i].path.string());
+    }
     if (batch.size() == 8) flush();
     progress.advance();
   }
@@ -113,6 +119,8 @@ std::string embedded_detector_path(const Config& c, bool force) {
   const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
                      fmt::format("i3d-embedded-v3-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
                                  eo.frames, eo.train_steps, eo.bn_eps);
+  if (!force && fs::exists(p)) return p.string();
+  DirLock lock(p.parent_path() / ".detector.lock", "training the embedded FVD detector");
   if (force) fs::remove(p);
   return ensure_embedded_i3d(p, eo).string();
 }

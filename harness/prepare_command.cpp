@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/dir_lock.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "datasets/clip_set.h"
@@ -18,6 +19,8 @@ namespace osv {
 namespace fs = std::filesystem;
 
 std::vector<std::string> prepare_command(const Config& c, const std::vector<std::string>& assets, bool force) {
+  // One process builds a runs folder's assets at a time; a second waits, then finds them built.
+  DirLock lock(fs::path(c.get<std::string>("run.root")) / "assets" / ".prepare.lock", "preparing the embedded assets");
   std::vector<std::string> missing;
   auto wants = [&](const std::string& a) {
     return assets.empty() || std::find(assets.begin(), assets.end(), a) != assets.end();

@@ -14,6 +14,7 @@
 
 #include "common/atomic_file.h"
 #include "common/errors.h"
+#include "common/text.h"
 
 namespace osv {
 namespace fs = std::filesystem;
@@ -99,6 +100,9 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
   f.data_start_ = 8 + n;
   const std::uint64_t data_size = size - f.data_start_;
 
+  // Nesting is bounded before parsing: a header of a million '[' must not exhaust the stack.
+  if (json_nesting_depth(std::string_view(reinterpret_cast<const char*>(f.map_->bytes() + 8), n)) > kSafetensorsMaxDepth)
+    throw fail(fmt::format("header nests deeper than {} levels", kSafetensorsMaxDepth));
   json header;
   try {
     header = json::parse(reinterpret_cast<const char*>(f.map_->bytes() + 8),
@@ -153,13 +157,18 @@ SafetensorsFile SafetensorsFile::open(const fs::path& path) {
     f.index_[name] = f.entries_.size();
     f.entries_.push_back(std::move(e));
   }
-  // No two tensors may share bytes.
+  // No two tensors may share bytes: sorted by offset, each non-empty tensor must start at or after
+  // the furthest end so far (an empty tensor between two others occupies nothing and hides nothing).
   std::vector<const SafetensorsEntry*> by_offset;
-  for (const auto& e : f.entries_) by_offset.push_back(&e);
+  for (const auto& e : f.entries_)
+    if (e.end > e.begin) by_offset.push_back(&e);
   std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (std::size_t i = 1; i < by_offset.size(); ++i)
-    if (by_offset[i]->begin < by_offset[i - 1]->end && by_offset[i]->begin != by_offset[i]->end)
-      throw fail(fmt::format("tensors '{}' and '{}' overlap", by_offset[i - 1]->name, by_offset[i]->name));
+  const SafetensorsEntry* furthest = nullptr;
+  for (const auto* e : by_offset) {
+    if (furthest && e->begin < furthest->end)
+      throw fail(fmt::format("tensors '{}' and '{}' overlap", furthest->name, e->name));
+    if (!furthest || e->end > furthest->end) furthest = e;
+  }
   return f;
 }
 
@@ -178,7 +187,16 @@ std::vector<std::string> SafetensorsFile::names() const {
 torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
   const auto& e = entry(name);
   auto t = torch::empty(e.shape, torch::TensorOptions().dtype(safetensors_dtype(e.dtype)));
-  if (e.end > e.begin) std::memcpy(t.data_ptr(), map_->bytes() + data_start_ + e.begin, e.end - e.begin);
+  if (e.end > e.begin) {
+    const auto* src = map_->bytes() + data_start_ + e.begin;
+    // A bool byte other than 0 or 1 is undefined behaviour in C++ (and in torch's kernels).
+    if (e.dtype == "BOOL")
+      for (std::uint64_t i = 0; i < e.end - e.begin; ++i)
+        if (src[i] > 1)
+          throw InputError(fmt::format("{}: tensor '{}': BOOL byte {} is {} (must be 0 or 1)", path_.string(), name, i,
+                                       static_cast<int>(src[i])));
+    std::memcpy(t.data_ptr(), src, e.end - e.begin);
+  }
   return t;
 }
 

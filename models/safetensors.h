@@ -32,6 +32,8 @@ struct SafetensorsEntry {
 
 // Largest header accepted (the reference implementation's limit).
 inline constexpr std::uint64_t kSafetensorsMaxHeader = 100'000'000;
+// Deepest nesting of [ and { accepted in a header (a valid one nests 3 deep).
+inline constexpr int kSafetensorsMaxDepth = 32;
 
 class SafetensorsFile {
  public:

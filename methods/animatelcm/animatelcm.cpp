@@ -2,16 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "common/atomic_file.h"
+#include "common/dir_lock.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "methods/api/registry.h"
 #include "methods/api/train_loop.h"
-#include "methods/osv/consistency.h"
-#include "methods/osv/student.h"
-#include "methods/teacher/edm.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/distill/consistency.h"
+#include "methods/distill/student.h"
+#include "methods/svd/edm.h"
+#include "methods/svd/svd_pipeline.h"
 #include "models/lora.h"
 #include "models/safetensors.h"
 #include "models/weights.h"
@@ -190,6 +193,9 @@ fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / ("animatelcm-" + digest12(key));
   const auto strategy = c.get<std::string>("animatelcm.strategy");
   const fs::path out = dir / (strategy == "lora" ? "lora.safetensors" : "unet.safetensors");
+  // Another process training the same run: wait for it, then use its weights.
+  std::optional<DirLock> lock;
+  if (!fs::exists(out)) lock.emplace(dir / ".lock", "training " + dir.filename().string());
   if (fs::exists(out)) {
     log::info("animatelcm: cached in {}", dir.string());
     return out;

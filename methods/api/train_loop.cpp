@@ -76,6 +76,7 @@ TrainLoopOptions train_loop_options(const Config& c, const fs::path& dir, const 
   o.checkpoint_every = c.get<long long>("run.checkpoint_every");
   o.seed = static_cast<uint64_t>(c.get<long long>("seed"));
   o.progress_interval_s = c.get<double>("run.progress_interval_s");
+  o.max_skipped_share = c.get<double>("train.max_skipped_share");
   return o;
 }
 
@@ -129,6 +130,8 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     a.read("loop.skipped", skipped);
     s.resumed_from = step.item<int64_t>();
     s.skipped_nonfinite = skipped.item<int64_t>();
+    torch::Tensor skipped_disc;
+    if (a.try_read("loop.skipped_disc", skipped_disc)) s.skipped_disc = skipped_disc.item<int64_t>();
     task.load(a);
     log::info("{}: resuming at step {}/{} from {}", o.label, s.resumed_from, o.steps, ckpt.string());
   }
@@ -137,6 +140,7 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     torch::serialize::OutputArchive a;
     a.write("loop.step", torch::tensor(steps_done, torch::kInt64));
     a.write("loop.skipped", torch::tensor(s.skipped_nonfinite, torch::kInt64));
+    a.write("loop.skipped_disc", torch::tensor(s.skipped_disc, torch::kInt64));
     task.save(a);
     std::ostringstream buf;
     a.save_to(buf);
@@ -161,7 +165,12 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
       ++s.skipped_nonfinite;
       log::warn("{}: step {} skipped (non-finite loss or gradients)", o.label, step);
     }
-    nlohmann::json j = {{"step", step}, {"it_per_s", dt > 0 ? 1.0 / dt : 0.0}, {"skipped", s.skipped_nonfinite}};
+    if (out.disc_skipped) {
+      ++s.skipped_disc;
+      log::warn("{}: step {}: discriminator update skipped (non-finite loss or gradients)", o.label, step);
+    }
+    nlohmann::json j = {{"step", step}, {"it_per_s", dt > 0 ? 1.0 / dt : 0.0}, {"skipped", s.skipped_nonfinite},
+                        {"skipped_disc", s.skipped_disc}};
     for (const auto& [k, v] : out.metrics) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
     log_out << j.dump() << "\n";
     log_out.flush();
@@ -179,6 +188,17 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
   s.finished = step >= o.steps;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (double v : recent) s.final_loss += v / static_cast<double>(recent.size());
+  if (s.finished && s.total_steps > 0) {
+    const double share = static_cast<double>(std::max(s.skipped_nonfinite, s.skipped_disc)) /
+                         static_cast<double>(s.total_steps);
+    if (share > o.max_skipped_share)
+      throw std::runtime_error(fmt::format(
+          "{}: {} of {} generator and {} discriminator updates were skipped as non-finite ({:.0f}% > "
+          "train.max_skipped_share {:.0f}%); the run is not marked finished (its checkpoint and metrics.jsonl "
+          "in {} say where it diverged)",
+          o.label, s.skipped_nonfinite, s.total_steps, s.skipped_disc, 100 * share, 100 * o.max_skipped_share,
+          o.dir.string()));
+  }
   return s;
 }
 

@@ -26,6 +26,7 @@ namespace osv {
 struct StepOutput {
   std::map<std::string, double> metrics;  // "loss", "grad_norm", "lr", ... (finite or not)
   bool finite = true;                     // false: the task skipped this step's update
+  bool disc_skipped = false;              // a GAN task skipped its discriminator update (non-finite)
 };
 
 class TrainTask {
@@ -46,6 +47,9 @@ struct TrainLoopOptions {
   uint64_t seed = 0;
   double progress_interval_s = 10.0;
   int64_t stop_after = -1;  // tests: return after this many steps of this call (a simulated crash)
+  // A run whose skipped generator or discriminator updates exceed this share of its steps is not
+  // finished: run_training throws at its end (the checkpoint stays; nothing is marked done).
+  double max_skipped_share = 0.1;
 };
 
 struct TrainSummary {
@@ -53,6 +57,7 @@ struct TrainSummary {
   int64_t steps_done = 0;        // steps made by this call
   int64_t total_steps = 0;       // steps of the run so far
   int64_t skipped_nonfinite = 0; // over the whole run
+  int64_t skipped_disc = 0;      // discriminator updates skipped, over the whole run
   double seconds = 0;            // this call's wall time
   double final_loss = 0;         // mean loss of the last min(50, steps) finite steps of this call
   bool finished = false;         // total_steps == options.steps

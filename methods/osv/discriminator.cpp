@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/errors.h"
-#include "methods/osv/disc_heads.h"
+#include "methods/distill/disc_heads.h"
 
 namespace osv {
 namespace F = torch::nn::functional;

@@ -1,6 +1,8 @@
 #include "methods/osv/osv.h"
 
 #include <fmt/format.h>
+
+#include <optional>
 #include <fmt/ranges.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -9,6 +11,7 @@
 #include <set>
 
 #include "common/atomic_file.h"
+#include "common/dir_lock.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -16,11 +19,11 @@
 #include "datasets/clip_set.h"
 #include "methods/api/registry.h"
 #include "methods/api/train_loop.h"
-#include "methods/osv/consistency.h"
+#include "methods/distill/consistency.h"
 #include "methods/osv/discriminator.h"
-#include "methods/osv/student.h"
-#include "methods/teacher/edm.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/distill/student.h"
+#include "methods/svd/edm.h"
+#include "methods/svd/svd_pipeline.h"
 #include "models/lora.h"
 #include "models/safetensors.h"
 #include "models/weights.h"
@@ -249,9 +252,13 @@ struct OsvStageTask : TrainTask {
       m["d_real"] = d_real.mean().item<double>();
       m["d_fake"] = d_fake.mean().item<double>();
       opt_d->zero_grad();
+      out.disc_skipped = true;  // counted by the loop like a skipped generator step
       if (all_finite(loss_d)) {
         loss_d.backward();
-        if (std::isfinite(grad_norm(d_params))) opt_d->step();
+        if (std::isfinite(grad_norm(d_params))) {
+          opt_d->step();
+          out.disc_skipped = false;
+        }
       }
       opt_d->zero_grad();
     }
@@ -303,6 +310,9 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
 fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const nlohmann::json& key, const fs::path& init_dir,
                    TrainSets& data) {
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / fmt::format("osv-stage{}-{}", stage, digest12(key));
+  // Another process training the same stage: wait for it, then use its weights.
+  std::optional<DirLock> lock;
+  if (!fs::exists(dir / "lora.safetensors")) lock.emplace(dir / ".lock", "training " + dir.filename().string());
   if (fs::exists(dir / "lora.safetensors")) {
     log::info("osv stage {}: cached in {}", stage, dir.string());
     return dir;

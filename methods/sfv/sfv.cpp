@@ -2,16 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "common/atomic_file.h"
+#include "common/dir_lock.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "methods/api/registry.h"
 #include "methods/api/train_loop.h"
-#include "methods/osv/consistency.h"
-#include "methods/osv/student.h"
+#include "methods/distill/consistency.h"
+#include "methods/distill/student.h"
 #include "methods/sfv/unet_disc.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/svd_pipeline.h"
 #include "models/nn_util.h"
 #include "models/safetensors.h"
 #include "models/weights.h"
@@ -80,6 +83,7 @@ struct SfvTask : TrainTask {
     auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn(z0.sizes());
     auto p = consistency_fn_batch(preconditioned_net(gen, cd), x, sigma, ConsistencyParam::Svd, sigma_min);
     std::map<std::string, double> m;
+    StepOutput out;
     m["sigma"] = sigma.mean().item<double>();
     // Discriminator: hinge on noised real vs noised fake, + (γ/2) E‖∇_{z0} D(real)‖² (R1).
     {
@@ -102,9 +106,13 @@ struct SfvTask : TrainTask {
       m["d_fake"] = d_fake.mean().item<double>();
       m["r1"] = r1.item<double>();
       opt_d->zero_grad();
+      out.disc_skipped = true;  // counted by the loop like a skipped generator step
       if (all_finite(loss_d)) {
         loss_d.backward();
-        if (std::isfinite(grad_norm(d_params))) opt_d->step();
+        if (std::isfinite(grad_norm(d_params))) {
+          opt_d->step();
+          out.disc_skipped = false;
+        }
       }
       opt_d->zero_grad();
     }
@@ -117,7 +125,6 @@ struct SfvTask : TrainTask {
     m["recon"] = recon.item<double>();
     m["loss"] = loss.item<double>();
     m["lr"] = c.get<double>("sfv.lr_g");
-    StepOutput out;
     out.finite = generator_update(*opt_g, g_params, ema, mu, loss, m);
     opt_d->zero_grad();
     out.metrics = std::move(m);
@@ -169,6 +176,9 @@ fs::path train_sfv(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   const fs::path dir =
       fs::path(c.get<std::string>("run.root")) / ("sfv-" + digest12(sfv_key(c, pipe->models().root)));
   const fs::path out = dir / "unet.safetensors";
+  // Another process training the same run: wait for it, then use its weights.
+  std::optional<DirLock> lock;
+  if (!fs::exists(out)) lock.emplace(dir / ".lock", "training " + dir.filename().string());
   if (fs::exists(out)) {
     log::info("sfv: cached in {}", dir.string());
     return out;

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "methods/osv/disc_heads.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/distill/disc_heads.h"
+#include "methods/svd/svd_pipeline.h"
 
 namespace osv {
 

@@ -12,7 +12,7 @@
 #include "common/sha256.h"
 #include "datasets/clip_set.h"
 #include "methods/api/train_loop.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/svd_pipeline.h"
 #include "models/weights.h"
 
 namespace osv {

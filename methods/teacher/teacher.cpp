@@ -3,8 +3,8 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "methods/api/registry.h"
-#include "methods/teacher/edm.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/edm.h"
+#include "methods/svd/svd_pipeline.h"
 
 namespace osv {
 

@@ -3,6 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <string>
+#include <vector>
+
 #include "metrics/fvd/detector.h"
 #include "metrics/fvd/frechet.h"
 
@@ -12,6 +15,9 @@ namespace osv {
 FrechetStats make_stats_for(const FvdDetector& detector, int64_t dim, int64_t frames, bool keep_features);
 
 // videos: uint8 [N, T, 3, H, W], fed in batches of `batch`. Creates the statistics on first use.
-void add_videos(FvdDetector& detector, FrechetStats& stats, const torch::Tensor& videos, int64_t batch = 8);
+// A video whose features are not finite is rejected with an InputError naming it (names[i], else
+// its index) before anything of its batch enters the statistics.
+void add_videos(FvdDetector& detector, FrechetStats& stats, const torch::Tensor& videos, int64_t batch = 8,
+                const std::vector<std::string>& names = {});
 
 }  // namespace osv

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -128,6 +129,52 @@ TEST(HarnessCli, AblateAndHtmlReportInChromium) {
                          (dir / "report.html").string() + " >/dev/null 2>&1").c_str()),
             0);
   EXPECT_GT(fs::file_size(shot), 10000u);
+}
+
+}  // namespace
+}  // namespace osv
+
+namespace osv {
+namespace {
+
+// Two processes running the same tiny compare on one fresh runs folder: both succeed, the run is
+// trained once, the rows are measured once, and both print the same FVD.
+TEST(HarnessCli, ConcurrentComparesShareOneTrainingAndOneMeasurement) {
+  if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_concurrent";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string args = "compare --preset tiny --methods sfv --steps 1 --runs " + (dir / "runs").string() +
+                           " data.num_test=16 sample.num_samples=16 fvd.num_real=16 fvd.bootstrap=10";
+  const std::string one = std::string(OSVBENCH_EXE) + " " + args;
+  const std::string cmd = "(" + one + " > " + (dir / "a.txt").string() + " 2>&1; echo $? > " +
+                          (dir / "a.rc").string() + ") & (" + one + " > " + (dir / "b.txt").string() +
+                          " 2>&1; echo $? > " + (dir / "b.rc").string() + ") & wait";
+  ASSERT_EQ(std::system(("/bin/sh -c '" + cmd + "'").c_str()), 0);
+  const auto a = read_file(dir / "a.txt"), b = read_file(dir / "b.txt");
+  EXPECT_EQ(read_file(dir / "a.rc"), "0\n") << a;
+  EXPECT_EQ(read_file(dir / "b.rc"), "0\n") << b;
+  EXPECT_NE((a + b).find("waiting for another osvbench process"), std::string::npos) << a << b;
+  // Trained once: one sfv run whose metrics hold each step once.
+  const auto run = e2e::find_one(dir / "runs", "sfv-");
+  ASSERT_FALSE(run.empty());
+  const auto steps = e2e::read_jsonl(run / "metrics.jsonl");
+  std::set<int64_t> seen;
+  for (const auto& s : steps) EXPECT_TRUE(seen.insert(s["step"].get<int64_t>()).second) << "step trained twice";
+  // Measured once, and the same numbers on both sides.
+  int measured = 0;
+  for (const auto& e : fs::directory_iterator(dir / "runs" / "rows"))
+    if (e.path().filename().string().rfind("k-", 0) == 0) ++measured;
+  EXPECT_EQ(measured, 1);
+  auto fvd_line = [](const std::string& out) {
+    const auto p = out.find("| sfv | consistency | 1 |");
+    return p == std::string::npos ? std::string() : out.substr(p, out.find('\n', p) - p);
+  };
+  EXPECT_FALSE(fvd_line(a).empty()) << a;
+  // The same FVD and CI (the timing columns may differ).
+  EXPECT_EQ(fvd_line(a).substr(0, 60), fvd_line(b).substr(0, 60)) << a << b;
+  fs::remove_all(dir);
 }
 
 }  // namespace

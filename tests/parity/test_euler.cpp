@@ -1,6 +1,6 @@
 // The teacher's Euler sampler vs diffusers' EulerDiscreteScheduler under SVD's config: sigma lists
 // and timesteps for k in {1, 2, 4, 8, 14, 25}, and a whole CFG trajectory of the tiny UNet.
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 #include "models/unet_svd.h"
 #include "tests/parity/parity_util.h"
 

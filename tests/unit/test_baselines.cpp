@@ -10,8 +10,8 @@
 
 #include "methods/animatelcm/animatelcm.h"
 #include "methods/api/method.h"
-#include "methods/osv/consistency.h"
-#include "methods/osv/student.h"
+#include "methods/distill/consistency.h"
+#include "methods/distill/student.h"
 #include "methods/sfv/unet_disc.h"
 #include "models/nn_util.h"
 #include "models/unet_svd.h"

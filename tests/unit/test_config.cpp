@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/run_dir.h"
+#include "common/text.h"
 
 namespace osv {
 namespace {
@@ -164,3 +165,21 @@ TEST(RunDir, IsKeyedByTheConfigHashAndReopens) {
 
 }  // namespace
 }  // namespace osv
+
+// Hostile configs: integers out of a key's range and files nested deeper than any config are usage
+// errors, not overflows (fvd.bootstrap was cast to int) or a stack exhausted by a parser.
+TEST(ConfigHostile, RangesAndNestingAreBounded) {
+  EXPECT_THROW(osv::Config::resolve("tiny", {"fvd.bootstrap=3000000000"}), osv::UsageError);
+  EXPECT_THROW(osv::Config::resolve("tiny", {"sample.steps=4294967297"}), osv::UsageError);
+  EXPECT_NO_THROW(osv::Config::resolve("tiny", {"fvd.bootstrap=1000000"}));
+  const auto f = std::filesystem::temp_directory_path() / "osvbench_test_deep_config.json";
+  osv::atomic_write(f, "{\"sample\": " + std::string(50000, '[') + std::string(50000, ']') + "}");
+  try {
+    osv::Config::resolve("tiny", {}, f);
+    FAIL() << "a 50000-deep config file was accepted";
+  } catch (const osv::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("nests deeper than 16"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(f);
+  EXPECT_EQ(osv::json_nesting_depth(R"({"a": ["[", {"b": 1}], "c": "]]]"})"), 3);
+}

@@ -66,6 +66,21 @@ TEST_F(FolderDataset, MixedFolderLoadsTheGoodAndReportsTheBroken) {
   EXPECT_EQ(r.to_json()["skipped_files"].size(), 4u);
 }
 
+// A file name that is not UTF-8 cannot go into JSON reports: it is skipped with its reason, and
+// the report (with the name escaped) still serialises.
+TEST_F(FolderDataset, NonUtf8NamesAreSkippedWithAReason) {
+  const fs::path odd = dir_ / std::string("clip\xff\xfe.mp4");
+  fs::copy_file(dir_ / "good0.mp4", odd);
+  VideoFolderDataset ds(FolderKind::Videos, dir_);
+  EXPECT_EQ(ds.entries().size(), 7u);
+  for (const auto& e : ds.entries()) EXPECT_NE(e.path, odd);
+  const auto& r = ds.report();
+  EXPECT_EQ(r.skipped_by_reason.at("file name not UTF-8"), 1);
+  std::string dumped;
+  EXPECT_NO_THROW(dumped = r.to_json().dump());
+  EXPECT_NE(dumped.find("clip\\\\xff\\\\xfe.mp4"), std::string::npos) << dumped;
+}
+
 TEST_F(FolderDataset, OpenVidCsvNeedsItsColumnsAndReportsMissingFiles) {
   atomic_write(dir_ / "openvid.csv",
                "video,caption,aesthetic score\n"

@@ -7,6 +7,7 @@
 
 #include "common/errors.h"
 #include "metrics/fvd/frechet.h"
+#include "metrics/fvd/video_stats.h"
 #include "models/safetensors.h"
 
 namespace osv {
@@ -193,6 +194,32 @@ TEST(Frechet, StatisticsFilesWithBadShapesAreRejectedBeforeAllocating) {
             std::string::npos);
   EXPECT_EQ(message(write(torch::zeros({4}, d), torch::zeros({4, 4}, d), torch::tensor(int64_t{3}))), "");
   fs::remove_all(dir);
+}
+
+// Non-finite detector features are rejected with the video named, before they reach the sums.
+TEST(Frechet, NonFiniteFeaturesAreRejectedWithTheVideoNamed) {
+  struct NanOnSecond : FvdDetector {
+    torch::Tensor features(const torch::Tensor& videos) override {
+      auto f = torch::ones({videos.size(0), 4});
+      for (int64_t i = 0; i < videos.size(0); ++i)
+        if (videos[i].max().item<int64_t>() == 7) f[i][2] = std::nan("");
+      return f;
+    }
+  } det;
+  auto videos = torch::zeros({3, 2, 3, 4, 4}, torch::kUInt8);
+  videos[1].fill_(7);
+  FrechetStats s(0, true);
+  try {
+    add_videos(det, s, videos, 2, {"a.mp4", "b.mp4", "c.mp4"});
+    FAIL() << "NaN features were accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("b.mp4: the detector's features are not finite"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.count(), 0);  // nothing of the bad batch entered
+  videos[1].fill_(0);
+  FrechetStats ok(0, true);
+  add_videos(det, ok, videos, 2);
+  EXPECT_EQ(ok.count(), 3);
 }
 
 }  // namespace

@@ -7,10 +7,10 @@
 
 #include <cmath>
 
-#include "methods/osv/consistency.h"
+#include "methods/distill/consistency.h"
 #include "methods/osv/discriminator.h"
 #include "methods/osv/osv.h"
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 #include "models/lora.h"
 #include "models/unet_svd.h"
 #include "tests/unit/tiny_unet.h"

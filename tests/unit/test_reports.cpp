@@ -8,8 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/config.h"
+#include "common/sha256.h"
 #include "harness/ablate.h"
 #include "harness/regress.h"
+#include "harness/row_cache.h"
 #include "reports/html_report.h"
 
 namespace osv {
@@ -207,3 +210,45 @@ TEST(Regress, UntrustedCachedRowsAreMeasuredAgain) {
   EXPECT_EQ(ok["fvd"].get<double>(), 12.5);
   fs::remove_all(dir);
 }
+
+namespace osv {
+namespace {
+
+// Rows are keyed by what their measurement read: a knob the row never read (or a new config key)
+// keeps the row, a knob it read measures it again, and so does another detector.
+TEST(RowCache, KeyedByWhatTheRowRead) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_row_cache";
+  fs::remove_all(dir);
+  const Config c = Config::resolve("tiny", {"method=teacher", "sample.steps=2"});
+  const std::set<std::string> reads = {"method", "sample.steps", "sample.cfg_max", "run.root", "preset"};
+  EXPECT_EQ(RowCache::key_set(reads), (std::set<std::string>{"method", "sample.cfg_max", "sample.steps"}));
+  {
+    RowCache cache(dir);
+    EXPECT_TRUE(cache.lookup(c, "det-a").is_null());
+    const auto pending = cache.pending();
+    std::ofstream(pending / "clip.mp4") << "x";
+    const auto stored = cache.store(c, "det-a", reads, {{"fvd", 42.0}, {"method", "teacher"}}, pending);
+    EXPECT_TRUE(fs::exists(stored / "clip.mp4"));
+    EXPECT_FALSE(fs::exists(pending));
+  }
+  RowCache cache(dir);  // the key sets persist
+  fs::path where;
+  const auto hit = cache.lookup(Config::resolve("tiny", {"method=teacher", "sample.steps=2", "sfv.iters=77",
+                                                         "run.root=/elsewhere"}),
+                                "det-a", &where);
+  ASSERT_FALSE(hit.is_null());
+  EXPECT_EQ(hit["fvd"].get<double>(), 42.0);
+  EXPECT_EQ(hit["row_key"]["reads"].size(), 3u);
+  EXPECT_TRUE(cache.lookup(Config::resolve("tiny", {"method=teacher", "sample.steps=4"}), "det-a").is_null());
+  EXPECT_TRUE(cache.lookup(c, "det-b").is_null());
+  // A row under the previous scheme (whole config hash + detector) is still found.
+  const auto legacy = dir / sha256_hex(c.hash() + ":det-c").substr(0, 16);
+  fs::create_directories(legacy);
+  std::ofstream(legacy / "row.json") << "{\"fvd\": 7.0}";
+  EXPECT_EQ(cache.lookup(c, "det-c")["fvd"].get<double>(), 7.0);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace osv

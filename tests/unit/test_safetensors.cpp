@@ -114,6 +114,37 @@ TEST_F(Safetensors, MalformedEntries) {
   EXPECT_NE(error_of(dir_ / "missing.safetensors").find("cannot open"), std::string::npos);
 }
 
+// Hostile headers: an overlap hidden behind an empty tensor, deep nesting, bool bytes other than 0/1.
+TEST_F(Safetensors, HostileHeadersAreRejected) {
+  const std::string data(16, '\0');
+  // a = [0, 12), e = [4, 4) (empty), b = [8, 16): sorted, e sits between a and b and used to hide
+  // the overlap of a and b.
+  EXPECT_NE(error_of(raw("h", R"({"a":{"dtype":"U8","shape":[12],"data_offsets":[0,12]},
+                                 "e":{"dtype":"U8","shape":[0],"data_offsets":[4,4]},
+                                 "b":{"dtype":"U8","shape":[8],"data_offsets":[8,16]}})",
+                         data))
+                .find("tensors 'a' and 'b' overlap"),
+            std::string::npos);
+  // Empty tensors anywhere are fine when nothing overlaps.
+  EXPECT_EQ(error_of(raw("i", R"({"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]},
+                                 "e":{"dtype":"U8","shape":[0],"data_offsets":[4,4]},
+                                 "b":{"dtype":"U8","shape":[8],"data_offsets":[8,16]}})",
+                         data)),
+            "");
+  EXPECT_NE(error_of(raw("j", "{\"x\":" + std::string(100000, '[') + std::string(100000, ']') + "}", data))
+                .find("nests deeper than 32"),
+            std::string::npos);
+  std::string bools(16, '\0');
+  bools[3] = 2;
+  const auto f = raw("k", R"({"x":{"dtype":"BOOL","shape":[16],"data_offsets":[0,16]}})", bools);
+  try {
+    SafetensorsFile::open(f).tensor("x");
+    FAIL() << "a bool byte of 2 loaded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("BOOL byte 3 is 2"), std::string::npos) << e.what();
+  }
+}
+
 struct TwoLayers : torch::nn::Module {
   TwoLayers(int in, int out) {
     conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3)));

@@ -32,5 +32,16 @@ TEST(Text, DidYouMean) {
   EXPECT_EQ(did_you_mean("zzzzzz", {"train", "sample"}), "");
 }
 
+TEST(Text, Utf8ValidityAndEscaping) {
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("Fr\xc3\xa9" "chet \xe2\x80\x94 \xf0\x9f\x8e\xac"));  // é, em dash, 🎬
+  EXPECT_FALSE(is_valid_utf8("\xff"));
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xe2\x80"));          // truncated
+  EXPECT_EQ(escape_non_utf8("a\xff" "b\xc3\xa9"), "a\\xff" "b\xc3\xa9");
+}
+
 }  // namespace
 }  // namespace osv

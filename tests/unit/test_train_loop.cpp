@@ -20,6 +20,7 @@ struct ToyTask : TrainTask {
   torch::nn::Linear net{4, 1};
   torch::optim::Adam opt{net->parameters(), torch::optim::AdamOptions(0.05)};
   int64_t nan_at = -1;
+  int64_t disc_nan_every = 0;  // > 0: every n-th step reports a skipped discriminator update
   ToyTask() {
     torch::manual_seed(42);
     net = torch::nn::Linear(4, 1);
@@ -31,6 +32,7 @@ struct ToyTask : TrainTask {
     auto loss = (net->forward(x) - y).pow(2).mean();
     if (step == nan_at) loss = loss * std::numeric_limits<float>::quiet_NaN();
     StepOutput out;
+    out.disc_skipped = disc_nan_every > 0 && step % disc_nan_every == 0;
     out.metrics["loss"] = loss.item<double>();
     opt.zero_grad();
     if (!all_finite(loss)) {
@@ -157,6 +159,37 @@ TEST_F(TrainLoop, DamagedCheckpointIsAnInputError) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("damaged checkpoint"), std::string::npos) << e.what();
   }
+}
+
+// Skipped discriminator updates are counted like skipped generator steps, and a run that skipped
+// more than train.max_skipped_share of its updates is not finished (run_training throws).
+TEST(TrainLoopSkips, TooManySkippedUpdatesDoNotFinishARun) {
+  const auto dir = fs::temp_directory_path() / "osvbench_test_skipped_share";
+  fs::remove_all(dir);
+  TrainLoopOptions o;
+  o.dir = dir;
+  o.steps = 20;
+  o.checkpoint_every = 5;
+  {
+    ToyTask t;
+    t.disc_nan_every = 10;  // 2 of 20 = 10%: allowed
+    const auto s = run_training(t, o);
+    EXPECT_EQ(s.skipped_disc, 2);
+    EXPECT_TRUE(s.finished);
+  }
+  fs::remove_all(dir);
+  ToyTask t;
+  t.disc_nan_every = 4;  // 5 of 20 = 25%
+  try {
+    run_training(t, o);
+    FAIL() << "a run with 25% skipped discriminator updates finished";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("5 discriminator updates were skipped"), std::string::npos) << e.what();
+  }
+  // The count survives a resume (the checkpoint holds it): the rerun fails the same way.
+  ToyTask again;
+  EXPECT_THROW(run_training(again, o), std::runtime_error);
+  fs::remove_all(dir);
 }
 
 }  // namespace

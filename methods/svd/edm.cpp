@@ -1,4 +1,4 @@
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 
 #include <cmath>
 

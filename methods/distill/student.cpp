@@ -1,4 +1,4 @@
-#include "methods/osv/student.h"
+#include "methods/distill/student.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,7 +12,7 @@
 #include "common/sha256.h"
 #include "datasets/clip_set.h"
 #include "methods/api/train_loop.h"
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 
 namespace osv {
 

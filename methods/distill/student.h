@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "methods/osv/consistency.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/distill/consistency.h"
+#include "methods/svd/svd_pipeline.h"
 #include "models/lora.h"
 
 namespace osv {

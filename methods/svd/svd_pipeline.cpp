@@ -1,7 +1,7 @@
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/svd_pipeline.h"
 
 #include "common/config.h"
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 
 namespace osv {
 

@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "methods/api/method.h"
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 #include "models/svd_folder.h"
 
 namespace osv {

@@ -1,4 +1,4 @@
-#include "methods/sfv/disc_cost.h"
+#include "harness/disc_cost.h"
 
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -12,13 +12,13 @@
 #include "common/build_info.h"
 #include "common/config.h"
 #include "common/errors.h"
-#include "methods/osv/consistency.h"
+#include "methods/distill/consistency.h"
 #include "methods/osv/discriminator.h"
 #include "methods/osv/osv.h"
-#include "methods/osv/student.h"
+#include "methods/distill/student.h"
 #include "methods/sfv/unet_disc.h"
 #include "methods/teacher/embedded.h"
-#include "methods/teacher/svd_pipeline.h"
+#include "methods/svd/svd_pipeline.h"
 #include "models/device.h"
 #include "models/lora.h"
 #include "models/nn_util.h"

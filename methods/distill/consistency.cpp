@@ -1,11 +1,11 @@
-#include "methods/osv/consistency.h"
+#include "methods/distill/consistency.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
 #include "common/errors.h"
-#include "methods/teacher/edm.h"
+#include "methods/svd/edm.h"
 
 namespace osv {
 

@@ -1,0 +1,41 @@
+#include "common/dir_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+
+namespace osv {
+
+DirLock::DirLock(const std::filesystem::path& file, const std::string& what) {
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw InputError(fmt::format("cannot open lock file {}: {}", file.string(), std::strerror(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+  if (errno != EWOULDBLOCK) {
+    ::close(fd_);
+    throw InputError(fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno)));
+  }
+  waited_ = true;
+  log::info("waiting for another osvbench process that is {} (lock {})", what, file.string());
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      ::close(fd_);
+      throw InputError(fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno)));
+    }
+  }
+  log::info("the other process finished {}; continuing", what);
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+}
+
+}  // namespace osv

@@ -1,0 +1,48 @@
+// The measured-rows cache under <run.root>/rows/, keyed by what a row actually read.
+//
+// A row's key is the SHA-256 of the values of the hashed config keys its measurement read (the
+// method's sampling and training knobs, the data and FVD knobs, the embedded assets' knobs — all
+// recorded by a ConfigReadLog while the row was measured, the Evaluator's construction included)
+// and the detector weights' sha256. Editing a knob a row never read (sfv.iters for the teacher's
+// row) or adding a config key keeps the row; changing one it read measures it again. The key sets
+// seen so far live in rows/keysets.json; a lookup tries each. Rows cached by the previous scheme
+// (the whole config's hash + the detector's sha256) are still found.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "common/config.h"
+
+namespace osv {
+
+class RowCache {
+ public:
+  explicit RowCache(std::filesystem::path root);  // <run.root>/rows
+
+  // The trusted cached row (read_cached_row) for `cfg` measured with detector weights `detector_sha`,
+  // or null. `where` receives its folder.
+  nlohmann::json lookup(const Config& cfg, const std::string& detector_sha,
+                        std::filesystem::path* where = nullptr) const;
+
+  // A fresh folder for a row being measured (its videos go there); store() moves it into place.
+  std::filesystem::path pending() const;
+
+  // Stores `row` under the key of `reads` (filtered to hashed schema keys) and records the key set;
+  // moves `pending` (if it exists) to the row's folder. Returns the folder.
+  std::filesystem::path store(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& reads,
+                              const nlohmann::json& row, const std::filesystem::path& pending);
+
+  // The row key of `cfg` over `keys` (hashed schema keys only) and the detector.
+  static std::string key(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& keys);
+  // The key set a read log gives: hashed schema keys only, "preset" excluded.
+  static std::set<std::string> key_set(const std::set<std::string>& reads);
+
+ private:
+  std::filesystem::path root_;
+};
+
+}  // namespace osv
