@@ -1036,9 +1036,7 @@ int run_cli(int argc, char** argv) {
       const auto missing = prepare_command(cfg, comma_list(prepare_only), prepare_force);
       if (!missing.empty())
         throw NotImplementedError(fmt::format(
-            "osvbench prepare: {} not implemented yet; the embedded DINOv2 backbone lands with issue #7. The other "
-            "requested assets were built; --only data,detector,vae,image_encoder,teacher builds just those.",
-            join(missing, ", ")));
+            "osvbench prepare: {} not implemented yet. The other requested assets were built.", join(missing, ", ")));
       return kExitOk;
     }
     if (train->parsed()) {

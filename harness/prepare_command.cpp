@@ -13,6 +13,7 @@
 #include "datasets/clip_set.h"
 #include "datasets/synthetic.h"
 #include "harness/fvd_command.h"
+#include "methods/osv/osv.h"
 #include "methods/teacher/embedded.h"
 
 namespace osv {
@@ -70,7 +71,12 @@ std::vector<std::string> prepare_command(const Config& c, const std::vector<std:
                            });
     }
   }
-  if (wants("backbone")) missing.push_back("backbone");
+  if (wants("backbone")) {
+    timed("backbone", [&] {
+      if (const auto p = c.get<std::string>("disc.backbone_path"); !p.empty()) return "disc.backbone_path=" + p;
+      return ensure_embedded_backbone(c, force).string();
+    });
+  }
   return missing;
 }
 

@@ -2,8 +2,8 @@
 // code, each content-addressed under <run.root>/assets and reused when present:
 //   data      the synthetic split as mp4 files with labels (train/ and test/)
 //   detector  the embedded FVD detector (I3D trained on synthetic factors)
-// The networks (vae, image_encoder, teacher, backbone) land with the teacher and OSV work; asking
-// for them is reported as not implemented (exit 3) after the available assets are built.
+//   vae, image_encoder, teacher   the embedded SVD folder (methods/teacher/embedded.h)
+//   backbone  OSV's embedded DINOv2 discriminator backbone (seeded random weights, not trained)
 #pragma once
 
 #include <filesystem>
@@ -14,7 +14,7 @@ namespace osv {
 
 class Config;
 
-// Returns the assets that could not be built because they are not implemented yet.
+// Returns the assets that could not be built because they are not implemented yet (none today).
 std::vector<std::string> prepare_command(const Config& config, const std::vector<std::string>& assets, bool force);
 
 // model.path, or the embedded SVD folder — built first (data, VAE, image encoder, teacher) when
