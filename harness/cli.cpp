@@ -106,12 +106,6 @@ void print_dry_run(const Config& cfg) {
   std::cout << "run directory: " << RunDir::path_for(cfg).string() << "\n";
 }
 
-[[noreturn]] void not_yet(std::string_view what, int issue, std::string_view detail) {
-  throw NotImplementedError(fmt::format("{} has not been implemented yet; it lands with issue #{} ({}). "
-                                        "Nothing was run. --dry-run shows the resolved config.",
-                                        what, issue, detail));
-}
-
 std::vector<std::string> comma_list(const std::string& s) {
   std::vector<std::string> out;
   for (const auto& p : split(s, ','))
@@ -1033,10 +1027,7 @@ int run_cli(int argc, char** argv) {
                                        did_you_mean(a, std::vector<std::string>(known.begin(), known.end()))));
       Config cfg = resolve_config(prepare_c, {});
       if (prepare_c.dry_run) return print_dry_run(cfg), kExitOk;
-      const auto missing = prepare_command(cfg, comma_list(prepare_only), prepare_force);
-      if (!missing.empty())
-        throw NotImplementedError(fmt::format(
-            "osvbench prepare: {} not implemented yet. The other requested assets were built.", join(missing, ", ")));
+      prepare_command(cfg, comma_list(prepare_only), prepare_force);
       return kExitOk;
     }
     if (train->parsed()) {

@@ -19,10 +19,9 @@
 namespace osv {
 namespace fs = std::filesystem;
 
-std::vector<std::string> prepare_command(const Config& c, const std::vector<std::string>& assets, bool force) {
+void prepare_command(const Config& c, const std::vector<std::string>& assets, bool force) {
   // One process builds a runs folder's assets at a time; a second waits, then finds them built.
   DirLock lock(fs::path(c.get<std::string>("run.root")) / "assets" / ".prepare.lock", "preparing the embedded assets");
-  std::vector<std::string> missing;
   auto wants = [&](const std::string& a) {
     return assets.empty() || std::find(assets.begin(), assets.end(), a) != assets.end();
   };
@@ -77,7 +76,6 @@ std::vector<std::string> prepare_command(const Config& c, const std::vector<std:
       return ensure_embedded_backbone(c, force).string();
     });
   }
-  return missing;
 }
 
 fs::path ensure_svd_folder(const Config& c) {

@@ -14,8 +14,8 @@ namespace osv {
 
 class Config;
 
-// Returns the assets that could not be built because they are not implemented yet (none today).
-std::vector<std::string> prepare_command(const Config& config, const std::vector<std::string>& assets, bool force);
+// Builds (or finds cached) the requested assets, all of them when `assets` is empty.
+void prepare_command(const Config& config, const std::vector<std::string>& assets, bool force);
 
 // model.path, or the embedded SVD folder — built first (data, VAE, image encoder, teacher) when
 // missing, through the same cache as `prepare`.
