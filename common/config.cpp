@@ -561,14 +561,20 @@ std::set<std::string> ConfigReadLog::keys() const {
   return impl_->keys;
 }
 
+std::set<std::string> result_keys(const std::set<std::string>& keys) {
+  std::set<std::string> out;
+  for (const auto& k : keys)
+    if (const auto* spec = find_key(k); spec && spec->hashed && k != "preset") out.insert(k);
+  return out;
+}
+
 std::vector<std::string> undeclared_reads(const std::set<std::string>& read, const Json& declared,
                                           const std::vector<std::string>& covered) {
   std::set<std::string> names;
   collect_object_keys(declared, names);
   std::vector<std::string> out;
-  for (const auto& r : read) {
-    const auto* spec = find_key(r);
-    if (!spec || !spec->hashed || r == "preset" || names.count(r)) continue;
+  for (const auto& r : result_keys(read)) {
+    if (names.count(r)) continue;
     if (std::any_of(covered.begin(), covered.end(), [&](const std::string& p) { return r.rfind(p, 0) == 0; }))
       continue;
     out.push_back(r);

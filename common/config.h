@@ -89,6 +89,9 @@ class ConfigReadLog {
   std::unique_ptr<Impl> impl_;
 };
 
+// The keys of `keys` that can change results: hashed schema keys ("preset" excluded).
+std::set<std::string> result_keys(const std::set<std::string>& keys);
+
 // The hashed schema keys in `read` that `declared` does not name — `declared` is a stage's cache
 // key: config paths as object keys at any depth — and that no prefix in `covered` covers (e.g.
 // "data." when the key holds the data set's own content-derived identity). Sorted.

@@ -23,7 +23,6 @@ DirLock::DirLock(const std::filesystem::path& file, const std::string& what) {
     ::close(fd_);
     throw InputError(fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno)));
   }
-  waited_ = true;
   log::info("waiting for another osvbench process that is {} (lock {})", what, file.string());
   while (::flock(fd_, LOCK_EX) != 0) {
     if (errno != EINTR) {
@@ -36,6 +35,12 @@ DirLock::DirLock(const std::filesystem::path& file, const std::string& what) {
 
 DirLock::~DirLock() {
   if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+}
+
+std::optional<DirLock> lock_unless_done(const std::filesystem::path& done, const std::filesystem::path& lock_file,
+                                        const std::string& what) {
+  if (std::filesystem::exists(done)) return std::nullopt;
+  return std::optional<DirLock>(std::in_place, lock_file, what);  // a prvalue: DirLock never moves
 }
 
 }  // namespace osv

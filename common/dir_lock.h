@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace osv {
@@ -17,11 +18,15 @@ class DirLock {
   ~DirLock();
   DirLock(const DirLock&) = delete;
   DirLock& operator=(const DirLock&) = delete;
-  bool waited() const { return waited_; }  // another process held it first
 
  private:
   int fd_ = -1;
-  bool waited_ = false;
 };
+
+// The lock of a cached piece of work whose presence is marked by `done`: none when `done` exists,
+// else `lock_file` locked (waiting for another process that holds it). The caller checks `done`
+// again afterwards: the other process may have finished it.
+std::optional<DirLock> lock_unless_done(const std::filesystem::path& done, const std::filesystem::path& lock_file,
+                                        const std::string& what);
 
 }  // namespace osv

@@ -34,14 +34,7 @@ std::vector<std::set<std::string>> read_keysets(const fs::path& file) {
 
 RowCache::RowCache(fs::path root) : root_(std::move(root)) {}
 
-std::set<std::string> RowCache::key_set(const std::set<std::string>& reads) {
-  std::set<std::string> out;
-  for (const auto& k : reads) {
-    const auto* spec = find_key(k);
-    if (spec && spec->hashed && k != "preset") out.insert(k);
-  }
-  return out;
-}
+std::set<std::string> RowCache::key_set(const std::set<std::string>& reads) { return result_keys(reads); }
 
 std::string RowCache::key(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& keys) {
   nlohmann::json values = nlohmann::json::object();

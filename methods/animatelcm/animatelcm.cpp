@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <optional>
-
 #include "common/atomic_file.h"
 #include "common/dir_lock.h"
 #include "common/config.h"
@@ -194,8 +192,7 @@ fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   const auto strategy = c.get<std::string>("animatelcm.strategy");
   const fs::path out = dir / (strategy == "lora" ? "lora.safetensors" : "unet.safetensors");
   // Another process training the same run: wait for it, then use its weights.
-  std::optional<DirLock> lock;
-  if (!fs::exists(out)) lock.emplace(dir / ".lock", "training " + dir.filename().string());
+  const auto lock = lock_unless_done(out, dir / ".lock", "training " + dir.filename().string());
   if (fs::exists(out)) {
     log::info("animatelcm: cached in {}", dir.string());
     return out;

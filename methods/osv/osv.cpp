@@ -1,8 +1,6 @@
 #include "methods/osv/osv.h"
 
 #include <fmt/format.h>
-
-#include <optional>
 #include <fmt/ranges.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -291,7 +289,9 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
   LatentDiscriminatorOptions o;
   o.kind = c.get<std::string>("disc.kind");
   if (o.kind == "unet_encoder")
-    throw NotImplementedError("disc.kind=unet_encoder is SF-V's discriminator (issue #8)");
+    throw NotImplementedError(
+        "disc.kind=unet_encoder is SF-V's discriminator (--method sfv); OSV's latent discriminator is "
+        "disc.kind=upsampler or decoder");
   o.latent_channels = pipe.models().unet->config().out_channels;
   o.upsample_r = c.get<long long>("disc.upsample_r");
   o.input_size = c.get<long long>("disc.input_size");
@@ -311,8 +311,7 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const nlohmann
                    TrainSets& data) {
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / fmt::format("osv-stage{}-{}", stage, digest12(key));
   // Another process training the same stage: wait for it, then use its weights.
-  std::optional<DirLock> lock;
-  if (!fs::exists(dir / "lora.safetensors")) lock.emplace(dir / ".lock", "training " + dir.filename().string());
+  const auto lock = lock_unless_done(dir / "lora.safetensors", dir / ".lock", "training " + dir.filename().string());
   if (fs::exists(dir / "lora.safetensors")) {
     log::info("osv stage {}: cached in {}", stage, dir.string());
     return dir;

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <optional>
-
 #include "common/atomic_file.h"
 #include "common/dir_lock.h"
 #include "common/config.h"
@@ -177,8 +175,7 @@ fs::path train_sfv(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
       fs::path(c.get<std::string>("run.root")) / ("sfv-" + digest12(sfv_key(c, pipe->models().root)));
   const fs::path out = dir / "unet.safetensors";
   // Another process training the same run: wait for it, then use its weights.
-  std::optional<DirLock> lock;
-  if (!fs::exists(out)) lock.emplace(dir / ".lock", "training " + dir.filename().string());
+  const auto lock = lock_unless_done(out, dir / ".lock", "training " + dir.filename().string());
   if (fs::exists(out)) {
     log::info("sfv: cached in {}", dir.string());
     return out;
