@@ -6,7 +6,7 @@
 #      bf16, random weights;
 #   2. the gpu-labelled tests (UNet and VAE bf16 on CUDA vs fp32 on the CPU);
 #   3. the full-size SVD UNet's latency per NFE (bench_unet_nfe);
-#   4. `osvbench ablate --table fig3 --preset svd dtype=bf16`: the same whole-step costs through
+#   4. `osvbench ablate --table fig3 --preset svd disc_cost.dtype=bf16`: the same whole-step costs through
 #      the harness (each path in its own process), written under $out/runs/.
 # Each result is written as soon as it exists, to ${1:-out/gpu}/*.json / *.log.
 #   OSVBENCH_PYTHON             python whose torch to build against (default python3)
@@ -69,7 +69,7 @@ if has unet; then
     --iters 10 --warmup 3 2>&1 | tee "$out/unet_nfe.json"
 fi
 if has fig3; then
-  "$bdir/harness/osvbench" ablate --table fig3 --preset svd --runs "$out/runs" dtype=bf16 2>&1 | tee "$out/fig3.log" |
+  "$bdir/harness/osvbench" ablate --table fig3 --preset svd --runs "$out/runs" disc_cost.dtype=bf16 2>&1 | tee "$out/fig3.log" |
     grep -v "^fig3 \["
 fi
 echo "[gpu] done in $(( $(date +%s) - start )) s"

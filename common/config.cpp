@@ -52,7 +52,11 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("device", T::String, "cpu", "torch device: cpu, cuda, cuda:N", {}, {}, {}, false));
   s.back().pattern = "cpu|cuda(:[0-9]{1,3})?";  // reaches child processes' argument vectors (ablate fig3)
   s.back().pattern_doc = "cpu, cuda or cuda:N";
-  s.push_back(K("dtype", T::String, "fp32", "compute dtype of the networks", {"fp32", "fp16", "bf16"}));
+  // Training and sampling run in fp32; this dtype drives only the discriminator cost measurement
+  // (`ablate --table fig3` passes it to `disc-cost --dtype`). Named for what it does.
+  s.push_back(K("disc_cost.dtype", T::String, "fp32",
+                "dtype of the discriminator cost measurement (ablate --table fig3); training and sampling run in fp32",
+                {"fp32", "fp16", "bf16"}));
   s.push_back(K("run.root", T::String, "runs", "directory holding run directories", {}, {}, {}, false));
   s.push_back(K("run.threads", T::Int, 0,
                 "intra-op CPU threads, 0 = torch default (reproducible mode: 0 = 2, fixed so reductions sum in one order)",
@@ -103,6 +107,10 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("sample.cfg", T::Bool, true, "classifier-free guidance at inference (2 NFE per step)"));
   s.push_back(K("sample.cfg_min", T::Float, 1.0, "CFG ramp start (first frame)", {}, 0.0));
   s.push_back(K("sample.cfg_max", T::Float, 3.0, "CFG ramp end (last frame); the paper's 'CFG = 3.0'", {}, 0.0));
+  s.push_back(K("osv.tts", T::String, "exact",
+                "Time Travel Sampler reading: exact (renoise the last f to the next step with eps0; an ideal "
+                "denoiser ends at its x0) [default] or printed (eq. 13 literally; leaves noise even then)",
+                {"exact", "printed"}));
   s.push_back(K("sample.tts_fresh_noise", T::Bool, false,
                 "TTS: fresh Gaussian noise per step instead of the chain's initial noise [default false]"));
   s.push_back(K("sample.num_samples", T::Int, 1000, "clips generated for evaluation", {}, 1));
@@ -115,8 +123,16 @@ std::vector<KeySpec> build_schema() {
   // --- shared training knobs (SPEC §2) ---
   s.push_back(K("train.grid_n", T::Int, 100, "Karras training grid size N [default 100]", {}, 2));
   s.push_back(K("train.huber_c", T::Float, 0.001, "pseudo-Huber c (paper appendix)", {}, 0.0));
-  s.push_back(K("train.huber_mode", T::String, "per_sample",
-                "pseudo-Huber over the whole sample or per element (AnimateLCM)", {"per_sample", "elementwise"}));
+  s.push_back(K("train.huber_mode", T::String, "reference",
+                "pseudo-Huber distance: reference = as each method's source computes it (OSV: whole, the paper's "
+                "sqrt(||x-y||^2 + c^2) - c over a sample; AnimateLCM: elementwise, its public code's "
+                "mean(sqrt((x-y)^2 + c^2) - c); SF-V: whole), or one form for every method; per_sample = "
+                "sqrt(mean((x-y)^2) + c^2) - c (this harness's earlier form)",
+                {"reference", "whole", "elementwise", "per_sample"}));
+  s.push_back(K("train.huber_c_scaling", T::String, "fixed",
+                "whole pseudo-Huber: c as given [default, the paper's adjustable constant] or c * sqrt(elements of a "
+                "sample) (iCT's rule c = 0.00054 sqrt(d))",
+                {"fixed", "sqrt_dim"}));
   s.push_back(K("train.lambda_power", T::Float, 0.1, "weight (1/(sigma_n - sigma_n+1))^p [default 0.1]", {}, 0.0));
   s.push_back(K("train.consistency_param", T::String, "svd",
                 "consistency function: SVD preconditioning [default] or exact boundary", {"svd", "exact_boundary"}));
@@ -151,7 +167,9 @@ std::vector<KeySpec> build_schema() {
                 "parameter-name patterns trained besides LoRA in stage 2 [default none]"));
   s.push_back(K("osv.stage1", T::Bool, true, "run stage 1 (LGP); Table 2b/2c"));
   s.push_back(K("osv.stage2", T::Bool, true, "run stage 2 (ACD); Table 2c"));
-  s.push_back(K("osv.adversarial", T::Bool, true, "adversarial loss in stage 2; Table 2d"));
+  s.push_back(K("osv.adversarial", T::Bool, true, "adversarial loss in stage 2 (ACD); Table 2d"));
+  s.push_back(K("osv.adversarial_stage1", T::Bool, true,
+                "adversarial loss in stage 1 (LGP); Table 2d's paper reading drops it in both stages"));
   s.push_back(K("osv.stage1_iters", T::Int, 2000, "stage-1 iterations (paper 2k)", {}, 0));
   s.push_back(K("osv.stage2_iters", T::Int, 20000, "stage-2 iterations (paper 20k)", {}, 0));
   s.push_back(K("osv.stage1_resolution", T::String, "high",
@@ -169,9 +187,17 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("disc.upsample_r", T::Int, 4, "sub-pixel upsampling factor r", {}, 1));
   s.push_back(K("disc.input_size", T::Int, 224, "backbone input size (multiple of the patch size)", {}, 14));
   s.push_back(K("disc.taps", T::IntList, Json::array({2, 5, 8, 11}), "backbone blocks tapped [default]", {}, 0));
+  s.push_back(K("disc.taps_depth", T::Int, 12,
+                "disc.taps are blocks of a backbone this deep, scaled proportionally to the real one's depth "
+                "(12: StyleGAN-T's {2,5,8,11}; a 24-block ViT-L taps {5,11,17,23}); 0 = the backbone's own blocks",
+                {}, 0));
   s.push_back(K("disc.tap_patch_embed", T::Bool, true, "also tap the patch embedding [default]"));
   s.push_back(K("disc.backbone_path", T::String, "", "DINOv2 (transformers layout); empty = embedded backbone"));
   s.push_back(K("disc.lr", T::Float, 5e-6, "discriminator learning rate", {}, 0.0));
+  s.push_back(K("disc.hinge", T::String, "per_logit",
+                "hinge of OSV's and SF-V's discriminators: on every head's every logit, then the mean (Projected "
+                "GAN / StyleGAN-T) [default], or on each clip's mean logit",
+                {"per_logit", "clip_mean"}));
   // --- AnimateLCM (SPEC §4) ---
   s.push_back(K("animatelcm.grid_n", T::Int, 40, "Karras grid size", {}, 2));
   s.push_back(K("animatelcm.lr", T::Float, 1e-6, "AdamW learning rate", {}, 0.0));
@@ -181,10 +207,18 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("animatelcm.iters", T::Int, 20000, "training iterations", {}, 0));
   // --- SF-V (SPEC §4) ---
   s.push_back(K("sfv.gen_grid", T::Int, 4, "Karras grid the generator noise is drawn from", {}, 1));
+  s.push_back(K("sfv.gen_levels", T::String, "top",
+                "generator noise levels: the grid's points but sigma_min (SF-V eq. 5: {700, 70.5, 2.27} on 4 points) "
+                "[default] or all of them",
+                {"top", "all"}));
   s.push_back(K("sfv.disc_grid", T::Int, 1000, "Karras grid of the discriminator noise sigma'", {}, 2));
   s.push_back(K("sfv.p_mean", T::Float, -1.0, "log-normal mean of sigma'"));
   s.push_back(K("sfv.p_std", T::Float, 1.0, "log-normal std of sigma'", {}, 0.0));
   s.push_back(K("sfv.r1_gamma", T::Float, 1.0, "R1 penalty weight on real inputs [default 1.0; not given]", {}, 0.0));
+  s.push_back(K("sfv.g_loss", T::String, "linear",
+                "SF-V generator's adversarial term: linear -D (its eq. 8, as StyleGAN-T/ADD) [default] or the hinge "
+                "ReLU(1 - D)",
+                {"linear", "hinge"}));
   s.push_back(K("sfv.recon_weight", T::Float, 0.1, "pseudo-Huber reconstruction weight", {}, 0.0));
   s.push_back(K("sfv.lr_g", T::Float, 1e-5, "generator learning rate", {}, 0.0));
   s.push_back(K("sfv.lr_d", T::Float, 1e-4, "discriminator learning rate", {}, 0.0));
@@ -222,7 +256,7 @@ const std::map<std::string, Json>& presets() {
             {"model.embedded", "tiny"},
             {"osv.lora_rank", 4}, {"osv.lora_alpha", 4.0}, {"osv.stage1_iters", 4}, {"osv.stage2_iters", 8},
             {"osv.stage2_resolution", "high"}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 56},
-            {"disc.taps", Json::array({0, 1})}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},
+            {"disc.taps", Json::array({0, 1})}, {"disc.taps_depth", 0}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},
             {"fvd.num_real", 8}, {"fvd.num_fake", 8}, {"fvd.frames", 4}, {"fvd.bootstrap", 20},
             {"fvd.input_size", 32}, {"fvd.embedded_train_steps", 2},
             {"run.checkpoint_every", 5}}},
@@ -234,12 +268,12 @@ const std::map<std::string, Json>& presets() {
             {"osv.lora_rank", 16},
             {"osv.lora_alpha", 16.0}, {"osv.stage1_iters", 200}, {"osv.stage2_iters", 400},
             {"osv.stage2_resolution", "high"}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 112},
-            {"disc.taps", Json::array({1, 3, 5})}, {"animatelcm.iters", 1000}, {"animatelcm.lr", 1e-4},
+            {"disc.taps", Json::array({1, 3, 5})}, {"disc.taps_depth", 0}, {"animatelcm.iters", 1000}, {"animatelcm.lr", 1e-4},
             {"sfv.iters", 300}, {"fvd.num_real", 256}, {"fvd.num_fake", 256}, {"fvd.frames", 8},
             {"fvd.input_size", 64},
             {"fvd.bootstrap", 200}}},
       {"svd",
-       Json{{"device", "cuda"}, {"dtype", "fp16"}, {"data.source", "openvid"}, {"data.frames", 14},
+       Json{{"device", "cuda"}, {"disc_cost.dtype", "fp16"}, {"data.source", "openvid"}, {"data.frames", 14},
             {"data.height", 576}, {"data.width", 1024}, {"sample.num_samples", 1000}}},
   };
   return p;
@@ -437,7 +471,7 @@ std::string resolve_key(std::string_view key) {
 }
 
 Config Config::resolve(const std::string& preset, const std::vector<std::string>& overrides,
-                       const std::optional<std::filesystem::path>& file) {
+                       const std::optional<std::filesystem::path>& file, const std::vector<std::string>& defaults) {
   auto it = presets().find(preset);
   if (it == presets().end())
     throw UsageError(fmt::format("unknown preset '{}': expected one of {}{}", preset, join(preset_names(), ", "),
@@ -446,6 +480,7 @@ Config Config::resolve(const std::string& preset, const std::vector<std::string>
   for (const auto& k : config_schema()) c.json_[pointer(k.path)] = k.default_value;
   for (const auto& [path, value] : it->second.items()) c.set_json(path, value);
   c.json_[pointer("preset")] = preset;
+  for (const auto& d : defaults) c.apply_override(d);
   if (file) {
     Json j;
     const std::string text = read_file(*file);

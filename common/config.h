@@ -43,10 +43,12 @@ std::string preset_description(std::string_view name);
 
 class Config {
  public:
-  // preset, then `file` (a JSON object, nested or with dotted keys), then overrides in order.
+  // preset, then `defaults` (assignments, e.g. a method's own sampling defaults), then `file` (a JSON
+  // object, nested or with dotted keys), then overrides in order.
   // Throws osv::UsageError naming the offending key and the expected type.
   static Config resolve(const std::string& preset, const std::vector<std::string>& overrides,
-                        const std::optional<std::filesystem::path>& file = std::nullopt);
+                        const std::optional<std::filesystem::path>& file = std::nullopt,
+                        const std::vector<std::string>& defaults = {});
   // Reads a resolved config (a run's config.json) back; validates every key.
   static Config from_json(const nlohmann::json& j);
 

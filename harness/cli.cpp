@@ -86,7 +86,8 @@ void add_common(CLI::App* app, CommonOptions& c) {
 
 // Resolves the config from the common options; `sugar` are overrides that dedicated
 // options (--steps, --method, ...) expand to, applied before the positional ones.
-Config resolve_config(const CommonOptions& c, const std::vector<std::string>& sugar) {
+Config resolve_config(const CommonOptions& c, const std::vector<std::string>& sugar,
+                      const std::vector<std::string>& defaults = {}) {
   std::vector<std::string> ov = sugar;
   if (!c.runs.empty()) ov.push_back("run.root=" + c.runs);
   if (!c.device.empty()) ov.push_back("device=" + c.device);
@@ -95,7 +96,7 @@ Config resolve_config(const CommonOptions& c, const std::vector<std::string>& su
   ov.insert(ov.end(), c.overrides.begin(), c.overrides.end());
   std::optional<std::filesystem::path> file;
   if (!c.config_file.empty()) file = c.config_file;
-  Config cfg = Config::resolve(c.preset, ov, file);
+  Config cfg = Config::resolve(c.preset, ov, file, defaults);
   configure_numerics(cfg.get<bool>("run.reproducible"), cfg.get<long long>("run.threads"));
   return cfg;
 }
@@ -496,7 +497,7 @@ int ablate_cost_command(const CommonOptions& c, const nlohmann::json& table) {
     // An argument vector, never a shell: every value is one argument whatever characters it holds.
     const std::vector<std::string> argv = {self.string(), "disc-cost", "--kind", kind, "--arch", svd ? "svd" : "embedded",
                                            "--preset", svd ? "small" : c.preset, "--device",
-                                           cfg.get<std::string>("device"), "--dtype", cfg.get<std::string>("dtype"),
+                                           cfg.get<std::string>("device"), "--dtype", cfg.get<std::string>("disc_cost.dtype"),
                                            "--iters", "3"};
     const ProcessResult res = run_process(argv);
     const std::string& out = res.stdout_text;
@@ -947,7 +948,7 @@ int run_cli(int argc, char** argv) {
   bool ablate_list = false;
   auto* ablate = app.add_subcommand("ablate", "Reproduce a paper table's rows (1, 2a ... 2h), a figure's curves (fig1, fig5) or cost table (fig3), or all");
   add_common(ablate, ablate_c);
-  ablate->add_option("--table", ablate_table, "table id: 1, 2a, 2b, 2c, 2d, 2e, 2f, 2g, 2h, fig1, fig3, fig5 or all");
+  ablate->add_option("--table", ablate_table, "table id (1, 2a ... 2h, fidelity, fig1, fig3, fig5: see --list) or all");
   ablate->add_flag("--list", ablate_list, "list the tables and their rows with the paper's values");
 
   // regress
@@ -1075,6 +1076,8 @@ int run_cli(int argc, char** argv) {
         for (auto& o : cfg_overrides(sample_cfg)) sugar.push_back(o);
       Config cfg = resolve_config(sample_c, sugar);
       const auto& m = MethodRegistry::instance().get(cfg.get<std::string>("method"));
+      // The method's own sampling defaults (OSV: TTS, 1 step, no CFG) under what the user set.
+      if (!m.sample_defaults.empty()) cfg = resolve_config(sample_c, sugar, m.sample_defaults);
       const auto sampler = cfg.get<std::string>("sample.sampler");
       if (std::find(m.samplers.begin(), m.samplers.end(), sampler) == m.samplers.end())
         throw UsageError(fmt::format("method '{}' does not sample with '{}'; its samplers: {}", m.name, sampler,

@@ -47,6 +47,7 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
     lo.input_size = c.get<long long>("disc.input_size");
     lo.taps.clear();
     for (auto t : c.get<std::vector<long long>>("disc.taps")) lo.taps.push_back(t);
+    lo.taps_depth = c.get<long long>("disc.taps_depth");
     T = c.get<long long>("data.frames");
     const int64_t factor = int64_t{1} << (vc.block_out_channels.size() - 1);
     h = c.get<long long>("data.height") / factor;
@@ -118,7 +119,7 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
       MathAttentionGuard math;
       auto x = real.detach().clone().requires_grad_(true);
       auto d_real = D(x);
-      auto g = torch::autograd::grad({d_real.sum()}, {x}, {}, true, true)[0];
+      auto g = torch::autograd::grad({clip_logit(d_real).sum()}, {x}, {}, true, true)[0];
       loss_d = hinge_d_loss(d_real, D(p.detach())) + 0.5 * g.to(torch::kFloat).pow(2).flatten(1).sum(1).mean();
     } else {
       loss_d = hinge_d_loss(D(real), D(p.detach()));
@@ -129,7 +130,7 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
       opt_d->zero_grad();
     }
     auto loss_g = hinge_g_loss(D(p));
-    if (gen) loss_g = loss_g + 0.1 * pseudo_huber(real, p, 0.001, true).mean();
+    if (gen) loss_g = loss_g + 0.1 * Huber{HuberMode::Whole, 0.001}(real, p).mean();
     loss_g.backward();
     if (opt_g) {
       opt_g->step();

@@ -31,10 +31,10 @@ nlohmann::json animatelcm_key(const Config& c, const fs::path& svd) {
   nlohmann::json k = run_key(c, {"seed", "animatelcm.grid_n", "animatelcm.lr", "animatelcm.weight_decay",
                                        "animatelcm.strategy", "animatelcm.ema", "animatelcm.iters",
                                        "osv.cfg_wmin_choices", "osv.cfg_wmax_choices", "train.batch",
-                                       "train.huber_c", "train.huber_mode", "train.lambda_power",
+                                       "train.huber_c", "train.huber_mode", "train.huber_c_scaling", "train.lambda_power",
                                        "train.consistency_param", "edm.sigma_min", "edm.sigma_max", "edm.rho",
                                        "cond.noise_aug", "cond.fps", "cond.motion_bucket_id"},
-                             svd, "animatelcm-1");
+                             svd, "animatelcm-2");
   if (c.get<std::string>("animatelcm.strategy") == "lora") k["lora"] = config_values(c, {"osv.lora_rank", "osv.lora_alpha"});
   return k;
 }
@@ -55,8 +55,8 @@ struct AnimateLcmTask : TrainTask {
   std::vector<torch::Tensor> params, ema;  // every trained parameter and its EMA target copy
   std::vector<double> grid_asc;
   ConsistencyParam param;
-  double sigma_min, huber_c, mu, lambda_power;
-  bool per_sample;
+  double sigma_min, mu, lambda_power;
+  Huber huber;
   int64_t batch, iters;
 
   AnimateLcmTask(const Config& cfg, SvdPipeline& p, const EncodedClips& d, UNetSpatioTemporalConditionModel st,
@@ -67,8 +67,7 @@ struct AnimateLcmTask : TrainTask {
                             c.get<double>("edm.rho"));
     grid_asc.assign(desc.rbegin(), desc.rend());
     param = parse_consistency_param(c.get<std::string>("train.consistency_param"));
-    huber_c = c.get<double>("train.huber_c");
-    per_sample = c.get<std::string>("train.huber_mode") == "per_sample";
+    huber = huber_from_config(c, HuberMode::Elementwise);  // train_svd_lcm.py: mean(sqrt((p - t)^2 + c^2) - c)
     mu = c.get<double>("animatelcm.ema");
     lambda_power = c.get<double>("train.lambda_power");
     batch = c.get<long long>("train.batch");
@@ -122,7 +121,7 @@ struct AnimateLcmTask : TrainTask {
     });
     auto p = consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi), param, sigma_min);
     const double w = lambda_weight(s_lo, s_hi, lambda_power);
-    auto loss = w * pseudo_huber(target, p, huber_c, per_sample).mean();
+    auto loss = w * huber(target, p).mean();
     const auto g = active_group(step);
     StepOutput out;
     out.metrics = {{"loss", loss.item<double>()}, {"sigma", s_hi}, {"cfg_wmax", wmax},
@@ -233,7 +232,8 @@ void register_animatelcm(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
         if (!pipe) throw InputError("animatelcm needs the teacher's SVD models (model.path or `osvbench prepare`)");
         return std::make_unique<AnimateLcmMethod>(c, pipe, train_animatelcm(c, pipe));
-      }});
+      },
+      {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=4"}});
 }
 
 }  // namespace osv

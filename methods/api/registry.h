@@ -22,6 +22,9 @@ struct MethodInfo {
   // Builds the method from a resolved config on the loaded SVD pipeline (the teacher's models),
   // training what is missing through the run cache; throws osv::NotImplementedError until it lands.
   std::function<std::unique_ptr<Method>(const Config&, std::shared_ptr<SvdPipeline>)> create;
+  // The method's own sampling defaults as config assignments ("sample.cfg=false"), applied over the
+  // preset and under the user's config file and overrides: the teacher's CFG is not every method's.
+  std::vector<std::string> sample_defaults = {};
 };
 
 class MethodRegistry {

@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "common/errors.h"
-#include "methods/svd/edm.h"
 
 namespace osv {
 
@@ -53,17 +52,63 @@ torch::Tensor consistency_fn_batch(const BatchNet& net, const torch::Tensor& x, 
   return c_skip * x + c_out * net(x, sigma);
 }
 
-torch::Tensor pseudo_huber(const torch::Tensor& x, const torch::Tensor& y, double c, bool per_sample) {
+HuberMode parse_huber_mode(const std::string& s, HuberMode reference) {
+  if (s == "reference") return reference;
+  if (s == "whole") return HuberMode::Whole;
+  if (s == "elementwise") return HuberMode::Elementwise;
+  if (s == "per_sample") return HuberMode::PerSample;
+  throw UsageError(fmt::format("pseudo-Huber mode: expected reference, whole, elementwise or per_sample, got '{}'", s));
+}
+
+std::string huber_mode_name(HuberMode m) {
+  switch (m) {
+    case HuberMode::Whole: return "whole";
+    case HuberMode::Elementwise: return "elementwise";
+    case HuberMode::PerSample: return "per_sample";
+  }
+  return "?";
+}
+
+double Huber::effective_c(int64_t elements) const {
+  return mode == HuberMode::Whole && c_scales_with_sqrt_dim ? c * std::sqrt(static_cast<double>(elements)) : c;
+}
+
+torch::Tensor Huber::operator()(const torch::Tensor& x, const torch::Tensor& y) const {
   auto d2 = (x - y).pow(2).flatten(1);  // [B, n]
-  if (per_sample) return torch::sqrt(d2.mean(1) + c * c) - c;
-  return (torch::sqrt(d2 + c * c) - c).mean(1);
+  const double ce = effective_c(d2.size(1));
+  switch (mode) {
+    case HuberMode::Whole: return torch::sqrt(d2.sum(1) + ce * ce) - ce;
+    case HuberMode::Elementwise: return (torch::sqrt(d2 + ce * ce) - ce).mean(1);
+    case HuberMode::PerSample: return torch::sqrt(d2.mean(1) + ce * ce) - ce;
+  }
+  throw std::logic_error("pseudo-Huber: unknown mode");
 }
 
-torch::Tensor hinge_d_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits) {
-  return torch::relu(1.0 - real_logits).mean() + torch::relu(1.0 + fake_logits).mean();
+HingeReduction parse_hinge_reduction(const std::string& s) {
+  if (s == "per_logit") return HingeReduction::PerLogit;
+  if (s == "clip_mean") return HingeReduction::ClipMean;
+  throw UsageError(fmt::format("hinge reduction: expected per_logit or clip_mean, got '{}'", s));
 }
 
-torch::Tensor hinge_g_loss(const torch::Tensor& fake_logits) { return torch::relu(1.0 - fake_logits).mean(); }
+torch::Tensor clip_logit(const torch::Tensor& logits) { return logits.dim() == 1 ? logits : logits.flatten(1).mean(1); }
+
+namespace {
+torch::Tensor reduce_logits(const torch::Tensor& logits, HingeReduction r) {
+  return r == HingeReduction::ClipMean ? clip_logit(logits) : logits;
+}
+}  // namespace
+
+torch::Tensor hinge_d_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits, HingeReduction r) {
+  return torch::relu(1.0 - reduce_logits(real_logits, r)).mean() + torch::relu(1.0 + reduce_logits(fake_logits, r)).mean();
+}
+
+torch::Tensor hinge_g_loss(const torch::Tensor& fake_logits, HingeReduction r) {
+  return torch::relu(1.0 - reduce_logits(fake_logits, r)).mean();
+}
+
+torch::Tensor linear_g_loss(const torch::Tensor& fake_logits, HingeReduction r) {
+  return -reduce_logits(fake_logits, r).mean();
+}
 
 double lambda_weight(double sigma_near, double sigma_far, double power) {
   return std::pow(1.0 / (sigma_far - sigma_near), power);
@@ -82,9 +127,15 @@ ConsistencySampleResult consistency_sample(const ConsistencyNet& net, const torc
   return r;
 }
 
+TtsVariant parse_tts_variant(const std::string& s) {
+  if (s == "exact") return TtsVariant::Exact;
+  if (s == "printed") return TtsVariant::Printed;
+  throw UsageError(fmt::format("tts variant: expected exact or printed, got '{}'", s));
+}
+
 ConsistencySampleResult tts_sample(const ConsistencyNet& net, const torch::Tensor& noise,
                                    const std::vector<double>& sigmas_k, const std::vector<double>& sigmas_k1,
-                                   bool fresh_noise) {
+                                   ConsistencyParam p, double sigma_min, TtsVariant variant, bool fresh_noise) {
   const std::size_t k = sigmas_k.size();
   if (sigmas_k1.size() != k + 1) throw UsageError("tts: the second schedule must have one more step");
   // Ascending t^k_0..t^k_k and t^{k+1}_0..t^{k+1}_{k+1} with sigma(t_0) = 0.
@@ -101,17 +152,21 @@ ConsistencySampleResult tts_sample(const ConsistencyNet& net, const torch::Tenso
   for (std::size_t ii = k; ii-- > 0;) {
     if (fresh_noise) eps0 = torch::randn_like(noise);
     const double a = tk[ii + 1], b = tk1[ii + 1];
-    const auto pa = svd_preconditioning(a), pb = svd_preconditioning(b);
+    const auto ca = consistency_coefficients(a, p, sigma_min), cb = consistency_coefficients(b, p, sigma_min);
     auto Fa = net(x, a);
     ++r.nfe;
-    auto fa = pa.c_skip * x + pa.c_out * Fa;
+    auto fa = ca.c_skip * x + ca.c_out * Fa;
     auto eps_b = (eps0 + (x - fa) / a) / 2.0;
     auto xb = fa + b * eps_b;
     auto Fb = net(xb, b);
     ++r.nfe;
-    auto fb = pb.c_skip * xb + pb.c_out * Fb;
-    auto eps_a = (eps0 + (xb - fb) / b) / 2.0;
-    x = pa.c_skip * (fb + a * eps_a) + pa.c_out * Fb + tk[ii] * eps0;
+    auto fb = cb.c_skip * xb + cb.c_out * Fb;
+    if (variant == TtsVariant::Exact) {
+      x = ii > 0 ? fb + tk[ii] * eps0 : fb;
+    } else {
+      auto eps_a = (eps0 + (xb - fb) / b) / 2.0;
+      x = ca.c_skip * (fb + a * eps_a) + ca.c_out * Fb + tk[ii] * eps0;
+    }
   }
   r.latents = x;
   return r;

@@ -1,5 +1,5 @@
 // Consistency-model mathematics shared by OSV and AnimateLCM (SPEC §2–3): the Karras training
-// grid, the consistency function f(x, sigma) of a v-prediction network, pseudo-Huber distance,
+// grid, the consistency function f(x, sigma) of a v-prediction network, pseudo-Huber distances,
 // hinge GAN losses, the lambda(sigma) weight, the k-step consistency sampler and the Time Travel
 // Sampler, each counting network evaluations as they are made.
 //
@@ -43,15 +43,42 @@ using BatchNet = std::function<torch::Tensor(const torch::Tensor& x, const torch
 torch::Tensor consistency_fn_batch(const BatchNet& net, const torch::Tensor& x, const torch::Tensor& sigma,
                                    ConsistencyParam p, double sigma_min);
 
-// Pseudo-Huber d(x, y) per sample [B]. per_sample: sqrt(mean((x-y)^2) + c^2) - c (the mean over a
-// sample's elements replaces the sum inside the root, so c keeps its meaning at any resolution);
-// elementwise (AnimateLCM): mean(sqrt((x-y)^2 + c^2) - c).
-torch::Tensor pseudo_huber(const torch::Tensor& x, const torch::Tensor& y, double c, bool per_sample = true);
+// Pseudo-Huber distance d(x, y) per sample [B], in the form each source computes it (SPEC §2):
+//   whole       the OSV paper's d = sqrt(||x - y||^2 + c^2) - c, the norm summing every element of a sample;
+//   elementwise AnimateLCM's public training code: mean(sqrt((x - y)^2 + c^2) - c) over a sample's elements;
+//   per_sample  sqrt(mean((x - y)^2) + c^2) - c (the mean inside the root: 1/sqrt(elements) of `whole` when
+//               c is small — only a knob, it shifts the balance against a GAN term by sqrt(elements)).
+enum class HuberMode { Whole, Elementwise, PerSample };
+// "whole" | "elementwise" | "per_sample"; "reference" = `reference` (the calling method's source).
+HuberMode parse_huber_mode(const std::string& s, HuberMode reference);
+std::string huber_mode_name(HuberMode m);
+struct Huber {
+  HuberMode mode = HuberMode::Whole;
+  double c = 0.001;
+  // whole only: c is multiplied by sqrt(elements of a sample) (iCT's c = 0.00054 sqrt(d) rule) instead of
+  // being used as given.
+  bool c_scales_with_sqrt_dim = false;
+  // x, y: [B, ...] -> [B]
+  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& y) const;
+  // The c actually used for a sample of `elements` elements.
+  double effective_c(int64_t elements) const;
+};
 
-// Hinge losses on discriminator logits [B]: D: mean(ReLU(1 - real)) + mean(ReLU(1 + fake));
-// G: mean(ReLU(1 - fake)) (the paper's form, not -D).
-torch::Tensor hinge_d_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits);
-torch::Tensor hinge_g_loss(const torch::Tensor& fake_logits);
+// Hinge losses on discriminator logits [B, L] (L logits per clip: every head's every token/frame
+// logit) or [B]. How they are reduced (SPEC §3, corrected):
+//   per_logit  the hinge on every logit, then the mean (Projected GAN / StyleGAN-T) [default];
+//   clip_mean  the hinge on each clip's mean logit (the mean of all logits first) — a knob.
+enum class HingeReduction { PerLogit, ClipMean };
+HingeReduction parse_hinge_reduction(const std::string& s);  // "per_logit" | "clip_mean"
+// D: mean(ReLU(1 - real)) + mean(ReLU(1 + fake)).
+torch::Tensor hinge_d_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits,
+                           HingeReduction r = HingeReduction::PerLogit);
+// G: mean(ReLU(1 - fake)) (the OSV paper's eq. 7/12 form) ...
+torch::Tensor hinge_g_loss(const torch::Tensor& fake_logits, HingeReduction r = HingeReduction::PerLogit);
+// ... or StyleGAN-T's / SF-V's linear form -mean(fake).
+torch::Tensor linear_g_loss(const torch::Tensor& fake_logits, HingeReduction r = HingeReduction::PerLogit);
+// Each clip's mean logit [B] (what R1 is taken of, and what a clip_mean hinge sees).
+torch::Tensor clip_logit(const torch::Tensor& logits);
 
 // lambda(sigma_n) = (1 / (sigma_far - sigma_near))^power for adjacent grid points.
 double lambda_weight(double sigma_near, double sigma_far, double power);
@@ -66,11 +93,22 @@ struct ConsistencySampleResult {
 ConsistencySampleResult consistency_sample(const ConsistencyNet& net, const torch::Tensor& noise,
                                            const std::vector<double>& sigmas, ConsistencyParam p, double sigma_min);
 
-// The Time Travel Sampler, SPEC §3 / eq. 13 as printed (2 NFE per step). sigmas_k: the k-step
-// schedule (descending), sigmas_k1: the (k+1)-step schedule (descending); both get sigma(t_0) = 0.
-// eps0 = `noise` (the chain's initial noise) unless fresh_noise, then every step draws its own.
+// The Time Travel Sampler (SPEC §3, eq. 13), 2 NFE per step. sigmas_k: the k-step schedule
+// (descending), sigmas_k1: the (k+1)-step schedule (descending); both get sigma(t_0) = 0 and must
+// interleave. eps0 = `noise` (the chain's initial noise) unless fresh_noise, then every step draws
+// its own. f uses the consistency parameterisation `p` the model was trained with.
+//   exact    for i = k-1..0 with a = t^k_{i+1}, b = t^{k+1}_{i+1}: f_a = f(x_a, a); jump to b with
+//            eps_b = (eps0 + (x_a - f_a)/a)/2, x_b = f_a + b eps_b; f_b = f(x_b, b); renoise to
+//            t^k_i with eps0: x = f_b + t^k_i eps0 (at i = 0: the last f_b). An ideal denoiser ends
+//            at its x0 exactly [default].
+//   printed  eq. 13 literally: the last line is x = c_skip(a) (f_b + a eps_a) + c_out(a) F_b +
+//            t^k_i eps0 with eps_a = (eps0 + (x_b - f_b)/b)/2 — F from time b with time a's
+//            coefficients, which leaves noise even for an ideal denoiser (measured by the oracle test).
+enum class TtsVariant { Exact, Printed };
+TtsVariant parse_tts_variant(const std::string& s);  // "exact" | "printed"
 ConsistencySampleResult tts_sample(const ConsistencyNet& net, const torch::Tensor& noise,
                                    const std::vector<double>& sigmas_k, const std::vector<double>& sigmas_k1,
+                                   ConsistencyParam p, double sigma_min, TtsVariant variant = TtsVariant::Exact,
                                    bool fresh_noise = false);
 
 }  // namespace osv

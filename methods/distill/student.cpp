@@ -78,6 +78,14 @@ ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Condition
   };
 }
 
+Huber huber_from_config(const Config& c, HuberMode reference) {
+  Huber h;
+  h.mode = parse_huber_mode(c.get<std::string>("train.huber_mode"), reference);
+  h.c = c.get<double>("train.huber_c");
+  h.c_scales_with_sqrt_dim = c.get<std::string>("train.huber_c_scaling") == "sqrt_dim";
+  return h;
+}
+
 LoraConfig student_lora_config(const Config& c) {
   LoraConfig l;
   l.rank = c.get<long long>("osv.lora_rank");

@@ -43,6 +43,10 @@ BatchNet preconditioned_net(UNetSpatioTemporalConditionModel& u, const Condition
 ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Conditioning& cd, bool cfg = false,
                             double w_min = 1.0, double w_max = 1.0, int64_t* unet_calls = nullptr);
 
+// The pseudo-Huber distance a method trains with: train.huber_mode ("reference" = `reference`, the
+// method's own source), train.huber_c, train.huber_c_scaling.
+Huber huber_from_config(const Config& c, HuberMode reference);
+
 // LoRA on the attention projections and ResNet convolutions (spatial and temporal), rank/alpha
 // from osv.lora_rank / osv.lora_alpha (SPEC §3 [default]).
 LoraConfig student_lora_config(const Config& c);

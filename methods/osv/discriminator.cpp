@@ -1,6 +1,9 @@
 #include "methods/osv/discriminator.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
 
 #include "common/errors.h"
 #include "methods/distill/disc_heads.h"
@@ -21,6 +24,22 @@ torch::Tensor imagenet_normalise(const torch::Tensor& x01) {
 }
 
 }  // namespace
+
+std::vector<int64_t> scaled_taps(const std::vector<int64_t>& taps, int64_t taps_depth, int64_t depth) {
+  if (taps_depth <= 0) return taps;
+  std::vector<int64_t> out;
+  for (auto t : taps) {
+    if (t < 0 || t >= taps_depth)
+      throw UsageError(fmt::format("disc.taps: block {} is not one of the {} blocks disc.taps_depth names", t, taps_depth));
+    const auto s = static_cast<int64_t>(std::llround(static_cast<double>((t + 1) * depth) / static_cast<double>(taps_depth))) - 1;
+    if (s < 0 || (!out.empty() && s <= out.back()))
+      throw UsageError(fmt::format("disc.taps {} scaled from {} to {} blocks collide; give the backbone's own blocks "
+                                   "with disc.taps_depth=0",
+                                   fmt::join(taps, ","), taps_depth, depth));
+    out.push_back(s);
+  }
+  return out;
+}
 
 LatentDiscriminatorImpl::LatentDiscriminatorImpl(LatentDiscriminatorOptions o, Dinov2Model backbone,
                                                  AutoencoderKLTemporalDecoder vae)
@@ -46,6 +65,8 @@ LatentDiscriminatorImpl::LatentDiscriminatorImpl(LatentDiscriminatorOptions o, D
         "upsampler", torch::nn::Conv2d(torch::nn::Conv2dOptions(o_.latent_channels, 3 * o_.upsample_r * o_.upsample_r, 3)
                                            .padding(1)));
   if (o_.tap_patch_embed) layers_.push_back(0);
+  o_.taps = scaled_taps(o_.taps, o_.taps_depth, bc.num_hidden_layers);
+  o_.taps_depth = 0;
   for (auto t : o_.taps) {
     if (t < 0 || t >= bc.num_hidden_layers)
       throw UsageError(fmt::format("disc.taps: block {} does not exist (backbone has {} blocks)", t,
@@ -88,11 +109,11 @@ torch::Tensor LatentDiscriminatorImpl::forward(const torch::Tensor& latents) {
     auto h = out.hidden_states[static_cast<std::size_t>(layers_[i])].slice(1, 1);  // [B*T, N, D], CLS dropped
     const int64_t D = h.size(2);
     auto spatial = h.transpose(1, 2).reshape({B * T, D, side, side});              // [B*T, D, H', W']
-    logits.push_back(spatial_heads_[i]->as<SpatialHeadImpl>()->forward(spatial).view({B, -1}).mean(1));
+    logits.push_back(spatial_heads_[i]->as<SpatialHeadImpl>()->forward(spatial).view({B, -1}));
     auto temporal = h.view({B, T, side * side, D}).permute({0, 2, 3, 1}).reshape({B * side * side, D, T});
-    logits.push_back(temporal_heads_[i]->as<TemporalHeadImpl>()->forward(temporal).view({B, -1}).mean(1));
+    logits.push_back(temporal_heads_[i]->as<TemporalHeadImpl>()->forward(temporal).view({B, -1}));
   }
-  return torch::stack(logits).mean(0);  // [B]
+  return torch::cat(logits, 1);  // [B, L]: every head's every logit
 }
 
 }  // namespace osv

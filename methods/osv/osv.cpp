@@ -44,11 +44,12 @@ void add_resolution(nlohmann::json& k, const Config& c, int stage) {
 nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
   auto k = run_key(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
                               "osv.stage1_iters", "osv.lr", "disc.kind", "disc.upsample_r", "disc.input_size",
-                              "disc.taps", "disc.tap_patch_embed", "disc.backbone_path", "disc.lr", "train.grid_n",
-                              "train.huber_c", "train.huber_mode", "train.consistency_param", "train.batch",
+                              "disc.taps", "disc.taps_depth", "disc.tap_patch_embed", "disc.backbone_path", "disc.lr", "train.grid_n",
+                              "train.huber_c", "train.huber_mode", "train.huber_c_scaling", "train.consistency_param",
+                              "train.batch", "disc.hinge", "osv.adversarial_stage1",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                               "cond.motion_bucket_id", "model.embedded"},
-                 svd, "osv-stage1-2");
+                 svd, "osv-stage1-3");
   add_resolution(k, c, 1);
   return k;
 }
@@ -59,7 +60,7 @@ nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
                               "osv.adversarial", "train.lambda_power"});
   k["stage1"] = c.get<bool>("osv.stage1") ? digest12(stage1_key(c, svd)) : "none";
   k["stage1_key"] = stage1_key(c, svd);  // stage 2 without stage 1 still depends on the shared knobs
-  k["version"] = "osv-stage2-2";
+  k["version"] = "osv-stage2-3";
   add_resolution(k, c, 2);
   return k;
 }
@@ -121,8 +122,9 @@ struct OsvStageTask : TrainTask {
   std::unique_ptr<torch::optim::Adam> opt_g, opt_d;
   std::vector<double> grid_desc, grid_asc;
   ConsistencyParam param;
-  double sigma_min, huber_c;
-  bool per_sample;
+  double sigma_min;
+  Huber huber;
+  HingeReduction hinge;
   int64_t batch;
 
   OsvStageTask(int s, const Config& cfg, SvdPipeline& p, TrainSets& ts, UNetSpatioTemporalConditionModel st,
@@ -134,8 +136,8 @@ struct OsvStageTask : TrainTask {
                             c.get<double>("edm.rho"));
     grid_asc.assign(grid_desc.rbegin(), grid_desc.rend());
     param = parse_consistency_param(c.get<std::string>("train.consistency_param"));
-    huber_c = c.get<double>("train.huber_c");
-    per_sample = c.get<std::string>("train.huber_mode") == "per_sample";
+    huber = huber_from_config(c, HuberMode::Whole);  // the paper's d(x, y) over the whole sample
+    hinge = parse_hinge_reduction(c.get<std::string>("disc.hinge"));
     batch = c.get<long long>("train.batch");
     const auto names = osv_trainable_names(*student, stage,
                                            stage == 2 ? c.get<std::vector<std::string>>("osv.extra_trainable")
@@ -182,7 +184,7 @@ struct OsvStageTask : TrainTask {
     for (double s : probe_sigmas) {
       auto sig = torch::full({probe_z0.size(0)}, s);
       auto p = consistency_fn_batch(net(student, probe_cond), probe_z0 + s * probe_eps, sig, param, sigma_min);
-      total += pseudo_huber(probe_z0, p, huber_c, per_sample).mean().item<double>();
+      total += huber(probe_z0, p).mean().item<double>();
     }
     student->train();
     return total / static_cast<double>(probe_sigmas.size());
@@ -209,7 +211,7 @@ struct OsvStageTask : TrainTask {
     auto cd = training_conditioning(pipe, d, idx);
     torch::Tensor p, target, weight;
     std::map<std::string, double> m;
-    const bool adversarial = stage == 1 || c.get<bool>("osv.adversarial");
+    const bool adversarial = c.get<bool>(stage == 1 ? "osv.adversarial_stage1" : "osv.adversarial");
     double lambda_adv = stage == 1 ? c.get<double>("osv.lambda_lgp") : c.get<double>("osv.lambda_acd");
     if (stage == 1) {
       auto n = torch::randint(static_cast<int64_t>(grid_desc.size()), {batch}, torch::kInt64);
@@ -245,7 +247,7 @@ struct OsvStageTask : TrainTask {
     // Discriminator step: real (stage 1) or teacher-solved target (stage 2) vs the prediction.
     if (adversarial) {
       auto d_real = disc->forward(target.detach()), d_fake = disc->forward(p.detach());
-      auto loss_d = hinge_d_loss(d_real, d_fake);
+      auto loss_d = hinge_d_loss(d_real, d_fake, hinge);
       m["loss_d"] = loss_d.item<double>();
       m["d_real"] = d_real.mean().item<double>();
       m["d_fake"] = d_fake.mean().item<double>();
@@ -260,10 +262,10 @@ struct OsvStageTask : TrainTask {
       }
       opt_d->zero_grad();
     }
-    auto recon = (weight.to(p.options()) * pseudo_huber(target.detach(), p, huber_c, per_sample)).mean();
+    auto recon = (weight.to(p.options()) * huber(target.detach(), p)).mean();
     auto loss_g = recon;
     if (adversarial) {
-      auto adv = hinge_g_loss(disc->forward(p));
+      auto adv = hinge_g_loss(disc->forward(p), hinge);  // eq. 7/12: ReLU(1 - D), per logit
       m["adv_g"] = adv.item<double>();
       loss_g = loss_g + lambda_adv * adv;
     }
@@ -297,6 +299,7 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
   o.input_size = c.get<long long>("disc.input_size");
   o.taps.clear();
   for (auto t : c.get<std::vector<long long>>("disc.taps")) o.taps.push_back(t);
+  o.taps_depth = c.get<long long>("disc.taps_depth");
   o.tap_patch_embed = c.get<bool>("disc.tap_patch_embed");
   o.vae_scaling_factor = pipe.scaling_factor();
   // The backbone first: building it (first use in a runs folder) seeds and draws from torch's
@@ -360,6 +363,7 @@ class OsvMethod : public Method {
     rho_ = c.get<double>("edm.rho");
     param_ = parse_consistency_param(c.get<std::string>("train.consistency_param"));
     fresh_ = c.get<bool>("sample.tts_fresh_noise");
+    tts_ = parse_tts_variant(c.get<std::string>("osv.tts"));
   }
   std::string name() const override { return "osv"; }
   int nfe(const SampleOptions& o) const override { return (o.sampler == "tts" ? 2 : 1) * o.steps * (o.cfg ? 2 : 1); }
@@ -371,7 +375,8 @@ class OsvMethod : public Method {
     ConsistencySampleResult r;
     if (o.sampler == "tts") {
       r = tts_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_),
-                     consistency_sigmas(grid_n_, o.steps + 1, sigma_min_, sigma_max_, rho_), fresh_);
+                     consistency_sigmas(grid_n_, o.steps + 1, sigma_min_, sigma_max_, rho_), param_, sigma_min_, tts_,
+                     fresh_);
     } else if (o.sampler == "consistency") {
       r = consistency_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_), param_,
                              sigma_min_);
@@ -389,6 +394,7 @@ class OsvMethod : public Method {
   int64_t grid_n_;
   double sigma_min_, sigma_max_, rho_;
   ConsistencyParam param_;
+  TtsVariant tts_;
   bool fresh_;
 };
 
@@ -460,7 +466,8 @@ void register_osv(MethodRegistry& registry) {
         if (!pipe) throw InputError("osv needs the teacher's SVD models (model.path or `osvbench prepare`)");
         const auto lora = train_osv(c, pipe);
         return std::make_unique<OsvMethod>(c, pipe, lora);
-      }});
+      },
+      {"sample.cfg=false", "sample.sampler=tts", "sample.steps=1"}});
 }
 
 }  // namespace osv

@@ -25,11 +25,35 @@ namespace {
 nlohmann::json sfv_key(const Config& c, const fs::path& svd) {
   return run_key(c, {"seed", "sfv.gen_grid", "sfv.disc_grid", "sfv.p_mean", "sfv.p_std",
                                        "sfv.r1_gamma", "sfv.recon_weight", "sfv.lr_g", "sfv.lr_d", "sfv.ema",
-                                       "sfv.iters", "train.batch", "train.huber_c", "train.huber_mode",
+                                       "sfv.iters", "sfv.gen_levels", "sfv.g_loss", "train.batch", "train.huber_c",
+                                       "train.huber_mode", "train.huber_c_scaling", "disc.hinge",
                                        "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                                        "cond.motion_bucket_id"},
-                 svd, "sfv-1");
+                 svd, "sfv-2");
 }
+
+}  // namespace
+
+std::vector<double> sfv_generator_sigmas(const Config& c) {
+  auto g = karras_grid(c.get<long long>("sfv.gen_grid"), c.get<double>("edm.sigma_min"), c.get<double>("edm.sigma_max"),
+                       c.get<double>("edm.rho"));
+  if (c.get<std::string>("sfv.gen_levels") == "top") {
+    if (g.size() < 2) throw UsageError("sfv.gen_levels=top needs sfv.gen_grid >= 2 (sigma_min is left out)");
+    g.pop_back();
+  }
+  return g;
+}
+
+std::vector<double> sfv_sampling_sigmas(const std::vector<double>& levels, int64_t k) {
+  const auto n = static_cast<int64_t>(levels.size());
+  if (k < 1 || k > n)
+    throw UsageError(fmt::format("sfv's generator was trained at {} noise levels: 1 to {} steps, not {}", n, n, k));
+  std::vector<double> s;
+  for (int64_t j = 0; j < k; ++j) s.push_back(levels[static_cast<std::size_t>(j * n / k)]);
+  return s;
+}
+
+namespace {
 
 struct SfvTask : TrainTask {
   const Config& c;
@@ -40,8 +64,10 @@ struct SfvTask : TrainTask {
   std::vector<torch::Tensor> g_params, d_params, ema;
   std::unique_ptr<torch::optim::Adam> opt_g, opt_d;
   std::vector<double> gen_grid, disc_grid;
-  double sigma_min, huber_c, r1_gamma, recon_weight, p_mean, p_std, mu;
-  bool per_sample;
+  double sigma_min, r1_gamma, recon_weight, p_mean, p_std, mu;
+  Huber huber;
+  HingeReduction hinge;
+  bool linear_g;
   int64_t batch;
 
   SfvTask(const Config& cfg, SvdPipeline& p, const EncodedClips& d, UNetSpatioTemporalConditionModel g,
@@ -49,10 +75,11 @@ struct SfvTask : TrainTask {
       : c(cfg), pipe(p), data(d), gen(std::move(g)), disc(std::move(ds)) {
     sigma_min = c.get<double>("edm.sigma_min");
     const double smax = c.get<double>("edm.sigma_max"), rho = c.get<double>("edm.rho");
-    gen_grid = karras_grid(c.get<long long>("sfv.gen_grid"), sigma_min, smax, rho);
+    gen_grid = sfv_generator_sigmas(c);
     disc_grid = karras_grid(c.get<long long>("sfv.disc_grid"), sigma_min, smax, rho);
-    huber_c = c.get<double>("train.huber_c");
-    per_sample = c.get<std::string>("train.huber_mode") == "per_sample";
+    huber = huber_from_config(c, HuberMode::Whole);  // SF-V eq. 9: sqrt(||x0^ - x0||^2 + c^2) - c
+    hinge = parse_hinge_reduction(c.get<std::string>("disc.hinge"));
+    linear_g = c.get<std::string>("sfv.g_loss") == "linear";
     r1_gamma = c.get<double>("sfv.r1_gamma");
     recon_weight = c.get<double>("sfv.recon_weight");
     p_mean = c.get<double>("sfv.p_mean");
@@ -75,7 +102,7 @@ struct SfvTask : TrainTask {
     auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);
     auto z0 = data.latents.index_select(0, idx);  // [B, T, C, h, w]
     auto cd = training_conditioning(pipe, data, idx);
-    // Generator: one step from a noise level of the 4-point grid.
+    // Generator: one step from a noise level of the grid (SF-V eq. 5: every point but sigma_min).
     auto n = torch::randint(static_cast<int64_t>(gen_grid.size()), {batch}, torch::kInt64);
     auto sigma = torch::tensor(gen_grid, torch::kDouble).index_select(0, n).to(torch::kFloat32);
     auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn(z0.sizes());
@@ -83,7 +110,8 @@ struct SfvTask : TrainTask {
     std::map<std::string, double> m;
     StepOutput out;
     m["sigma"] = sigma.mean().item<double>();
-    // Discriminator: hinge on noised real vs noised fake, + (γ/2) E‖∇_{z0} D(real)‖² (R1).
+    // Discriminator: hinge on noised real vs noised fake (per logit by default), + (γ/2) E‖∇_{z0} D̄(real)‖²
+    // (R1 of each clip's mean logit, taken w.r.t. the clean real latent; SF-V gives neither γ nor the point).
     {
       auto s_real = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
       auto s_fake = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
@@ -92,13 +120,13 @@ struct SfvTask : TrainTask {
         MathAttentionGuard math;  // the penalty differentiates through attention twice
         auto real = z0.detach().clone().requires_grad_(true);
         d_real = disc->forward(noised_disc_input(real, s_real), s_real, cd);
-        auto grad = torch::autograd::grad({d_real.sum()}, {real}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+        auto grad = torch::autograd::grad({clip_logit(d_real).sum()}, {real}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
         r1 = grad.pow(2).flatten(1).sum(1).mean();
       } else {
         d_real = disc->forward(noised_disc_input(z0, s_real), s_real, cd);
       }
       auto d_fake = disc->forward(noised_disc_input(p.detach(), s_fake), s_fake, cd);
-      auto loss_d = hinge_d_loss(d_real, d_fake) + 0.5 * r1_gamma * r1;
+      auto loss_d = hinge_d_loss(d_real, d_fake, hinge) + 0.5 * r1_gamma * r1;
       m["loss_d"] = loss_d.item<double>();
       m["d_real"] = d_real.mean().item<double>();
       m["d_fake"] = d_fake.mean().item<double>();
@@ -114,10 +142,11 @@ struct SfvTask : TrainTask {
       }
       opt_d->zero_grad();
     }
-    // Generator: hinge adversarial + 0.1 pseudo-Huber reconstruction of the clean latents.
+    // Generator: adversarial term (eq. 8: linear in D by default) + 0.1 pseudo-Huber reconstruction (eq. 9-10).
     auto s_g = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
-    auto adv = hinge_g_loss(disc->forward(noised_disc_input(p, s_g), s_g, cd));
-    auto recon = pseudo_huber(z0, p, huber_c, per_sample).mean();
+    auto d_gen = disc->forward(noised_disc_input(p, s_g), s_g, cd);
+    auto adv = linear_g ? linear_g_loss(d_gen, hinge) : hinge_g_loss(d_gen, hinge);
+    auto recon = huber(z0, p).mean();
     auto loss = adv + recon_weight * recon;
     m["adv_g"] = adv.item<double>();
     m["recon"] = recon.item<double>();
@@ -140,10 +169,8 @@ class SfvMethod : public Method {
     gen_ = copy_unet(pipe_->models().unet);
     load_weights(*gen_, SafetensorsCheckpoint::open(weights));
     gen_->eval();
-    grid_n_ = c.get<long long>("sfv.gen_grid");
+    levels_ = sfv_generator_sigmas(c);
     sigma_min_ = c.get<double>("edm.sigma_min");
-    sigma_max_ = c.get<double>("edm.sigma_max");
-    rho_ = c.get<double>("edm.rho");
   }
   std::string name() const override { return "sfv"; }
   int nfe(const SampleOptions& o) const override { return o.steps; }
@@ -151,10 +178,7 @@ class SfvMethod : public Method {
     torch::NoGradGuard g;
     if (o.cfg) throw UsageError("sfv samples without CFG: use --cfg none");
     if (o.sampler != "consistency") throw UsageError(fmt::format("sfv has no sampler '{}': consistency", o.sampler));
-    if (o.steps > grid_n_)
-      throw UsageError(fmt::format("sfv was trained on a {}-point grid: at most {} steps", grid_n_, grid_n_));
-    auto r = consistency_sample(sampling_net(gen_, cond), noise,
-                                consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_),
+    auto r = consistency_sample(sampling_net(gen_, cond), noise, sfv_sampling_sigmas(levels_, o.steps),
                                 ConsistencyParam::Svd, sigma_min_);
     return SampleResult{r.latents, r.nfe};
   }
@@ -164,8 +188,8 @@ class SfvMethod : public Method {
   std::shared_ptr<SvdPipeline> pipe_;
   fs::path weights_;
   UNetSpatioTemporalConditionModel gen_{nullptr};
-  int64_t grid_n_;
-  double sigma_min_, sigma_max_, rho_;
+  std::vector<double> levels_;  // the generator's training noise levels, descending
+  double sigma_min_;
 };
 
 }  // namespace
@@ -217,7 +241,8 @@ void register_sfv(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
         if (!pipe) throw InputError("sfv needs the teacher's SVD models (model.path or `osvbench prepare`)");
         return std::make_unique<SfvMethod>(c, pipe, train_sfv(c, pipe));
-      }});
+      },
+      {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=1"}});
 }
 
 }  // namespace osv

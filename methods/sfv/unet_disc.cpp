@@ -54,15 +54,14 @@ torch::Tensor UNetEncoderDiscriminatorImpl::forward(const torch::Tensor& x_in, c
   for (std::size_t i = 0; i < feats.size(); ++i) {
     const auto& h = feats[i];
     const int64_t C = h.size(1), hh = h.size(2), ww = h.size(3);
-    logits.push_back(spatial_heads_[i]->as<SpatialHeadImpl>()->forward(h, frame_cond).view({B, -1}).mean(1));
+    logits.push_back(spatial_heads_[i]->as<SpatialHeadImpl>()->forward(h, frame_cond).view({B, -1}));
     auto temporal = h.view({B, T, C, hh * ww}).permute({0, 3, 2, 1}).reshape({B * hh * ww, C, T});  // [B*h*w, C, T]
     logits.push_back(temporal_heads_[i]
                          ->as<TemporalHeadImpl>()
                          ->forward(temporal, clip_cond.repeat_interleave(hh * ww, 0))
-                         .view({B, -1})
-                         .mean(1));
+                         .view({B, -1}));
   }
-  return torch::stack(logits).mean(0);  // [B]
+  return torch::cat(logits, 1);  // [B, L]: every head's every logit
 }
 
 torch::Tensor sample_sigma_prime(const std::vector<double>& grid, double p_mean, double p_std, int64_t n) {

@@ -2,7 +2,7 @@
 // encoder (conv_in, embeddings, down blocks) applied to noised latents c_in(σ')·(x + σ'ε) next to
 // the conditioning-frame latent, with one spatial and one temporal head after each down block.
 // Heads are conditioned on the image embedding, σ' and (spatial heads) the frame index, through a
-// projection added to their hidden features. Output: the mean of every head's logits, per clip.
+// projection added to their hidden features. Output: every head's every logit, per clip.
 //
 // Dimension legend: B clips, T frames, C latent channels, h, w latent size, C_i / h_i / w_i the
 // i-th down block's width and size, D image-embedding width.
@@ -22,7 +22,7 @@ class UNetEncoderDiscriminatorImpl : public torch::nn::Module {
  public:
   // `encoder` is frozen here (pass a copy of the teacher); only the heads train.
   explicit UNetEncoderDiscriminatorImpl(UNetSpatioTemporalConditionModel encoder, int64_t head_channels = 64);
-  // x_in: [B, T, C, h, w] = c_in(σ')·(x + σ'ε); sigma_prime [B] -> logits [B]
+  // x_in: [B, T, C, h, w] = c_in(σ')·(x + σ'ε); sigma_prime [B] -> logits [B, L]
   torch::Tensor forward(const torch::Tensor& x_in, const torch::Tensor& sigma_prime, const Conditioning& cond);
   std::vector<torch::Tensor> trainable_parameters();
 

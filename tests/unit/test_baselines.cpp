@@ -65,7 +65,8 @@ TEST(SfvDiscriminator, ShapesFrozenEncoderAndR1ThroughAttention) {
   UNetEncoderDiscriminator d(enc, 16);
   for (auto [T, h, w] : std::vector<std::array<int64_t, 3>>{{1, 4, 4}, {3, 8, 8}, {2, 6, 10}}) {
     auto out = d->forward(torch::randn({2, T, 4, h, w}), torch::tensor({0.5f, 3.0f}), tiny_cond(2, h, w));
-    EXPECT_EQ(out.sizes(), torch::IntArrayRef({2})) << T << " " << h << " " << w;
+    // every head's every logit: 2 down blocks (each output at h/2 x w/2) x (spatial + temporal), T frames
+    EXPECT_EQ(out.sizes(), torch::IntArrayRef({2, 2 * 2 * T * (h / 2) * (w / 2)})) << T << " " << h << " " << w;
   }
   // one spatial + one temporal head per down block, 4 conv (w, b) pairs + cond projection (w, b) each
   EXPECT_EQ(d->trainable_parameters().size(), 2u * 2u * 10u);

@@ -22,14 +22,43 @@ TEST(OsvLosses, PseudoHuberByHand) {
   auto x = torch::tensor({{1.0f, 2.0f}, {0.0f, 0.0f}});
   auto y = torch::tensor({{0.0f, 0.0f}, {0.0f, 3.0f}});
   const double c = 0.5;
-  // per sample: sqrt(mean(d^2) + c^2) - c
-  auto ps = pseudo_huber(x, y, c, true);
-  EXPECT_NEAR(ps[0].item<double>(), std::sqrt((1.0 + 4.0) / 2 + 0.25) - 0.5, 1e-6);
-  EXPECT_NEAR(ps[1].item<double>(), std::sqrt(9.0 / 2 + 0.25) - 0.5, 1e-6);
-  // elementwise: mean(sqrt(d^2 + c^2) - c)
-  auto el = pseudo_huber(x, y, c, false);
+  // whole (the OSV paper's d): sqrt(||x - y||^2 + c^2) - c, the norm summing the sample's elements
+  auto wh = Huber{HuberMode::Whole, c}(x, y);
+  EXPECT_NEAR(wh[0].item<double>(), std::sqrt(1.0 + 4.0 + 0.25) - 0.5, 1e-6);
+  EXPECT_NEAR(wh[1].item<double>(), std::sqrt(9.0 + 0.25) - 0.5, 1e-6);
+  // whole with iCT's scaling: c * sqrt(2 elements)
+  auto sc = Huber{HuberMode::Whole, c, true}(x, y);
+  EXPECT_NEAR(sc[0].item<double>(), std::sqrt(5.0 + 0.5) - std::sqrt(0.5), 1e-6);
+  // elementwise (AnimateLCM's code): mean(sqrt(d^2 + c^2) - c)
+  auto el = Huber{HuberMode::Elementwise, c}(x, y);
   EXPECT_NEAR(el[0].item<double>(), ((std::sqrt(1.25) - 0.5) + (std::sqrt(4.25) - 0.5)) / 2, 1e-6);
   EXPECT_NEAR(el[1].item<double>(), ((0.0) + (std::sqrt(9.25) - 0.5)) / 2, 1e-6);
+  // per_sample (a knob): sqrt(mean(d^2) + c^2) - c
+  auto ps = Huber{HuberMode::PerSample, c}(x, y);
+  EXPECT_NEAR(ps[0].item<double>(), std::sqrt((1.0 + 4.0) / 2 + 0.25) - 0.5, 1e-6);
+  EXPECT_NEAR(ps[1].item<double>(), std::sqrt(9.0 / 2 + 0.25) - 0.5, 1e-6);
+  EXPECT_EQ(parse_huber_mode("reference", HuberMode::Elementwise), HuberMode::Elementwise);
+  EXPECT_EQ(parse_huber_mode("whole", HuberMode::Elementwise), HuberMode::Whole);
+  EXPECT_THROW(parse_huber_mode("mean", HuberMode::Whole), std::exception);
+}
+
+TEST(OsvLosses, PseudoHuberAgainstReferenceFormulasOnRandomTensors) {
+  torch::manual_seed(7);
+  auto p = torch::randn({3, 2, 4, 5, 5}, torch::kDouble), t = torch::randn({3, 2, 4, 5, 5}, torch::kDouble);
+  const double c = 0.001;
+  const Huber whole{HuberMode::Whole, c}, elementwise{HuberMode::Elementwise, c}, per_sample{HuberMode::PerSample, c};
+  // AnimateLCM train_svd_lcm.py: torch.mean(torch.sqrt((pred.float() - target.float()) ** 2 + c ** 2) - c),
+  // a mean over every element of the batch — the mean over samples of our per-sample values.
+  auto ref_lcm = torch::mean(torch::sqrt((p - t).pow(2) + c * c) - c);
+  EXPECT_NEAR(elementwise(p, t).mean().item<double>(), ref_lcm.item<double>(), 1e-12);
+  // The OSV paper's d(x, y) = sqrt(||x - y||_2^2 + c^2) - c, per sample, with numpy-style norms.
+  for (int64_t b = 0; b < 3; ++b) {
+    const double n2 = (p[b] - t[b]).norm().item<double>();
+    EXPECT_NEAR(whole(p, t)[b].item<double>(), std::sqrt(n2 * n2 + c * c) - c, 1e-10);
+  }
+  // whole vs per_sample: sqrt(elements) apart when c is negligible (the GAN-balance shift).
+  const double ratio = (whole(p, t) / per_sample(p, t)).mean().item<double>();
+  EXPECT_NEAR(ratio / std::sqrt(2.0 * 4 * 5 * 5), 1.0, 2e-3);  // c / rms(d) ~ 7e-4 off
 }
 
 TEST(OsvLosses, HingeByHand) {
@@ -38,7 +67,37 @@ TEST(OsvLosses, HingeByHand) {
   EXPECT_NEAR(hinge_d_loss(real, fake).item<double>(), 2.5 / 3 + 3.0 / 3, 1e-6);
   // G: mean(relu(1 - fake)) = (3 + 1 + 0)/3 — the paper's form, not -mean(fake)
   EXPECT_NEAR(hinge_g_loss(fake).item<double>(), 4.0 / 3, 1e-6);
+  EXPECT_NEAR(linear_g_loss(fake).item<double>(), 1.0 / 3, 1e-6);
   EXPECT_NEAR(lambda_weight(1.0, 1.5, 0.1), std::pow(2.0, 0.1), 1e-12);
+  // Two logits per clip: per logit vs on the clip's mean. real {3, -1}: per logit (0 + 2)/2 = 1,
+  // clip mean relu(1 - 1) = 0; fake {-3, 1}: per logit (0 + 2)/2 = 1, clip mean relu(1 - 1) = 0.
+  auto r2 = torch::tensor({{3.0f, -1.0f}}), f2 = torch::tensor({{-3.0f, 1.0f}});
+  EXPECT_NEAR(hinge_d_loss(r2, f2, HingeReduction::PerLogit).item<double>(), 2.0, 1e-6);
+  EXPECT_NEAR(hinge_d_loss(r2, f2, HingeReduction::ClipMean).item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(hinge_g_loss(f2, HingeReduction::PerLogit).item<double>(), (4.0 + 0.0) / 2, 1e-6);
+  EXPECT_NEAR(hinge_g_loss(f2, HingeReduction::ClipMean).item<double>(), 2.0, 1e-6);
+}
+
+TEST(OsvLosses, HingePerLogitAgainstStyleGanTOnRandomLogits) {
+  // StyleGAN-T / Projected GAN: logits = torch.cat([head(f).view(B, -1) for head in heads], 1);
+  // D: relu(1 - real_logits).mean() + relu(1 + gen_logits).mean(); on random logits of heads of
+  // different sizes.
+  torch::manual_seed(8);
+  auto h1r = torch::randn({4, 1, 3, 3}), h2r = torch::randn({4, 1, 7}), h1f = torch::randn({4, 1, 3, 3}),
+       h2f = torch::randn({4, 1, 7});
+  auto real = torch::cat({h1r.view({4, -1}), h2r.view({4, -1})}, 1);
+  auto fake = torch::cat({h1f.view({4, -1}), h2f.view({4, -1})}, 1);
+  double sum_r = 0, sum_f = 0;
+  for (int64_t i = 0; i < real.numel(); ++i) {
+    sum_r += std::max(0.0, 1.0 - real.flatten()[i].item<double>());
+    sum_f += std::max(0.0, 1.0 + fake.flatten()[i].item<double>());
+  }
+  const double n = static_cast<double>(real.numel());
+  EXPECT_NEAR(hinge_d_loss(real, fake).item<double>(), sum_r / n + sum_f / n, 1e-5);
+  // The clip-mean knob differs on the same logits.
+  EXPECT_GT(std::abs(hinge_d_loss(real, fake).item<double>() -
+                     hinge_d_loss(real, fake, HingeReduction::ClipMean).item<double>()),
+            1e-2);
 }
 
 TEST(OsvGrid, KarrasGridAndAnimateLcmSigmas) {
@@ -98,27 +157,29 @@ TEST(OsvTts, TwoNfePerStepDeterministicAndOneStepEndsClean) {
   for (int k : {1, 2, 3}) {
     int64_t calls = 0;
     auto a = tts_sample(point_mass_net(z, &calls), eps0, consistency_sigmas(100, k, 0.002, 700.0),
-                        consistency_sigmas(100, k + 1, 0.002, 700.0));
+                        consistency_sigmas(100, k + 1, 0.002, 700.0), ConsistencyParam::Svd, 0.002);
     EXPECT_EQ(a.nfe, 2 * k);
     EXPECT_EQ(calls, 2 * k);  // counted as the network is called
     torch::manual_seed(99);   // the default generator's state does not matter for a fixed eps0
     int64_t calls2 = 0;
     auto b = tts_sample(point_mass_net(z, &calls2), eps0, consistency_sigmas(100, k, 0.002, 700.0),
-                        consistency_sigmas(100, k + 1, 0.002, 700.0));
+                        consistency_sigmas(100, k + 1, 0.002, 700.0), ConsistencyParam::Svd, 0.002);
     EXPECT_TRUE(torch::equal(a.latents, b.latents)) << "k = " << k;
   }
   int64_t calls = 0;
   auto one = tts_sample(point_mass_net(z, &calls), eps0, consistency_sigmas(100, 1, 0.002, 700.0),
-                        consistency_sigmas(100, 2, 0.002, 700.0));
-  // k = 1 ends at a clean sample: from noise of scale 700 to within 0.1 of the data point.
-  EXPECT_LT((one.latents - z).abs().max().item<double>(), 0.1 * std::max(1.0, eps0.abs().max().item<double>()));
+                        consistency_sigmas(100, 2, 0.002, 700.0), ConsistencyParam::Svd, 0.002);
+  // k = 1 ends at the data point (the oracle tests hold every k to 1e-4).
+  EXPECT_LT((one.latents - z).abs().max().item<double>(), 1e-4);
   // Fresh noise per step is a separate knob and changes the result.
   torch::manual_seed(5);
   auto fresh = tts_sample(point_mass_net(z, &calls), eps0, consistency_sigmas(100, 2, 0.002, 700.0),
-                          consistency_sigmas(100, 3, 0.002, 700.0), true);
+                          consistency_sigmas(100, 3, 0.002, 700.0), ConsistencyParam::Svd, 0.002,
+                          TtsVariant::Printed, true);
   int64_t c3 = 0;
   auto fixed = tts_sample(point_mass_net(z, &c3), eps0, consistency_sigmas(100, 2, 0.002, 700.0),
-                          consistency_sigmas(100, 3, 0.002, 700.0));
+                          consistency_sigmas(100, 3, 0.002, 700.0), ConsistencyParam::Svd, 0.002,
+                          TtsVariant::Printed);
   EXPECT_FALSE(torch::equal(fresh.latents, fixed.latents));
 }
 
@@ -158,7 +219,8 @@ TEST(OsvDiscriminator, OutputShapesAndTrainableParts) {
   LatentDiscriminator d(o, backbone);
   for (auto [T, h, w] : std::vector<std::array<int64_t, 3>>{{1, 4, 4}, {3, 8, 8}, {4, 6, 10}}) {
     auto out = d->forward(torch::randn({2, T, 4, h, w}));
-    EXPECT_EQ(out.sizes(), torch::IntArrayRef({2})) << T << " " << h << " " << w;
+    // every head's every logit: 3 taps x (spatial T x 4 x 4 + temporal 4 x 4 x T) on a 4 x 4 patch grid
+    EXPECT_EQ(out.sizes(), torch::IntArrayRef({2, 3 * 2 * T * 16})) << T << " " << h << " " << w;
   }
   // Gradients reach the upsampler, the heads and the input latents, never the backbone.
   auto x = torch::randn({1, 2, 4, 4, 4}, torch::requires_grad());
@@ -171,6 +233,25 @@ TEST(OsvDiscriminator, OutputShapesAndTrainableParts) {
   LatentDiscriminatorOptions bad = o;
   bad.taps = {5};
   EXPECT_THROW(LatentDiscriminator(bad, tiny_dinov2(3)), std::exception);
+}
+
+TEST(OsvDiscriminator, TapsScaleWithTheBackbonesDepth) {
+  const std::vector<int64_t> st{2, 5, 8, 11};  // StyleGAN-T's taps of a 12-block ViT
+  EXPECT_EQ(scaled_taps(st, 12, 12), st);
+  EXPECT_EQ(scaled_taps(st, 12, 24), (std::vector<int64_t>{5, 11, 17, 23}));   // ViT-L
+  EXPECT_EQ(scaled_taps(st, 12, 40), (std::vector<int64_t>{9, 19, 29, 39}));   // ViT-g
+  EXPECT_EQ(scaled_taps(st, 12, 6), (std::vector<int64_t>{1, 2, 4, 5}));
+  EXPECT_EQ(scaled_taps({0, 1}, 0, 2), (std::vector<int64_t>{0, 1}));  // 0: the backbone's own blocks
+  EXPECT_THROW(scaled_taps(st, 12, 2), std::exception);                // four taps cannot fit two blocks
+  EXPECT_THROW(scaled_taps({12}, 12, 24), std::exception);
+  // The discriminator applies it: taps {2, 5} of 12 on a 3-block backbone are blocks {0, 1}.
+  LatentDiscriminatorOptions o;
+  o.input_size = 56;
+  o.taps = {5, 11};
+  o.taps_depth = 12;
+  o.head_channels = 8;
+  LatentDiscriminator d(o, tiny_dinov2(3));
+  EXPECT_EQ(d->options().taps, (std::vector<int64_t>{1, 2}));
 }
 
 TEST(OsvStudent, StageOneTrainsLoraOnlyStageTwoAddsPatterns) {
