@@ -193,6 +193,15 @@ std::vector<KeySpec> build_schema() {
                 {}, 0));
   s.push_back(K("disc.tap_patch_embed", T::Bool, true, "also tap the patch embedding [default]"));
   s.push_back(K("disc.backbone_path", T::String, "", "DINOv2 (transformers layout); empty = embedded backbone"));
+  s.push_back(K("disc.backbone_pretrain_iters", T::Int, 2000,
+                "embedded DINOv2: masked-image-modelling pretraining steps (disc.backbone_path empty)", {}, 0));
+  s.push_back(K("disc.backbone_pretrain_lr", T::Float, 5e-4, "embedded DINOv2: pretraining learning rate (AdamW)",
+                {}, 0.0));
+  s.push_back(K("disc.backbone_pretrain_batch", T::Int, 32, "embedded DINOv2: frames per pretraining step", {}, 1));
+  s.push_back(K("disc.backbone_pretrain_frames", T::Int, 2048,
+                "embedded DINOv2: synthetic frames (of its own seed) it is pretrained on", {}, 8));
+  s.push_back(K("disc.backbone_pretrain_mask", T::Float, 0.6, "embedded DINOv2: share of patches masked (SimMIM)",
+                {}, 0.0, 1.0));
   s.push_back(K("disc.lr", T::Float, 5e-6, "discriminator learning rate", {}, 0.0));
   s.push_back(K("disc.hinge", T::String, "per_logit",
                 "hinge of OSV's and SF-V's discriminators: on every head's every logit, then the mean (Projected "
@@ -205,6 +214,10 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("animatelcm.strategy", T::String, "whole", "trained parameters", {"whole", "decoupled", "lora"}));
   s.push_back(K("animatelcm.ema", T::Float, 0.95, "target EMA decay", {}, 0.0, 1.0));
   s.push_back(K("animatelcm.iters", T::Int, 20000, "training iterations", {}, 0));
+  s.push_back(K("animatelcm.weights", T::String, "",
+                "released AnimateLCM-SVD UNet weights to sample instead of training (a safetensors file with "
+                "diffusers UNet keys, e.g. AnimateLCM-SVD-xt.safetensors, or a diffusers unet/ folder); sampled on "
+                "its own 40-point schedule with SVD's scalings, as its scheduler does"));
   // --- SF-V (SPEC §4) ---
   s.push_back(K("sfv.gen_grid", T::Int, 4, "Karras grid the generator noise is drawn from", {}, 1));
   s.push_back(K("sfv.gen_levels", T::String, "top",
@@ -256,7 +269,8 @@ const std::map<std::string, Json>& presets() {
             {"model.embedded", "tiny"},
             {"osv.lora_rank", 4}, {"osv.lora_alpha", 4.0}, {"osv.stage1_iters", 4}, {"osv.stage2_iters", 8},
             {"osv.stage2_resolution", "high"}, {"osv.lr", 1e-4}, {"disc.lr", 1e-4}, {"disc.input_size", 56},
-            {"disc.taps", Json::array({0, 1})}, {"disc.taps_depth", 0}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},
+            {"disc.taps", Json::array({0, 1})}, {"disc.taps_depth", 0}, {"disc.backbone_pretrain_iters", 20},
+            {"disc.backbone_pretrain_batch", 8}, {"disc.backbone_pretrain_frames", 64}, {"animatelcm.iters", 8}, {"animatelcm.lr", 1e-4}, {"sfv.iters", 8},
             {"fvd.num_real", 8}, {"fvd.num_fake", 8}, {"fvd.frames", 4}, {"fvd.bootstrap", 20},
             {"fvd.input_size", 32}, {"fvd.embedded_train_steps", 2},
             {"run.checkpoint_every", 5}}},

@@ -297,13 +297,6 @@ int compare_command(const std::vector<CompareRow>& rows, const std::vector<std::
 }
 
 // ---- regress ----
-// The rows the regression preset runs when a baseline is created: every method's main setting.
-const std::vector<std::array<const char*, 4>> kRegressRows = {{"teacher", "euler", "2", "3.0"},
-                                                               {"osv", "consistency", "1", "none"},
-                                                               {"osv", "tts", "1", "none"},
-                                                               {"animatelcm", "consistency", "2", "none"},
-                                                               {"sfv", "consistency", "1", "none"}};
-
 // What each embedded asset behind a regression run hashes to, in build order (see regress.h). The
 // data is hashed as the sorted (name, sha256) list of its mp4 and JSON files; a model path of the
 // user's own (model.path, fvd.weights) is hashed like the embedded one.
@@ -384,7 +377,9 @@ int regress_command(CommonOptions c, const std::string& baseline_path, bool upda
         add(r["method"].get<std::string>(), r["sampler"].get<std::string>(), std::to_string(r["steps"].get<int>()),
             r["cfg"].is_string() ? r["cfg"].get<std::string>() : fmt::format("{}", r["cfg"].get<double>()));
     } else {
-      for (const auto& r : kRegressRows) add(r[0], r[1], r[2], r[3]);
+      // A new baseline: every registered method's regression rows (the registry's order).
+      for (const auto& name : MethodRegistry::instance().names())
+        for (const auto& r : MethodRegistry::instance().get(name).regress_rows) add(name, r[0], r[1], r[2]);
     }
     base = std::get<4>(rows.front());
     if (c.dry_run) return print_dry_run(base), kExitOk;
@@ -1038,32 +1033,21 @@ int run_cli(int argc, char** argv) {
       if (!train_method.empty()) sugar.push_back("method=" + train_method);
       Config cfg = resolve_config(train_c, sugar);
       const auto& m = MethodRegistry::instance().get(cfg.get<std::string>("method"));
-      if (train_stage != "all" && m.name != "osv")
-        throw UsageError(fmt::format("--stage {} applies to osv only, not '{}'", train_stage, m.name));
+      if (std::find(m.stages.begin(), m.stages.end(), train_stage) == m.stages.end())
+        throw UsageError(fmt::format("--stage {} does not apply to '{}' (its stages: {})", train_stage, m.name,
+                                     join(m.stages, ", ")));
       parse_device(cfg.get<std::string>("device"));
       if (train_c.dry_run) return print_dry_run(cfg), kExitOk;
-      if (m.name == "teacher") {
-        if (!cfg.get<std::string>("model.path").empty())
-          throw UsageError("train --method teacher trains the embedded teacher; model.path names a given SVD");
-        prepare_command(cfg, {"data", "teacher"}, false);
-        std::cout << "teacher: " << ensure_svd_folder(cfg).string() << "\n";
+      if (!m.train && !cfg.get<std::string>("model.path").empty())
+        throw UsageError(fmt::format("train --method {} trains the embedded SVD models; model.path names a given SVD",
+                                     m.name));
+      const auto svd = ensure_svd_folder(cfg);  // the embedded models are built (prepare) when missing
+      if (!m.train) {
+        std::cout << m.name << ": " << svd.string() << "\n";
         return kExitOk;
       }
-      auto pipe = std::make_shared<SvdPipeline>(ensure_svd_folder(cfg), cfg);
-      if (m.name == "osv") {
-        std::cout << "osv: " << train_osv(cfg, pipe, train_stage).string() << "\n";
-        return kExitOk;
-      }
-      if (m.name == "animatelcm") {
-        std::cout << "animatelcm: " << train_animatelcm(cfg, pipe).string() << "\n";
-        return kExitOk;
-      }
-      if (m.name == "sfv") {
-        std::cout << "sfv: " << train_sfv(cfg, pipe).string() << "\n";
-        return kExitOk;
-      }
-      m.create(cfg, pipe);  // trains what is missing through the run cache
-      std::cout << m.name << ": trained\n";
+      auto pipe = std::make_shared<SvdPipeline>(svd, cfg);
+      std::cout << m.name << ": " << m.train(cfg, pipe, train_stage).string() << "\n";
       return kExitOk;
     }
     if (sample->parsed()) {
@@ -1115,7 +1099,7 @@ int run_cli(int argc, char** argv) {
         const auto& m = MethodRegistry::instance().get(mname);
         const auto& ss = samplers.empty() ? m.samplers : samplers;
         std::vector<std::string> cs = cfgs;
-        if (cs.empty()) cs = {mname == "teacher" ? "3.0" : "none"};
+        if (cs.empty()) cs = {m.default_cfg};
         for (const auto& sampler : ss) {
           if (std::find(m.samplers.begin(), m.samplers.end(), sampler) == m.samplers.end()) {
             refused.push_back(fmt::format("{} {}: {} does not sample with '{}' (its samplers: {})", mname, sampler,

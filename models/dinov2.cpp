@@ -60,11 +60,13 @@ struct EmbeddingsImpl : Module {
     return torch::cat({cls, grid}, 1);
   }
 
-  // pixel_values: [B, 3, H, W] -> [B, 1+N, D]
-  torch::Tensor forward(const torch::Tensor& pixel_values) {
+  // pixel_values: [B, 3, H, W] (bool_masked_pos [B, N]: patches replaced by mask_token) -> [B, 1+N, D]
+  torch::Tensor forward(const torch::Tensor& pixel_values, const torch::Tensor& bool_masked_pos = {}) {
     const auto B = pixel_values.size(0), H = pixel_values.size(2), W = pixel_values.size(3);
     auto x = patch_embeddings->projection(pixel_values.to(patch_embeddings->projection->weight.scalar_type()));
     x = x.flatten(2).transpose(1, 2);  // [B, N, D]
+    if (bool_masked_pos.defined())      // as transformers' Dinov2Embeddings: before CLS and positions
+      x = torch::where(bool_masked_pos.unsqueeze(-1), mask_token.to(x.scalar_type()).unsqueeze(0), x);
     x = torch::cat({cls_token.expand({B, -1, -1}), x}, 1);
     return x + interpolate_pos_encoding(x.size(1) - 1, H, W);
   }
@@ -174,9 +176,10 @@ Dinov2ModelImpl::Dinov2ModelImpl(Dinov2Config config) : config_(std::move(config
       "layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({config_.hidden_size}).eps(config_.layer_norm_eps)));
 }
 
-Dinov2Output Dinov2ModelImpl::forward(const torch::Tensor& pixel_values, bool output_hidden_states) {
+Dinov2Output Dinov2ModelImpl::forward(const torch::Tensor& pixel_values, bool output_hidden_states,
+                                      const torch::Tensor& bool_masked_pos) {
   Dinov2Output out;
-  auto x = embeddings_->forward(pixel_values);  // [B, 1+N, D]
+  auto x = embeddings_->forward(pixel_values, bool_masked_pos);  // [B, 1+N, D]
   if (output_hidden_states) out.hidden_states.push_back(x);
   for (const auto& m : *encoder_->layer) {
     x = m->as<dinov2_detail::LayerImpl>()->forward(x);

@@ -45,8 +45,10 @@ class Dinov2ModelImpl : public torch::nn::Module {
  public:
   explicit Dinov2ModelImpl(Dinov2Config config);
   // pixel_values: [B, 3, H, W] with H, W multiples of the patch size. With
-  // `output_hidden_states` false, hidden_states is left empty.
-  Dinov2Output forward(const torch::Tensor& pixel_values, bool output_hidden_states = false);
+  // `output_hidden_states` false, hidden_states is left empty. bool_masked_pos [B, N]: patches
+  // whose embedding is replaced by `mask_token` (masked-image-modelling pretraining).
+  Dinov2Output forward(const torch::Tensor& pixel_values, bool output_hidden_states = false,
+                       const torch::Tensor& bool_masked_pos = {});
   const Dinov2Config& config() const { return config_; }
 
  private:

@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/sha256.h"
 #include "methods/api/registry.h"
 #include "methods/api/train_loop.h"
 #include "methods/distill/consistency.h"
@@ -143,12 +144,27 @@ struct AnimateLcmTask : TrainTask {
   }
 };
 
+// animatelcm.weights: a safetensors file, or a diffusers unet/ folder holding one.
+fs::path released_unet_file(const fs::path& p) {
+  if (fs::is_directory(p)) {
+    for (const char* name : {"diffusion_pytorch_model.safetensors", "model.safetensors"})
+      if (fs::exists(p / name)) return p / name;
+    throw InputError(fmt::format("animatelcm.weights: folder '{}' holds no diffusion_pytorch_model.safetensors", p.string()));
+  }
+  if (!fs::exists(p)) throw InputError(fmt::format("animatelcm.weights: '{}' does not exist", p.string()));
+  return p;
+}
+
 class AnimateLcmMethod : public Method {
  public:
-  AnimateLcmMethod(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& weights)
-      : pipe_(std::move(pipe)), weights_(weights) {
+  // `released`: weights published by AnimateLCM's authors (animatelcm.weights), not trained here.
+  AnimateLcmMethod(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& weights, bool released = false)
+      : pipe_(std::move(pipe)), weights_(weights), released_(released) {
     student_ = copy_unet(pipe_->models().unet);
-    if (weights.filename() == "lora.safetensors") {
+    if (released) {
+      log::info("animatelcm: released weights {} (sha256 {})", weights.string(), sha256_file(weights));
+      load_weights(*student_, SafetensorsCheckpoint::open(weights));
+    } else if (weights.filename() == "lora.safetensors") {
       load_lora(*student_, weights);
       merge_lora(*student_);
     } else {
@@ -162,21 +178,24 @@ class AnimateLcmMethod : public Method {
     param_ = parse_consistency_param(c.get<std::string>("train.consistency_param"));
   }
   std::string name() const override { return "animatelcm"; }
-  int nfe(const SampleOptions& o) const override { return o.steps; }
+  int nfe(const SampleOptions& o) const override { return o.steps * (o.cfg ? 2 : 1); }
   SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
     torch::NoGradGuard g;
-    if (o.cfg) throw UsageError("animatelcm samples without CFG: use --cfg none");
     if (o.sampler != "consistency")
       throw UsageError(fmt::format("animatelcm has no sampler '{}': consistency", o.sampler));
-    auto r = consistency_sample(sampling_net(student_, cond), noise,
+    // No CFG by default (the OSV paper removes it); with --cfg each call is guided (2 UNet calls), as
+    // AnimateLCM-SVD's own pipeline samples (ramp 1.0 -> 1.2 there).
+    int64_t calls = 0;
+    auto r = consistency_sample(sampling_net(student_, cond, o.cfg, o.cfg_min, o.cfg_max, &calls), noise,
                                 consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_), param_, sigma_min_);
-    return SampleResult{r.latents, r.nfe};
+    return SampleResult{r.latents, calls};
   }
-  std::string weights_id() const override { return weights_.string(); }
+  std::string weights_id() const override { return (released_ ? "released:" : "trained:") + weights_.string(); }
 
  private:
   std::shared_ptr<SvdPipeline> pipe_;
   fs::path weights_;
+  bool released_ = false;
   UNetSpatioTemporalConditionModel student_{nullptr};
   int64_t grid_n_;
   double sigma_min_, sigma_max_, rho_;
@@ -190,36 +209,30 @@ fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / ("animatelcm-" + digest12(key));
   const auto strategy = c.get<std::string>("animatelcm.strategy");
   const fs::path out = dir / (strategy == "lora" ? "lora.safetensors" : "unet.safetensors");
-  // Another process training the same run: wait for it, then use its weights.
-  const auto lock = lock_unless_done(out, dir / ".lock", "training " + dir.filename().string());
-  if (fs::exists(out)) {
-    log::info("animatelcm: cached in {}", dir.string());
-    return out;
-  }
-  fs::create_directories(dir);
-  atomic_write(dir / "key.json", key.dump(2));
-  ConfigReadLog reads;  // what this stage reads must be in its key (checked before it is marked done)
-  auto data = load_train_data(c, *pipe, "animatelcm");
-  auto student = copy_unet(pipe->models().unet);
-  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 61);
-  if (strategy == "lora") add_lora(*student, student_lora_config(c));
-  AnimateLcmTask task(c, *pipe, data, student, strategy);
-  const auto s = run_training(task, train_loop_options(c, dir, "animatelcm", c.get<long long>("animatelcm.iters")));
-  log::info("animatelcm: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
-  {
-    torch::NoGradGuard g;  // the final student is the EMA target
-    for (std::size_t i = 0; i < task.params.size(); ++i) task.params[i].copy_(task.ema[i]);
-  }
-  atomic_write(dir / "run.json", nlohmann::json{{"method", "animatelcm"}, {"strategy", strategy},
-                                                {"steps", s.total_steps}, {"skipped_nonfinite", s.skipped_nonfinite},
-                                                {"final_loss", s.final_loss}}
-                                     .dump(2));
-  check_stage_reads("animatelcm", reads, key);
-  if (strategy == "lora") {
-    save_lora(*student, out);
-  } else {
-    save_weights(*student, out, {{"trained_by", "osvbench train --method animatelcm (EMA target)"}});
-  }
+  cached_run(dir, out, key, "animatelcm", [&]() -> std::function<void()> {
+    auto data = load_train_data(c, *pipe, "animatelcm");
+    auto student = copy_unet(pipe->models().unet);
+    torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 61);
+    if (strategy == "lora") add_lora(*student, student_lora_config(c));
+    AnimateLcmTask task(c, *pipe, data, student, strategy);
+    const auto s = run_training(task, train_loop_options(c, dir, "animatelcm", c.get<long long>("animatelcm.iters")));
+    log::info("animatelcm: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
+    {
+      torch::NoGradGuard g;  // the final student is the EMA target
+      for (std::size_t i = 0; i < task.params.size(); ++i) task.params[i].copy_(task.ema[i]);
+    }
+    atomic_write(dir / "run.json", nlohmann::json{{"method", "animatelcm"}, {"strategy", strategy},
+                                                  {"steps", s.total_steps}, {"skipped_nonfinite", s.skipped_nonfinite},
+                                                  {"final_loss", s.final_loss}}
+                                       .dump(2));
+    return [student, strategy, out]() mutable {
+      if (strategy == "lora") {
+        save_lora(*student, out);
+      } else {
+        save_weights(*student, out, {{"trained_by", "osvbench train --method animatelcm (EMA target)"}});
+      }
+    };
+  });
   return out;
 }
 
@@ -231,9 +244,15 @@ void register_animatelcm(MethodRegistry& registry) {
       {"consistency"},
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
         if (!pipe) throw InputError("animatelcm needs the teacher's SVD models (model.path or `osvbench prepare`)");
+        if (const auto w = c.get<std::string>("animatelcm.weights"); !w.empty())
+          return std::make_unique<AnimateLcmMethod>(c, pipe, released_unet_file(w), true);
         return std::make_unique<AnimateLcmMethod>(c, pipe, train_animatelcm(c, pipe));
       },
-      {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=4"}});
+      {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=4"},
+      "none",
+      [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string&) { return train_animatelcm(c, pipe); },
+      {"all"},
+      {{{"consistency", "2", "none"}}}});
 }
 
 }  // namespace osv

@@ -2,6 +2,8 @@
 // explicit (harness/builtin_methods.cpp) so static linking cannot drop a method silently.
 #pragma once
 
+#include <array>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,6 +27,15 @@ struct MethodInfo {
   // The method's own sampling defaults as config assignments ("sample.cfg=false"), applied over the
   // preset and under the user's config file and overrides: the teacher's CFG is not every method's.
   std::vector<std::string> sample_defaults = {};
+  // `compare`'s CFG for the method when --cfg is not given: "none" or a w_max ("3.0").
+  std::string default_cfg = "none";
+  // `train --method NAME [--stage S]`: trains what is missing (cached) and returns the weights it
+  // made. Empty: nothing to train beyond the SVD models themselves (the teacher).
+  std::function<std::filesystem::path(const Config&, std::shared_ptr<SvdPipeline>, const std::string& stage)> train = {};
+  // The --stage values `train` accepts.
+  std::vector<std::string> stages = {"all"};
+  // The rows a new regression baseline measures for the method: {sampler, steps, cfg} each.
+  std::vector<std::array<std::string, 3>> regress_rows = {};
 };
 
 class MethodRegistry {

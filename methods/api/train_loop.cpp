@@ -10,6 +10,7 @@
 
 #include "common/atomic_file.h"
 #include "common/config.h"
+#include "common/dir_lock.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -66,6 +67,23 @@ void unarchive_tensors(torch::serialize::InputArchive& a, const std::string& pre
     a.read(prefix + std::to_string(i), t);
     v[i].copy_(t);
   }
+}
+
+bool cached_run(const std::filesystem::path& dir, const std::filesystem::path& done, const nlohmann::json& key,
+                const std::string& label, const std::function<std::function<void()>()>& train) {
+  const auto lock = lock_unless_done(done, dir / ".lock", label + ": training " + dir.filename().string());
+  if (std::filesystem::exists(done)) {
+    log::info("{}: cached in {}", label, dir.string());
+    return false;
+  }
+  std::filesystem::create_directories(dir);
+  atomic_write(dir / "key.json", key.dump(2));
+  ConfigReadLog reads;  // what the run reads must be in its key (checked before it is marked done)
+  const auto finish = train();
+  check_stage_reads(label, reads, key);
+  finish();
+  if (!std::filesystem::exists(done)) throw std::logic_error(label + ": finished without writing " + done.string());
+  return true;
 }
 
 TrainLoopOptions train_loop_options(const Config& c, const fs::path& dir, const std::string& label, int64_t steps) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -71,6 +72,14 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& options);
 // Called before a stage writes the file that marks it finished.
 void check_stage_reads(const std::string& stage, const ConfigReadLog& log, const nlohmann::json& key,
                        const std::vector<std::string>& covered = {"data."});
+
+// A cached training run, the skeleton every trained stage shares. `done` (a file in `dir`, written
+// last) marks it finished. Another process training the same run is waited for; a finished run is
+// reused ("<label>: cached in <dir>", returns false). Otherwise `dir` is created, key.json written,
+// and `train` runs with the config reads recorded; it returns the step that writes `done`, which runs
+// only after every read was checked against `key` (check_stage_reads). Returns true when it trained.
+bool cached_run(const std::filesystem::path& dir, const std::filesystem::path& done, const nlohmann::json& key,
+                const std::string& label, const std::function<std::function<void()>()>& train);
 
 // Options from a config: run.checkpoint_every, seed, run.progress_interval_s.
 TrainLoopOptions train_loop_options(const Config& config, const std::filesystem::path& dir, const std::string& label,

@@ -22,7 +22,8 @@ std::vector<double> consistency_sigmas(int64_t grid_n, int64_t k, double sigma_m
   if (k < 1 || k > grid_n) throw UsageError(fmt::format("consistency sampling: {} steps on a {}-point grid", k, grid_n));
   const auto g = karras_grid(grid_n, sigma_min, sigma_max, rho);
   std::vector<double> s;
-  for (int64_t j = 0; j < k; ++j) s.push_back(g[static_cast<std::size_t>(j * grid_n / k)]);
+  const int64_t step = grid_n / k;  // AnimateLCM-SVD's set_timesteps: step_ratio = N // k, indices j * step_ratio
+  for (int64_t j = 0; j < k; ++j) s.push_back(g[static_cast<std::size_t>(j * step)]);
   return s;
 }
 

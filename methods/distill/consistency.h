@@ -17,9 +17,9 @@ namespace osv {
 // SPEC §2: sigma_i = (smax^(1/rho) + i/(N-1) (smin^(1/rho) - smax^(1/rho)))^rho, i = 0 the largest.
 std::vector<double> karras_grid(int64_t n, double sigma_min, double sigma_max, double rho = 7.0);
 
-// The k sampling sigmas of a consistency model trained on an N-point grid: grid[floor(j N / k)],
-// j = 0..k-1 (AnimateLCM-SVD's rule; on its 40-point grid: 1 -> [700], 2 -> [700, 13.678],
-// 4 -> [700, 128.56, 13.678, 0.497]).
+// The k sampling sigmas of a consistency model trained on an N-point grid: grid[j * floor(N / k)],
+// j = 0..k-1 (AnimateLCM-SVD's scheduler: step_ratio = N // k; on its 40-point grid: 1 -> [700],
+// 2 -> [700, 13.678], 4 -> [700, 128.56, 13.678, 0.497], 8 -> every 5th point from 700 to 0.0398).
 std::vector<double> consistency_sigmas(int64_t grid_n, int64_t k, double sigma_min, double sigma_max, double rho = 7.0);
 
 // The network F_theta(x, sigma): applies c_in and c_noise and the conditioning itself. [B,T,C,h,w]

@@ -44,7 +44,9 @@ void add_resolution(nlohmann::json& k, const Config& c, int stage) {
 nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
   auto k = run_key(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
                               "osv.stage1_iters", "osv.lr", "disc.kind", "disc.upsample_r", "disc.input_size",
-                              "disc.taps", "disc.taps_depth", "disc.tap_patch_embed", "disc.backbone_path", "disc.lr", "train.grid_n",
+                              "disc.taps", "disc.taps_depth", "disc.tap_patch_embed", "disc.backbone_path", "disc.backbone_pretrain_iters", "disc.backbone_pretrain_lr",
+                              "disc.backbone_pretrain_batch", "disc.backbone_pretrain_frames",
+                              "disc.backbone_pretrain_mask", "disc.lr", "train.grid_n",
                               "train.huber_c", "train.huber_mode", "train.huber_c_scaling", "train.consistency_param",
                               "train.batch", "disc.hinge", "osv.adversarial_stage1",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
@@ -64,15 +66,6 @@ nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
   add_resolution(k, c, 2);
   return k;
 }
-
-nlohmann::json dinov2_config_json(const Dinov2Config& d) {
-  return {{"model_type", "dinov2"},   {"architectures", {"Dinov2Model"}}, {"hidden_size", d.hidden_size},
-          {"num_hidden_layers", d.num_hidden_layers}, {"num_attention_heads", d.num_attention_heads},
-          {"mlp_ratio", d.mlp_ratio}, {"image_size", d.image_size}, {"patch_size", d.patch_size},
-          {"num_channels", d.num_channels}, {"layer_norm_eps", d.layer_norm_eps}, {"qkv_bias", d.qkv_bias},
-          {"use_swiglu_ffn", d.use_swiglu_ffn}, {"hidden_act", d.hidden_act}, {"layerscale_value", 1.0}};
-}
-
 
 void save_disc(LatentDiscriminator& d, const fs::path& path) {
   std::vector<std::pair<std::string, torch::Tensor>> named;
@@ -313,39 +306,34 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
 fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const nlohmann::json& key, const fs::path& init_dir,
                    TrainSets& data) {
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / fmt::format("osv-stage{}-{}", stage, digest12(key));
-  // Another process training the same stage: wait for it, then use its weights.
-  const auto lock = lock_unless_done(dir / "lora.safetensors", dir / ".lock", "training " + dir.filename().string());
-  if (fs::exists(dir / "lora.safetensors")) {
-    log::info("osv stage {}: cached in {}", stage, dir.string());
-    return dir;
-  }
-  fs::create_directories(dir);
-  ConfigReadLog reads;  // what this stage reads must be in its key (checked before it is marked done)
-  auto student = copy_unet(pipe.models().unet);
-  auto disc = make_disc(c, pipe);
-  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
-  if (!init_dir.empty()) {
-    load_lora(*student, init_dir / "lora.safetensors");
-    load_disc(disc, init_dir / "disc.safetensors");
-  } else {
-    add_lora(*student, student_lora_config(c));
-  }
-  // add_lora/load_lora freeze the rest of the UNet; the task picks LoRA (+ stage-2 patterns).
-  OsvStageTask task(stage, c, pipe, data, student, disc);
-  const auto s = run_training(task, train_loop_options(c, dir, fmt::format("osv stage {}", stage), task.iters));
-  log::info("osv stage {}: {} steps, final loss {:.4f}, {} skipped", stage, s.total_steps, s.final_loss,
-            s.skipped_nonfinite);
-  if (stage == 2) {  // the final student is the EMA target
-    torch::NoGradGuard g;
-    for (std::size_t i = 0; i < task.g_params.size(); ++i) task.g_params[i].copy_(task.ema[i]);
-  }
-  check_stage_reads(fmt::format("osv stage {}", stage), reads, key);
-  save_disc(disc, dir / "disc.safetensors");
-  save_lora(*student, dir / "lora.safetensors");  // last: its presence marks the stage done
-  atomic_write(dir / "stage.json", nlohmann::json{{"stage", stage}, {"steps", s.total_steps},
-                                                  {"skipped_nonfinite", s.skipped_nonfinite},
-                                                  {"final_loss", s.final_loss}}
-                                        .dump(2));
+  const auto label = fmt::format("osv stage {}", stage);
+  cached_run(dir, dir / "lora.safetensors", key, label, [&]() -> std::function<void()> {
+    auto student = copy_unet(pipe.models().unet);
+    auto disc = make_disc(c, pipe);
+    torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
+    if (!init_dir.empty()) {
+      load_lora(*student, init_dir / "lora.safetensors");
+      load_disc(disc, init_dir / "disc.safetensors");
+    } else {
+      add_lora(*student, student_lora_config(c));
+    }
+    // add_lora/load_lora freeze the rest of the UNet; the task picks LoRA (+ stage-2 patterns).
+    OsvStageTask task(stage, c, pipe, data, student, disc);
+    const auto s = run_training(task, train_loop_options(c, dir, label, task.iters));
+    log::info("{}: {} steps, final loss {:.4f}, {} skipped", label, s.total_steps, s.final_loss, s.skipped_nonfinite);
+    if (stage == 2) {  // the final student is the EMA target
+      torch::NoGradGuard g;
+      for (std::size_t i = 0; i < task.g_params.size(); ++i) task.g_params[i].copy_(task.ema[i]);
+    }
+    atomic_write(dir / "stage.json", nlohmann::json{{"stage", stage}, {"steps", s.total_steps},
+                                                    {"skipped_nonfinite", s.skipped_nonfinite},
+                                                    {"final_loss", s.final_loss}}
+                                          .dump(2));
+    return [student, disc, dir]() mutable {
+      save_disc(disc, dir / "disc.safetensors");
+      save_lora(*student, dir / "lora.safetensors");  // last: its presence marks the stage done
+    };
+  });
   return dir;
 }
 
@@ -414,33 +402,6 @@ std::vector<std::string> osv_trainable_names(torch::nn::Module& student, int sta
   return names;
 }
 
-Dinov2Config embedded_backbone_config(const Config& c) {
-  Dinov2Config d;
-  const bool tiny = c.get<std::string>("model.embedded") == "tiny";
-  d.hidden_size = tiny ? 32 : 64;
-  d.num_hidden_layers = tiny ? 2 : 6;
-  d.num_attention_heads = 2;
-  d.patch_size = 14;
-  d.image_size = c.get<long long>("disc.input_size");
-  return d;
-}
-
-fs::path ensure_embedded_backbone(const Config& c, bool force) {
-  const Dinov2Config d = embedded_backbone_config(c);
-  const uint64_t seed = static_cast<uint64_t>(c.get<long long>("seed")) + 31;
-  const auto j = dinov2_config_json(d);
-  const fs::path dir = fs::path(c.get<std::string>("run.root")) / "assets" /
-                       ("dinov2-embedded-" + digest12({{"config", j}, {"seed", seed}, {"init", "random"}}));
-  if (force) fs::remove_all(dir);
-  if (fs::exists(dir / "model.safetensors")) return dir;
-  torch::manual_seed(seed);
-  Dinov2Model m(d);
-  atomic_write(dir / "config.json", j.dump(2));
-  save_weights(*m, dir / "model.safetensors",
-               {{"init", fmt::format("seeded random weights (seed {}), not trained", seed)}});
-  return dir;
-}
-
 fs::path train_osv(const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) {
   const fs::path svd = pipe->models().root;
   TrainSets data{c, *pipe, nullptr, nullptr};
@@ -467,7 +428,11 @@ void register_osv(MethodRegistry& registry) {
         const auto lora = train_osv(c, pipe);
         return std::make_unique<OsvMethod>(c, pipe, lora);
       },
-      {"sample.cfg=false", "sample.sampler=tts", "sample.steps=1"}});
+      {"sample.cfg=false", "sample.sampler=tts", "sample.steps=1"},
+      "none",
+      [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) { return train_osv(c, pipe, stage); },
+      {"1", "2", "all"},
+      {{{"consistency", "1", "none"}}, {{"tts", "1", "none"}}}});
 }
 
 }  // namespace osv

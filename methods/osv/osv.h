@@ -23,12 +23,18 @@ class Config;
 class MethodRegistry;
 class SvdPipeline;
 
-// The embedded discriminator backbone: DINOv2 at a small config with seeded random weights
-// (not pretrained: nothing it shares with the FVD detector, which is trained on factor
-// regression), written as a transformers folder under <run.root>/assets/. Returns its folder.
+// The embedded discriminator backbone (methods/osv/embedded_backbone.cpp): DINOv2 at a small
+// config, pretrained by masked image modelling on synthetic frames of its own seed (an objective
+// and data distinct from the FVD detector's), written as a transformers folder under
+// <run.root>/assets/ with pretrain.json (loss, cost, a linear probe against the random
+// initialisation). Returns its folder; a finished folder is reused.
 std::filesystem::path ensure_embedded_backbone(const Config& config, bool force = false);
 // That backbone's config for the config's embedded preset (image size = disc.input_size).
 Dinov2Config embedded_backbone_config(const Config& config);
+// Accuracy on (test_f, test_y) of a ridge regression onto one-hot labels fitted on (train_f,
+// train_y), features standardised by the training set's statistics. f: [n, D] double, y: [n] int64.
+double linear_probe_accuracy(const torch::Tensor& train_f, const torch::Tensor& train_y, const torch::Tensor& test_f,
+                             const torch::Tensor& test_y, int64_t classes, double ridge);
 
 // Trains what is missing (stage 1, then stage 2, as the config enables them) and returns the
 // final adapter file. `stage` = "1", "2" or "all" stops after that stage.

@@ -195,40 +195,33 @@ class SfvMethod : public Method {
 }  // namespace
 
 fs::path train_sfv(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
-  const fs::path dir =
-      fs::path(c.get<std::string>("run.root")) / ("sfv-" + digest12(sfv_key(c, pipe->models().root)));
-  const fs::path out = dir / "unet.safetensors";
-  // Another process training the same run: wait for it, then use its weights.
-  const auto lock = lock_unless_done(out, dir / ".lock", "training " + dir.filename().string());
-  if (fs::exists(out)) {
-    log::info("sfv: cached in {}", dir.string());
-    return out;
-  }
-  fs::create_directories(dir);
   const auto key = sfv_key(c, pipe->models().root);
-  atomic_write(dir / "key.json", key.dump(2));
-  ConfigReadLog reads;  // what this stage reads must be in its key (checked before it is marked done)
-  auto data = load_train_data(c, *pipe, "sfv");
-  auto gen = copy_unet(pipe->models().unet);
-  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 51);
-  UNetEncoderDiscriminator disc(copy_unet(pipe->models().unet));
-  SfvTask task(c, *pipe, data, gen, disc);
-  const auto s = run_training(task, train_loop_options(c, dir, "sfv", c.get<long long>("sfv.iters")));
-  log::info("sfv: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
-  {
-    torch::NoGradGuard g;  // the final generator is the EMA
-    for (std::size_t i = 0; i < task.g_params.size(); ++i) task.g_params[i].copy_(task.ema[i]);
-  }
-  std::vector<std::pair<std::string, torch::Tensor>> heads;
-  auto dp = disc->trainable_parameters();
-  for (std::size_t i = 0; i < dp.size(); ++i) heads.emplace_back(fmt::format("trainable.{}", i), dp[i].detach().cpu());
-  save_safetensors(dir / "disc.safetensors", heads, {{"what", "SF-V discriminator heads, in order"}});
-  atomic_write(dir / "run.json", nlohmann::json{{"method", "sfv"}, {"steps", s.total_steps},
-                                                {"skipped_nonfinite", s.skipped_nonfinite}, {"final_loss", s.final_loss},
-                                                {"optimizer", "Adam(0.5, 0.999); the paper used SM3"}}
-                                     .dump(2));
-  check_stage_reads("sfv", reads, key);
-  save_weights(*gen, out, {{"trained_by", "osvbench train --method sfv (EMA generator)"}});  // last: marks done
+  const fs::path dir = fs::path(c.get<std::string>("run.root")) / ("sfv-" + digest12(key));
+  const fs::path out = dir / "unet.safetensors";
+  cached_run(dir, out, key, "sfv", [&]() -> std::function<void()> {
+    auto data = load_train_data(c, *pipe, "sfv");
+    auto gen = copy_unet(pipe->models().unet);
+    torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 51);
+    UNetEncoderDiscriminator disc(copy_unet(pipe->models().unet));
+    SfvTask task(c, *pipe, data, gen, disc);
+    const auto s = run_training(task, train_loop_options(c, dir, "sfv", c.get<long long>("sfv.iters")));
+    log::info("sfv: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
+    {
+      torch::NoGradGuard g;  // the final generator is the EMA
+      for (std::size_t i = 0; i < task.g_params.size(); ++i) task.g_params[i].copy_(task.ema[i]);
+    }
+    std::vector<std::pair<std::string, torch::Tensor>> heads;
+    auto dp = disc->trainable_parameters();
+    for (std::size_t i = 0; i < dp.size(); ++i) heads.emplace_back(fmt::format("trainable.{}", i), dp[i].detach().cpu());
+    save_safetensors(dir / "disc.safetensors", heads, {{"what", "SF-V discriminator heads, in order"}});
+    atomic_write(dir / "run.json", nlohmann::json{{"method", "sfv"}, {"steps", s.total_steps},
+                                                  {"skipped_nonfinite", s.skipped_nonfinite}, {"final_loss", s.final_loss},
+                                                  {"optimizer", "Adam(0.5, 0.999); the paper used SM3"}}
+                                       .dump(2));
+    return [gen, out]() mutable {
+      save_weights(*gen, out, {{"trained_by", "osvbench train --method sfv (EMA generator)"}});
+    };
+  });
   return out;
 }
 
@@ -242,7 +235,11 @@ void register_sfv(MethodRegistry& registry) {
         if (!pipe) throw InputError("sfv needs the teacher's SVD models (model.path or `osvbench prepare`)");
         return std::make_unique<SfvMethod>(c, pipe, train_sfv(c, pipe));
       },
-      {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=1"}});
+      {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=1"},
+      "none",
+      [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string&) { return train_sfv(c, pipe); },
+      {"all"},
+      {{{"consistency", "1", "none"}}}});
 }
 
 }  // namespace osv

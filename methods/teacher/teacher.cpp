@@ -31,7 +31,12 @@ void register_teacher(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
         if (!pipe) throw InputError("the teacher needs the SVD models (model.path or `osvbench prepare`)");
         return std::make_unique<TeacherMethod>(pipe, c.get<double>("edm.sigma_min"), c.get<double>("edm.sigma_max"));
-      }});
+      },
+      {},      // samples as the preset says: 25 Euler steps, CFG ramp 1 -> 3
+      "3.0",  // the paper's teacher rows: CFG 3.0
+      {},     // nothing to train beyond the SVD models (the embedded ones are built by prepare)
+      {"all"},
+      {{{"euler", "2", "3.0"}}}});
 }
 
 }  // namespace osv

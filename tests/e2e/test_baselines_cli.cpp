@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -52,7 +53,28 @@ TEST(BaselinesCli, AnimateLcmAndSfvTrainCachedAndSample) {
                           "| animatelcm | consistency | 8 | none | 8 |", "| sfv | consistency | 1 | none | 1 |",
                           "| sfv | consistency | 2 | none | 2 |"})
     EXPECT_NE(out3.find(row), std::string::npos) << row << "\n" << out3;
-  EXPECT_NE(out3.find("refused: sfv consistency 8 steps: sfv was trained on a 4-point grid"), std::string::npos) << out3;
+  EXPECT_NE(out3.find("refused: sfv consistency 8 steps: sfv's generator was trained at 3 noise levels: 1 to 3 steps, not 8"), std::string::npos) << out3;
+
+  // Released weights (animatelcm.weights): sampled without training, and the row says which they are.
+  // The trained UNet stands in for the published file here (same keys: diffusers UNet state dict).
+  const auto released = dir / "released" / "AnimateLCM-SVD-xt.safetensors";
+  fs::create_directories(released.parent_path());
+  fs::copy_file(find_one(dir, "animatelcm-") / "unet.safetensors", released);
+  auto [code4, out4] = run("compare --methods animatelcm --steps 2 --cfg none " + common + " animatelcm.weights=" +
+                           released.string() + " --out " + (dir / "cmp-released").string());
+  ASSERT_EQ(code4, 0) << out4;
+  std::ifstream in(dir / "cmp-released" / "results.json");
+  const auto res = nlohmann::json::parse(in);
+  ASSERT_EQ(res["rows"].size(), 1u) << out4;
+  EXPECT_EQ(res["rows"][0]["weights"], "released:" + released.string());
+  // A file of another model is refused as bad input, naming the tensors the UNet misses.
+  const auto wrong = dir / "released" / "wrong.safetensors";
+  fs::copy_file(find_one(dir, "sfv-") / "disc.safetensors", wrong);
+  auto [code5, out5] = run("compare --methods animatelcm --steps 1 --cfg none " + common + " animatelcm.weights=" +
+                           wrong.string() + " --out " + (dir / "cmp-wrong").string());
+  EXPECT_NE(code5, 0) << out5;
+  EXPECT_NE(out5.find("wrong.safetensors: "), std::string::npos) << out5;
+  EXPECT_NE(out5.find("tensor(s) the model needs are missing: conv_in.weight"), std::string::npos) << out5;
 }
 
 }  // namespace

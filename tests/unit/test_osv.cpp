@@ -112,6 +112,10 @@ TEST(OsvGrid, KarrasGridAndAnimateLcmSigmas) {
   EXPECT_NEAR(s4[1], 128.56, 5e-2);
   EXPECT_NEAR(s4[2], 13.678, 5e-3);
   EXPECT_NEAR(s4[3], 0.497, 5e-4);
+  // k not dividing N: j * (N // k) as the reference scheduler (100 points, 8 steps: every 12th).
+  const auto s8 = consistency_sigmas(100, 8, 0.002, 700.0);
+  EXPECT_NEAR(s8[7], g[84], 1e-9);
+  EXPECT_NEAR(consistency_sigmas(40, 8, 0.002, 700.0)[7], 0.0398, 5e-4);
 }
 
 // A toy network: F depends on the input and c_noise nonlinearly, differently with and without conditioning.
@@ -252,6 +256,39 @@ TEST(OsvDiscriminator, TapsScaleWithTheBackbonesDepth) {
   o.head_channels = 8;
   LatentDiscriminator d(o, tiny_dinov2(3));
   EXPECT_EQ(d->options().taps, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(OsvBackbone, MaskTokenReplacesMaskedPatchesOnly) {
+  auto m = tiny_dinov2(2);
+  torch::NoGradGuard g;
+  {
+    torch::NoGradGuard ng;
+    for (auto& np : m->named_parameters())
+      if (np.key().find("mask_token") != std::string::npos) np.value().fill_(0.5);
+  }
+  auto x = torch::randn({2, 3, 56, 56});
+  auto none = torch::zeros({2, 16}, torch::kBool);
+  EXPECT_TRUE(torch::allclose(m->forward(x).last_hidden_state, m->forward(x, false, none).last_hidden_state));
+  auto some = none.clone();
+  some[0][3] = true;
+  auto a = m->forward(x).last_hidden_state, b = m->forward(x, false, some).last_hidden_state;
+  EXPECT_FALSE(torch::allclose(a[0], b[0]));
+  EXPECT_TRUE(torch::allclose(a[1], b[1]));  // the other image is untouched
+}
+
+TEST(OsvBackbone, LinearProbeSeparatesSeparableClassesAndNotNoise) {
+  torch::manual_seed(9);
+  auto y = torch::arange(400) % 4;
+  auto centres = torch::randn({4, 16}, torch::kDouble) * 3.0;
+  auto f = centres.index_select(0, y) + torch::randn({400, 16}, torch::kDouble);
+  auto tr = torch::arange(200), te = torch::arange(200, 400);
+  EXPECT_GT(linear_probe_accuracy(f.index_select(0, tr), y.index_select(0, tr), f.index_select(0, te),
+                                  y.index_select(0, te), 4, 1.0),
+            0.95);
+  auto noise = torch::randn({400, 16}, torch::kDouble);
+  EXPECT_LT(linear_probe_accuracy(noise.index_select(0, tr), y.index_select(0, tr), noise.index_select(0, te),
+                                  y.index_select(0, te), 4, 1.0),
+            0.45);
 }
 
 TEST(OsvStudent, StageOneTrainsLoraOnlyStageTwoAddsPatterns) {
