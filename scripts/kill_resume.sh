@@ -12,7 +12,7 @@ kills=${3:-10}
 exe="$bdir/harness/osvbench"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-knobs=(--preset tiny run.checkpoint_every=3 animatelcm.iters=60 sfv.iters=60 osv.stage1_iters=30 osv.stage2_iters=30)
+knobs=(--preset tiny run.checkpoint_every=3 animatelcm.iters=300 sfv.iters=200 osv.stage1_iters=60 osv.stage2_iters=120)
 case "$method" in
   animatelcm) weights=unet.safetensors; dirglob="animatelcm-*" ;;
   sfv) weights=unet.safetensors; dirglob="sfv-*" ;;
@@ -31,7 +31,7 @@ echo "[kill-resume] uninterrupted $method run" >&2
 for i in $(seq 1 "$kills"); do
   "$exe" train --method "$method" "${knobs[@]}" --runs "$work/killed" >/dev/null 2>&1 &
   pid=$!
-  sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.5 + 4 * rand() }')"
+  sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.5 + 2.5 * rand() }')"
   if kill -9 "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null || true
     step=$(tail -n 1 "$work"/killed/$dirglob/metrics.jsonl 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p' || true)
