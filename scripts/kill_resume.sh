@@ -13,10 +13,11 @@ exe="$bdir/harness/osvbench"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 knobs=(--preset tiny run.checkpoint_every=3 animatelcm.iters=300 sfv.iters=200 osv.stage1_iters=60 osv.stage2_iters=120)
+max_sleep=2.5  # seconds after start-up (~1 s); OSV's two stages take longer, so its kills spread wider
 case "$method" in
   animatelcm) weights=unet.safetensors; dirglob="animatelcm-*" ;;
   sfv) weights=unet.safetensors; dirglob="sfv-*" ;;
-  osv) weights=lora.safetensors; dirglob="osv-stage2-*" ;;
+  osv) weights=lora.safetensors; dirglob="osv-stage2-*"; max_sleep=12 ;;
   *) echo "method: animatelcm, sfv or osv" >&2; exit 2 ;;
 esac
 
@@ -31,11 +32,13 @@ echo "[kill-resume] uninterrupted $method run" >&2
 for i in $(seq 1 "$kills"); do
   "$exe" train --method "$method" "${knobs[@]}" --runs "$work/killed" >/dev/null 2>&1 &
   pid=$!
-  sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.5 + 2.5 * rand() }')"
+  sleep "$(awk -v s="$RANDOM" -v m="$max_sleep" 'BEGIN { srand(s); printf "%.2f", 0.5 + m * rand() }')"
   if kill -9 "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null || true
-    step=$(tail -n 1 "$work"/killed/$dirglob/metrics.jsonl 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p' || true)
-    echo "[kill-resume] kill $i at logged step ${step:-none}" >&2
+    # The most recently written metrics file: the stage the kill interrupted (OSV has two).
+    last=$(ls -t "$work"/killed/*/metrics.jsonl 2>/dev/null | head -n 1 || true)
+    step=$([[ -n "$last" ]] && tail -n 1 "$last" | sed -n 's/.*"step":\([0-9]*\).*/\1/p' || true)
+    echo "[kill-resume] kill $i at logged step ${step:-none} of $(basename "$(dirname "${last:-none/x}")")" >&2
   else
     wait "$pid" || true
     echo "[kill-resume] kill $i: the run had already finished" >&2
