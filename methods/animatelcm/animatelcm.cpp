@@ -7,7 +7,6 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
-#include "common/sha256.h"
 #include "methods/api/registry.h"
 #include "methods/api/train_loop.h"
 #include "methods/distill/consistency.h"
@@ -162,7 +161,7 @@ class AnimateLcmMethod : public Method {
       : pipe_(std::move(pipe)), weights_(weights), released_(released) {
     student_ = copy_unet(pipe_->models().unet);
     if (released) {
-      log::info("animatelcm: released weights {} (sha256 {})", weights.string(), sha256_file(weights));
+      log::info("animatelcm: released weights {}", weights.string());
       load_weights(*student_, SafetensorsCheckpoint::open(weights));
     } else if (weights.filename() == "lora.safetensors") {
       load_lora(*student_, weights);

@@ -261,11 +261,8 @@ TEST(OsvDiscriminator, TapsScaleWithTheBackbonesDepth) {
 TEST(OsvBackbone, MaskTokenReplacesMaskedPatchesOnly) {
   auto m = tiny_dinov2(2);
   torch::NoGradGuard g;
-  {
-    torch::NoGradGuard ng;
-    for (auto& np : m->named_parameters())
-      if (np.key().find("mask_token") != std::string::npos) np.value().fill_(0.5);
-  }
+  for (auto& np : m->named_parameters())
+    if (np.key().find("mask_token") != std::string::npos) np.value().fill_(0.5);
   auto x = torch::randn({2, 3, 56, 56});
   auto none = torch::zeros({2, 16}, torch::kBool);
   EXPECT_TRUE(torch::allclose(m->forward(x).last_hidden_state, m->forward(x, false, none).last_hidden_state));
