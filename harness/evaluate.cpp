@@ -148,8 +148,7 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
                         {"sample_seed", o.seed},
                         {"fault", c.get<std::string>("debug.fault")},
                         {"detector", real_.info}};
-  if (r.ci_low) row["ci"] = {{"low", *r.ci_low}, {"high", *r.ci_high}, {"confidence", r.confidence},
-                             {"bootstrap", r.bootstrap}};
+  if (r.ci_low) row["ci"] = ci_json(r);
   if (r.real_tail_share) row["real_tail_share"] = *r.real_tail_share;
   if (r.fake_tail_share) row["fake_tail_share"] = *r.fake_tail_share;
   if (const auto w = heavy_tail_warning(r); !w.empty()) log::warn("{} {} steps: {}", info.name, o.steps, w);

@@ -180,13 +180,20 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
   };
   std::cout << fmt::format("FVD {:.4f}", res.fvd);
   if (res.ci_low)
-    std::cout << fmt::format("  {:.0f}% CI [{:.4f}, {:.4f}] ({} bootstrap resamples, seed {})", 100 * res.confidence,
-                             *res.ci_low, *res.ci_high, res.bootstrap, res.bootstrap_seed);
+    std::cout << fmt::format("  {:.0f}% CI [{:.4f}, {:.4f}] of the expected FVD at this N, bootstrap se {:.4f} "
+                             "({} resamples, seed {})",
+                             100 * res.confidence, *res.ci_low, *res.ci_high, *res.se, res.bootstrap,
+                             res.bootstrap_seed);
   else
     std::cout << "  (no CI: the statistics carry no per-video features)";
   std::cout << "\n";
-  std::cout << fmt::format("N real {} / fake {}, {}-d features; mean term {:.4f}, its bias for equal sets {:.4f}\n",
+  std::cout << fmt::format("N real {} / fake {}, {}-d features; mean term {:.4f} (of which {:.4f} is expected for "
+                           "equal distributions)\n",
                            res.n_real, res.n_fake, res.dim, res.mean_term, res.mean_bias);
+  if (res.bias)
+    std::cout << fmt::format("bias of FVD at this N (bootstrap estimate of E[FVD_N] - FVD_inf; low when N is near "
+                             "the dimension) {:.4f}: FVDs compare only at equal N\n",
+                             *res.bias);
   if (res.fd_inf) std::cout << fmt::format("FD-infinity (1/N extrapolation) {:.4f}\n", *res.fd_inf);
   if (res.real_tail_share && res.fake_tail_share)
     std::cout << fmt::format("variance share of the 5% most distant videos: real {:.3f}, generated {:.3f}\n",
@@ -205,9 +212,7 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
                       {"real", real},
                       {"fake", fake},
                       {"detector", r.info}};
-  if (res.ci_low)
-    j["ci"] = {{"low", *res.ci_low}, {"high", *res.ci_high}, {"confidence", res.confidence},
-               {"bootstrap", res.bootstrap}, {"seed", res.bootstrap_seed}};
+  if (res.ci_low) j["ci"] = ci_json(res);
   if (res.fd_inf) j["fd_inf"] = *res.fd_inf;
   if (res.real_tail_share) j["real_tail_share"] = *res.real_tail_share;
   if (res.fake_tail_share) j["fake_tail_share"] = *res.fake_tail_share;

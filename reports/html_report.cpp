@@ -178,7 +178,7 @@ std::string render_html_report(const ReportInputs& in) {
                   ".note{color:#666;font-size:90%}"
                   "</style></head><body>\n";
   h += "<h1>" + html_escape(in.title) + "</h1>\n";
-  h += "<p class=\"note\">FVD is lower-is-better; 95% bootstrap CIs. NFE = network evaluations per clip, counted by "
+  h += "<p class=\"note\">FVD is lower-is-better; 95% intervals of the expected FVD at the row's N (bootstrap, reverse percentile about the bootstrap mean; FVD is biased by N, so rows compare only at equal N). NFE = network evaluations per clip, counted by "
        "the samplers. Every number below carries its provenance (expand the details).</p>\n";
   for (std::size_t ci = 0; ci < in.compares.size(); ++ci) {
     const auto& doc = in.compares[ci];

@@ -154,52 +154,176 @@ FrechetStats FrechetStats::load(const std::filesystem::path& path) {
   return s;
 }
 
+namespace {
+
+// A copy of an Eigen matrix as a row-major double tensor [rows, cols].
+torch::Tensor as_tensor(const Eigen::MatrixXd& m) {
+  return torch::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, torch::kFloat64).t().contiguous();
+}
+
+// tr sqrt(S1 S2) for symmetric PSD S1, S2 [D, D] (double).
+double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2) {
+  auto [l, info] = torch::linalg_cholesky_ex(s1);
+  torch::Tensor m;
+  if (info.item<int64_t>() == 0) {
+    m = l.t().matmul(s2).matmul(l);  // L^T S2 L: similar to S1 S2 (S1 = L L^T)
+  } else {                           // singular S1: S1^1/2 S2 S1^1/2
+    auto [evals, evecs] = torch::linalg_eigh(s1);
+    const auto half = (evecs * evals.clamp_min(0).sqrt().unsqueeze(0)).matmul(evecs.t());
+    m = half.matmul(s2).matmul(half);
+  }
+  m = 0.5 * (m + m.t());
+  return torch::linalg_eigvalsh(m).clamp_min(0).sqrt().sum().item<double>();
+}
+
+// FD of weighted subsets of two feature sets (weights = integer counts: a bootstrap resample,
+// or 0/1: a subset). Precomputes what every resample shares; the N x N form when both sets are
+// smaller than the dimension.
+class WeightedFd {
+ public:
+  WeightedFd(const Eigen::MatrixXd& x1, const Eigen::MatrixXd& x2, CovNormaliser n) : n_(n) {
+    const auto a = as_tensor(x1), b = as_tensor(x2);
+    const auto m1 = a.mean(0), m2 = b.mean(0);
+    a_ = a - m1;
+    b_ = b - m2;
+    dm_ = m1 - m2;
+    gram_ = a.size(0) < a.size(1) && b.size(0) < b.size(1);
+    if (gram_) {
+      g11_ = a_.matmul(a_.t());
+      g22_ = b_.matmul(b_.t());
+      g12_ = a_.matmul(b_.t());
+      v1_ = a_.matmul(dm_);
+      v2_ = b_.matmul(dm_);
+      dm2_ = dm_.dot(dm_).item<double>();
+    }
+  }
+
+  bool gram() const { return gram_; }
+
+  // w1: double [N1], w2: double [N2]
+  double operator()(const torch::Tensor& w1, const torch::Tensor& w2) const {
+    const double n1 = w1.sum().item<double>(), n2 = w2.sum().item<double>();
+    const double d1 = n_ == CovNormaliser::N ? n1 : n1 - 1.0, d2 = n_ == CovNormaliser::N ? n2 : n2 - 1.0;
+    if (d1 <= 0 || d2 <= 0) throw InputError("a Fréchet distance needs at least 2 videos per set");
+    if (!gram_) {
+      auto moments = [&](const torch::Tensor& all, const torch::Tensor& weights, double n, double d) {
+        // Rows of weight 0 (a third of a bootstrap resample) dropped before the products.
+        const auto keep = weights.nonzero().squeeze(1);
+        const auto x = all.index_select(0, keep), w = weights.index_select(0, keep);
+        const auto delta = x.t().matmul(w) / n;  // [D]: resampled mean minus the full mean
+        auto cov = (x * w.unsqueeze(1)).t().matmul(x) - n * torch::outer(delta, delta);
+        return std::pair{delta, cov / d};
+      };
+      const auto [delta1, c1] = moments(a_, w1, n1, d1);
+      const auto [delta2, c2] = moments(b_, w2, n2, d2);
+      const auto mu = dm_ + delta1 - delta2;
+      return mu.dot(mu).item<double>() + c1.trace().item<double>() + c2.trace().item<double>() -
+             2.0 * trace_sqrt_product(c1, c2);
+    }
+    // Everything from the Gram matrices of the centred rows: delta_i = X_i^T w_i / n_i.
+    const auto t12 = g12_.matmul(w2), t21 = g12_.t().matmul(w1);  // G12 w2 [N1], G12^T w1 [N2]
+    const double q11 = w1.dot(g11_.matmul(w1)).item<double>() / (n1 * n1);  // |delta1|^2
+    const double q22 = w2.dot(g22_.matmul(w2)).item<double>() / (n2 * n2);
+    const double q12 = w1.dot(t12).item<double>() / (n1 * n2);  // delta1 . delta2
+    const double mean_term =
+        dm2_ + 2.0 * v1_.dot(w1).item<double>() / n1 - 2.0 * v2_.dot(w2).item<double>() / n2 + q11 + q22 - 2.0 * q12;
+    const double tr1 = (w1.dot(g11_.diagonal()).item<double>() - n1 * q11) / d1;
+    const double tr2 = (w2.dot(g22_.diagonal()).item<double>() - n2 * q22) / d2;
+    // C = diag(sqrt w1) (X1 - 1 mu1*^T)(X2 - 1 mu2*^T)^T diag(sqrt w2), rows and columns of weight 0
+    // dropped; tr sqrt(S1* S2*) = ||C||_* / sqrt(d1 d2).
+    const auto i1 = w1.nonzero().squeeze(1), i2 = w2.nonzero().squeeze(1);
+    auto c = g12_.index_select(0, i1).index_select(1, i2) - (t12.index_select(0, i1) / n2).unsqueeze(1) -
+             (t21.index_select(0, i2) / n1).unsqueeze(0) + q12;
+    c = c * w1.index_select(0, i1).sqrt().unsqueeze(1) * w2.index_select(0, i2).sqrt().unsqueeze(0);
+    const double tr_sqrt = torch::linalg_svdvals(c).sum().item<double>() / std::sqrt(d1 * d2);
+    return mean_term + tr1 + tr2 - 2.0 * tr_sqrt;
+  }
+
+ private:
+  CovNormaliser n_;
+  bool gram_ = false;
+  torch::Tensor a_, b_, dm_;                // centred rows [N1, D], [N2, D]; m1 - m2 [D]
+  torch::Tensor g11_, g22_, g12_, v1_, v2_;  // Gram matrices; centred rows . (m1 - m2)
+  double dm2_ = 0;
+};
+
+torch::Tensor ones(int64_t n) { return torch::ones({n}, torch::kFloat64); }
+
+torch::Tensor resample_counts(int64_t n, std::mt19937_64& rng) {
+  auto w = torch::zeros({n}, torch::kFloat64);
+  auto* p = w.data_ptr<double>();
+  std::uniform_int_distribution<int64_t> pick(0, n - 1);
+  for (int64_t i = 0; i < n; ++i) p[pick(rng)] += 1.0;
+  return w;
+}
+
+double percentile(const std::vector<double>& sorted, double q) {
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const auto hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+// FD of `resamples` bootstrap resamples, each set drawn with replacement to its own size.
+std::vector<double> resampled_fds(const WeightedFd& fd, int64_t n1, int64_t n2, int resamples, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(std::max(resamples, 0)));
+  for (int b = 0; b < resamples; ++b) {
+    const auto w1 = resample_counts(n1, rng);
+    const auto w2 = resample_counts(n2, rng);
+    out.push_back(fd(w1, w2));
+  }
+  return out;
+}
+
+void require_features(const FrechetStats& a, const FrechetStats& b, const char* what) {
+  if (!a.has_features() || !b.has_features())
+    throw UsageError(fmt::format("{} needs per-video features in both statistics", what));
+}
+
+}  // namespace
+
 double frechet_distance(const Eigen::VectorXd& mu1, const Eigen::MatrixXd& s1, const Eigen::VectorXd& mu2,
                         const Eigen::MatrixXd& s2) {
   if (mu1.size() != mu2.size() || s1.rows() != s2.rows() || s1.rows() != mu1.size())
     throw InputError(fmt::format("Fréchet distance between features of dimension {} and {}", mu1.size(), mu2.size()));
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> e1(s1);
-  const Eigen::VectorXd d1 = e1.eigenvalues().cwiseMax(0.0).cwiseSqrt();
-  const Eigen::MatrixXd s1_half = e1.eigenvectors() * d1.asDiagonal() * e1.eigenvectors().transpose();
-  Eigen::MatrixXd m = s1_half * s2 * s1_half;
-  m = 0.5 * (m + m.transpose());
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> em(m, Eigen::EigenvaluesOnly);
-  const double tr_sqrt = em.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
-  return (mu1 - mu2).squaredNorm() + s1.trace() + s2.trace() - 2.0 * tr_sqrt;
+  return (mu1 - mu2).squaredNorm() + s1.trace() + s2.trace() - 2.0 * trace_sqrt_product(as_tensor(s1), as_tensor(s2));
 }
 
 double frechet_distance(const FrechetStats& a, const FrechetStats& b, CovNormaliser n) {
   return frechet_distance(a.mean(), a.covariance(n), b.mean(), b.covariance(n));
 }
 
-namespace {
-
-// Mean and covariance of the rows of x weighted by integer counts w (a bootstrap resample).
-void weighted_moments(const Eigen::MatrixXd& x, const Eigen::VectorXd& w, CovNormaliser n, Eigen::VectorXd& mu,
-                      Eigen::MatrixXd& cov) {
-  const double N = w.sum();
-  mu = (x.transpose() * w) / N;
-  const Eigen::MatrixXd xw = x.array().colwise() * w.array().sqrt();
-  cov = xw.transpose() * xw - N * mu * mu.transpose();
-  cov /= (n == CovNormaliser::N ? N : N - 1.0);
+double frechet_distance_from_features(const FrechetStats& a, const FrechetStats& b, CovNormaliser n) {
+  require_features(a, b, "a Fréchet distance from features");
+  return WeightedFd(a.features(), b.features(), n)(ones(a.count()), ones(b.count()));
 }
 
-Eigen::VectorXd resample_counts(int64_t n, int64_t draws, std::mt19937_64& rng) {
-  Eigen::VectorXd w = Eigen::VectorXd::Zero(n);
-  std::uniform_int_distribution<int64_t> pick(0, n - 1);
-  for (int64_t i = 0; i < draws; ++i) w[pick(rng)] += 1.0;
-  return w;
+std::vector<double> bootstrap_fds(const FrechetStats& real, const FrechetStats& fake, CovNormaliser n,
+                                  int resamples, uint64_t seed) {
+  require_features(real, fake, "a bootstrap interval");
+  return resampled_fds(WeightedFd(real.features(), fake.features(), n), real.count(), fake.count(), resamples, seed);
 }
 
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const auto hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+BootstrapSummary summarise_bootstrap(double fd, std::vector<double> draws, double confidence) {
+  if (draws.size() < 2) throw UsageError("a bootstrap summary needs at least 2 resamples");
+  std::sort(draws.begin(), draws.end());
+  const double n = static_cast<double>(draws.size());
+  const double mean = std::accumulate(draws.begin(), draws.end(), 0.0) / n;
+  double ss = 0;
+  for (double d : draws) ss += (d - mean) * (d - mean);
+  const double alpha = (1.0 - confidence) / 2.0;
+  const double qlo = percentile(draws, alpha), qhi = percentile(draws, 1.0 - alpha);
+  BootstrapSummary s;
+  s.se = std::sqrt(ss / (n - 1.0));
+  s.bias = mean - fd;
+  s.low = fd - (qhi - mean);
+  s.high = fd + (mean - qlo);
+  s.pct_low = qlo;
+  s.pct_high = qhi;
+  return s;
 }
-
-}  // namespace
 
 double tail_variance_share(const Eigen::MatrixXd& x, double fraction) {
   if (x.rows() < 2) return 0.0;
@@ -226,6 +350,13 @@ std::string heavy_tail_warning(const FvdResult& r, double threshold) {
                      sets);
 }
 
+nlohmann::json ci_json(const FvdResult& r) {
+  if (!r.ci_low || !r.se || !r.bias) throw std::logic_error("ci_json: the result has no bootstrap interval");
+  return {{"low", *r.ci_low},     {"high", *r.ci_high}, {"confidence", r.confidence}, {"bootstrap", r.bootstrap},
+          {"seed", r.bootstrap_seed}, {"se", *r.se},      {"bias", *r.bias},             {"interval", kFvdIntervalMethod},
+          {"target", "E[FVD_N]"}};
+}
+
 FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const FvdOptions& o) {
   FvdResult r;
   r.n_real = real.count();
@@ -238,26 +369,26 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
                                  r.n_fake));
   const auto mu1 = real.mean(), mu2 = fake.mean();
   const auto s1 = real.covariance(o.normaliser), s2 = fake.covariance(o.normaliser);
-  r.fvd = frechet_distance(mu1, s1, mu2, s2);
+  const bool have_features = real.has_features() && fake.has_features();
+  std::optional<WeightedFd> weighted;
+  if (have_features && (o.bootstrap > 0 || o.fd_inf || (r.n_real < r.dim && r.n_fake < r.dim)))
+    weighted.emplace(real.features(), fake.features(), o.normaliser);
+  // Fewer videos than dimensions: the N x N form, exact for the singular covariances.
+  r.fvd = weighted && weighted->gram() ? (*weighted)(ones(r.n_real), ones(r.n_fake))
+                                       : frechet_distance(mu1, s1, mu2, s2);
   r.mean_term = (mu1 - mu2).squaredNorm();
   r.mean_bias = s1.trace() / static_cast<double>(r.n_real) + s2.trace() / static_cast<double>(r.n_fake);
-  const bool have_features = real.has_features() && fake.has_features();
   if (real.has_features()) r.real_tail_share = tail_variance_share(real.features());
   if (fake.has_features()) r.fake_tail_share = tail_variance_share(fake.features());
   if (o.bootstrap > 0) {
     if (!have_features) throw UsageError("a bootstrap interval needs per-video features in both statistics");
-    std::mt19937_64 rng(o.seed);
-    std::vector<double> fds;
-    Eigen::VectorXd m1, m2;
-    Eigen::MatrixXd c1, c2;
-    for (int b = 0; b < o.bootstrap; ++b) {
-      weighted_moments(real.features(), resample_counts(r.n_real, r.n_real, rng), o.normaliser, m1, c1);
-      weighted_moments(fake.features(), resample_counts(r.n_fake, r.n_fake, rng), o.normaliser, m2, c2);
-      fds.push_back(frechet_distance(m1, c1, m2, c2));
-    }
-    const double alpha = (1.0 - o.confidence) / 2.0;
-    r.ci_low = percentile(fds, alpha);
-    r.ci_high = percentile(fds, 1.0 - alpha);
+    if (o.bootstrap < 2) throw UsageError("a bootstrap interval needs at least 2 resamples");
+    const auto s =
+        summarise_bootstrap(r.fvd, resampled_fds(*weighted, r.n_real, r.n_fake, o.bootstrap, o.seed), o.confidence);
+    r.se = s.se;
+    r.bias = s.bias;
+    r.ci_low = s.low;
+    r.ci_high = s.high;
     r.bootstrap = o.bootstrap;
     r.confidence = o.confidence;
     r.bootstrap_seed = o.seed;
@@ -273,23 +404,19 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
     std::mt19937_64 rng(o.seed + 1);
     std::vector<double> xs, ys;
     for (double frac : {0.25, 0.4, 0.55, 0.7, 0.85, 1.0}) {
-      auto subset = [&](const FrechetStats& s) {
-        std::vector<int64_t> idx(static_cast<std::size_t>(s.count()));
+      auto subset = [&](int64_t count) {
+        std::vector<int64_t> idx(static_cast<std::size_t>(count));
         std::iota(idx.begin(), idx.end(), 0);
         std::shuffle(idx.begin(), idx.end(), rng);
-        const auto k = std::clamp<int64_t>(static_cast<int64_t>(frac * static_cast<double>(s.count())), 2, s.count());
-        Eigen::VectorXd w = Eigen::VectorXd::Zero(s.count());
+        const auto k = std::clamp<int64_t>(static_cast<int64_t>(frac * static_cast<double>(count)), 2, count);
+        auto w = torch::zeros({count}, torch::kFloat64);
         for (int64_t i = 0; i < k; ++i) w[idx[static_cast<std::size_t>(i)]] = 1.0;
         return std::pair{w, k};
       };
-      auto [w1, k1] = subset(real);
-      auto [w2, k2] = subset(fake);
-      Eigen::VectorXd m1, m2;
-      Eigen::MatrixXd c1, c2;
-      weighted_moments(real.features(), w1, o.normaliser, m1, c1);
-      weighted_moments(fake.features(), w2, o.normaliser, m2, c2);
+      auto [w1, k1] = subset(r.n_real);
+      auto [w2, k2] = subset(r.n_fake);
       xs.push_back(1.0 / static_cast<double>(std::min(k1, k2)));
-      ys.push_back(frechet_distance(m1, c1, m2, c2));
+      ys.push_back((*weighted)(w1, w2));
     }
     const double n = static_cast<double>(xs.size());
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
