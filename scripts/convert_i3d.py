@@ -1,7 +1,9 @@
-"""Converts a public PyTorch I3D checkpoint (the pytorch-i3d port's names, e.g. rgb_imagenet.pt,
-or VideoGPT/TATS's i3d_pretrained_400.pt) to the safetensors file osvbench's native I3D loads.
+"""Converts a public PyTorch I3D checkpoint (the pytorch-i3d port's names) to the safetensors file
+osvbench's native I3D loads. For FVD use VideoGPT/TATS's i3d_pretrained_400.pt, the port of
+TF-Hub's Kinetics-400 I3D that TF's FVD and StyleGAN-V use; pytorch-i3d's rgb_imagenet.pt has the
+same names but other weights (its FVDs do not compare with published ones).
 
-    python scripts/convert_i3d.py rgb_imagenet.pt i3d_kinetics400.safetensors
+    python scripts/convert_i3d.py i3d_pretrained_400.pt i3d_kinetics400.safetensors
 
 Unwraps {"state_dict": ...}, strips "module." prefixes, drops BatchNorm's num_batches_tracked,
 and checks the result is exactly the 287 tensors of InceptionI3d (names and ranks) before writing.

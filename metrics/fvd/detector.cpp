@@ -4,6 +4,8 @@
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 #include <torch/script.h>
 
+#include <algorithm>
+
 #include "common/errors.h"
 #include "common/sha256.h"
 
@@ -17,6 +19,30 @@ nlohmann::json DetectorInfo::to_json() const {
 }
 
 namespace {
+
+// TF32 convolutions and matmuls (LibTorch's default for cuDNN convolutions on CUDA) add ~1e-3
+// relative noise to detector features: off while the detector runs, restored after.
+class NoTf32 {
+ public:
+  explicit NoTf32(c10::Device device) : active_(device.is_cuda()) {
+    if (!active_) return;
+    auto& ctx = at::globalContext();
+    cudnn_ = ctx.allowTF32CuDNN();
+    cublas_ = ctx.allowTF32CuBLAS();
+    ctx.setAllowTF32CuDNN(false);
+    ctx.setAllowTF32CuBLAS(false);
+  }
+  ~NoTf32() {
+    if (!active_) return;
+    at::globalContext().setAllowTF32CuDNN(cudnn_);
+    at::globalContext().setAllowTF32CuBLAS(cublas_);
+  }
+  NoTf32(const NoTf32&) = delete;
+  NoTf32& operator=(const NoTf32&) = delete;
+
+ private:
+  bool active_ = false, cudnn_ = false, cublas_ = false;
+};
 
 class NativeI3d : public FvdDetector {
  public:
@@ -32,6 +58,7 @@ class NativeI3d : public FvdDetector {
   }
   torch::Tensor features(const torch::Tensor& videos) override {
     torch::NoGradGuard g;
+    NoTf32 exact(o_.device);
     auto x = preprocess_videos(videos, o_.preprocess, o_.size).to(o_.device);
     auto out = net_->forward(x);
     return (o_.pooled ? out.pooled : out.logits).to(torch::kCPU, torch::kFloat32);
@@ -52,17 +79,39 @@ class TorchScriptI3d : public FvdDetector {
       throw InputError(fmt::format("{}: not a loadable TorchScript detector: {}", file.string(), e.what_without_backtrace()));
     }
     module_.eval();
+    check_signature(file);
     info_ = DetectorInfo{"i3d_torchscript", file.string(), sha256_file(file), "styleganv", "detector", 0.0};
   }
   torch::Tensor features(const torch::Tensor& videos) override {
     torch::NoGradGuard g;
+    NoTf32 exact(device_);
     auto x = preprocess_videos(videos, FvdPreprocess::StyleganV).to(device_);
-    // forward(x, rescale, resize, return_features)
-    auto out = module_.forward({x, true, true, true}).toTensor();
+    // By keyword: a module whose flags come in another order still gets each one right.
+    auto out = module_.get_method("forward")({x}, {{"rescale", true}, {"resize", true}, {"return_features", true}})
+                   .toTensor();
     return out.reshape({out.size(0), -1}).to(torch::kCPU, torch::kFloat32);
   }
 
  private:
+  // The detector's contract (StyleGAN-V's i3d_torchscript.pt):
+  // forward(self, x, rescale: bool, resize: bool, return_features: bool) -> Tensor.
+  void check_signature(const std::filesystem::path& file) const {
+    const auto method = module_.find_method("forward");
+    if (!method) throw InputError(fmt::format("{}: the TorchScript module has no forward method", file.string()));
+    const auto& schema = method->function().getSchema();
+    std::vector<std::string> names;
+    for (const auto& a : schema.arguments()) names.push_back(a.name());
+    const std::vector<std::string> want = {"self", "x", "rescale", "resize", "return_features"};
+    // The three flags' names, in any order (the call passes them by keyword); their types are the
+    // file's business.
+    bool ok = names.size() == want.size() &&
+              std::is_permutation(names.begin() + 2, names.end(), want.begin() + 2, want.end());
+    if (!ok)
+      throw InputError(fmt::format("{}: the TorchScript detector's signature is {}; expected forward(self, x, "
+                                   "rescale, resize, return_features) (StyleGAN-V's i3d_torchscript.pt)",
+                                   file.string(), c10::toString(schema)));
+  }
+
   c10::Device device_;
   torch::jit::Module module_;
 };
