@@ -249,6 +249,7 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("fvd.num_real", T::Int, 1000, "real clips in the statistics", {}, 2));
   s.push_back(K("fvd.num_fake", T::Int, 1000, "generated clips in the statistics", {}, 2));
   s.push_back(K("fvd.frames", T::Int, 14, "frames per clip fed to the detector", {}, 1));
+  s.push_back(K("fvd.subset_seed", T::Int, 0, "seed of a protocol's subset of a larger folder and of its random frame windows", {}, 0));
   s.push_back(K("fvd.input_size", T::Int, 224, "detector input resolution (224 for Kinetics weights)", {}, 16));
   s.push_back(K("fvd.embedded_train_steps", T::Int, 400,
                 "training steps of the embedded detector (used when fvd.weights is empty)", {}, 0));

@@ -768,8 +768,9 @@ void print_info(const InfoOptions& o) {
   }
   if (o.protocols) {
     for (const auto& p : fvd_protocols())
-      std::cout << fmt::format("{:<12} real {} fake {} frames {}: {}\n", p.name, p.num_real, p.num_fake, p.frames,
-                               p.description);
+      std::cout << fmt::format("{:<12} real {} fake {} frames {} ({}): {}\n", p.name,
+                               p.num_real ? std::to_string(p.num_real) : "any", p.num_fake ? std::to_string(p.num_fake) : "any",
+                               p.frames, p.frame_choice, p.description);
     return;
   }
   const json e = environment_info();
@@ -904,7 +905,13 @@ int run_cli(int argc, char** argv) {
   add_common(fvd_compute, fvd_compute_c);
   fvd_compute->add_option("--real", fvd_real, "reference set: folder of videos or stats file")->required();
   fvd_compute->add_option("--fake", fvd_fake, "generated set: folder of videos or stats file")->required();
-  fvd_compute->add_option("--protocol", fvd_protocol, "named protocol, e.g. fvd2048_16f or osv_paper");
+  fvd_compute->add_option("--protocol", fvd_protocol,
+                          "named protocol (osvbench info --protocols): fvd2048_16f, fvd_tf, osv_paper");
+  bool fvd_allow_fewer = false;
+  fvd_compute->add_flag("--allow-fewer", fvd_allow_fewer,
+                        "with --protocol: compute on fewer videos than the protocol takes (the result states N)");
+  fvd_stats->add_option("--protocol", fvd_protocol, "named protocol: frames, frame choice, count");
+  fvd_stats->add_flag("--allow-fewer", fvd_allow_fewer, "with --protocol: accept fewer videos than it takes");
   fvd_compute->add_option("--out", fvd_compute_out, "also write the result as JSON here");
   bool fvd_fd_inf = false;
   fvd_compute->add_flag("--fd-inf", fvd_fd_inf, "also report FD-infinity (1/N extrapolation; needs per-video features)");
@@ -1073,12 +1080,14 @@ int run_cli(int argc, char** argv) {
     if (fvd_stats->parsed() || fvd_merge->parsed() || fvd_compute->parsed()) {
       const CommonOptions& c = fvd_stats->parsed() ? fvd_stats_c : fvd_merge->parsed() ? fvd_merge_c : fvd_compute_c;
       Config cfg = resolve_config(c, {});
-      if (!fvd_protocol.empty()) apply_fvd_protocol(cfg, find_fvd_protocol(fvd_protocol));
+      const FvdProtocol* protocol = fvd_protocol.empty() ? nullptr : &find_fvd_protocol(fvd_protocol);
+      if (protocol) apply_fvd_protocol(cfg, *protocol);
       if (c.dry_run) return print_dry_run(cfg), kExitOk;
       if (fvd_merge->parsed()) return fvd_merge_command(fvd_merge_in, fvd_merge_out), kExitOk;
       if (fvd_compute->parsed())
-        return fvd_compute_command(cfg, fvd_real, fvd_fake, fvd_compute_out, fvd_fd_inf), kExitOk;
-      return fvd_stats_command(cfg, fvd_videos, fvd_stats_out), kExitOk;
+        return fvd_compute_command(cfg, fvd_real, fvd_fake, fvd_compute_out, fvd_fd_inf, protocol, fvd_allow_fewer),
+               kExitOk;
+      return fvd_stats_command(cfg, fvd_videos, fvd_stats_out, protocol, fvd_allow_fewer), kExitOk;
     }
     if (compare->parsed()) {
       const auto methods = comma_list(compare_methods);

@@ -6,6 +6,8 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <numeric>
+#include <random>
 
 #include "common/atomic_file.h"
 #include "common/config.h"
@@ -19,6 +21,7 @@
 #include "metrics/fvd/detector.h"
 #include "metrics/fvd/embedded_detector.h"
 #include "metrics/fvd/frechet.h"
+#include "metrics/fvd/protocol.h"
 #include "metrics/fvd/video_stats.h"
 #include "models/device.h"
 #include "reports/provenance.h"
@@ -49,27 +52,65 @@ std::unique_ptr<FvdDetector> make_detector_impl(const Config& c) {
   return make_native_i3d(weights, o);
 }
 
-FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std::string& dir) {
+FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std::string& dir, const FolderRule& rule) {
   VideoFolderDataset ds(FolderKind::Videos, dir);
-  const DecodeOptions d = decode_options(c, c.get<long long>("fvd.frames"));
-  FrechetStats stats = make_stats_for(detector, 0, d.frames, true);
+  const auto entries = static_cast<int64_t>(ds.entries().size());
+  auto too_few = [&](int64_t n, const char* what) {
+    return InputError(fmt::format(
+        "{}: {} {}, and protocol {} takes {}: an FVD at another N is not comparable (its bias depends on N). Add "
+        "--allow-fewer to compute on {} anyway (the result states N)",
+        dir, n, what, rule.protocol, rule.count, n));
+  };
+  if (rule.count > 0 && entries < rule.count && !rule.allow_fewer) throw too_few(entries, "video file(s)");
+  // Every video in name order; a seeded subset when the folder holds more than the protocol takes
+  // (a broken file is replaced by the next of the shuffled order).
+  std::vector<std::size_t> order(ds.entries().size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (rule.count > 0 && entries > rule.count) {
+    std::mt19937_64 rng(rule.seed);
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  const int64_t want = rule.count > 0 ? std::min(rule.count, entries) : entries;
+  // Native fps and resolution: the detector's preprocessing resizes from the source.
+  DecodeOptions d;
+  d.frames = rule.random_window ? 0 : rule.frames;
+  FrechetStats stats = make_stats_for(detector, 0, rule.frames, true);
   std::vector<torch::Tensor> batch;
   std::vector<std::string> batch_names;
   Progress::Options po;
   po.unit = "video";
   po.interval_s = c.get<double>("run.progress_interval_s");
-  Progress progress(static_cast<int64_t>(ds.entries().size()), "fvd stats " + dir, po);
+  Progress progress(want, "fvd stats " + dir, po);
   auto flush = [&] {
     if (batch.empty()) return;
     add_videos(detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()), batch_names);
     batch.clear();
     batch_names.clear();
   };
-  for (std::size_t i = 0; i < ds.entries().size(); ++i) {
-    if (auto v = ds.load(i, d)) {
-      batch.push_back(*v);
-      batch_names.push_back(ds.entries()[i].path.string());
+  int64_t used = 0;
+  for (std::size_t k = 0; k < order.size() && used < want; ++k) {
+    const std::size_t i = order[k];
+    const auto& path = ds.entries()[i].path;
+    auto v = ds.load(i, d);
+    if (!v) continue;
+    if (v->size(0) < rule.frames) {
+      --ds.report().loaded;
+      ds.report().skip(path.string(), fmt::format("too short: {} has {} frame(s), FVD takes {}", path.string(),
+                                                  v->size(0), rule.frames));
+      continue;
     }
+    if (rule.random_window) {  // a window of its own per video, seeded by the subset seed and its name order
+      std::mt19937_64 rng(rule.seed ^ (0x9E3779B97F4A7C15ULL * (static_cast<uint64_t>(i) + 1)));
+      const int64_t start = std::uniform_int_distribution<int64_t>(0, v->size(0) - rule.frames)(rng);
+      *v = v->slice(0, start, start + rule.frames).contiguous();
+    } else {
+      *v = v->slice(0, 0, rule.frames).contiguous();
+    }
+    // One batch holds videos of one size; sizes may differ across the folder.
+    if (!batch.empty() && batch.front().sizes() != v->sizes()) flush();
+    batch.push_back(*v);
+    batch_names.push_back(path.string());
+    ++used;
     if (batch.size() == 8) flush();
     progress.advance();
   }
@@ -80,19 +121,31 @@ FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std
   for (std::size_t i = 0; i < skipped.size() && i < 20; ++i) log::warn("skipped {}", skipped[i].second);
   if (skipped.size() > 20) log::warn("... and {} more skipped files (all listed in the statistics' data_report)", skipped.size() - 20);
   if (stats.count() == 0) throw InputError(fmt::format("{}: no video could be read ({})", dir, ds.report().summary()));
+  if (rule.count > 0 && stats.count() < rule.count && !rule.allow_fewer)
+    throw too_few(stats.count(), "readable video(s)");
   stats.info["data_report"] = ds.report().to_json().dump();
   stats.info["source"] = dir;
-  stats.info["fps"] = fmt::format("{}", d.fps);
-  stats.info["resolution"] = fmt::format("{}x{}", d.width, d.height);
+  stats.info["folder_rule"] = rule.to_json().dump();
   return stats;
 }
 
 // A statistics file, or a folder of videos through the detector (made on first use).
 FrechetStats load_set(const Config& c, const std::function<FvdDetector&()>& detector, const std::string& path,
-                      const char* role) {
-  if (fs::is_directory(path)) return stats_from_folder(c, detector(), path);
+                      const char* role, const FolderRule& rule) {
+  if (fs::is_directory(path)) return stats_from_folder(c, detector(), path, rule);
   if (!fs::exists(path)) throw InputError(fmt::format("--{} {}: no such file or folder", role, path));
-  return FrechetStats::load(path);
+  auto s = FrechetStats::load(path);
+  if (rule.count > 0 && s.count() != rule.count) {
+    if (s.count() < rule.count && !rule.allow_fewer)
+      throw InputError(fmt::format("--{} {}: {} video(s), and protocol {} takes {}: an FVD at another N is not "
+                                   "comparable. Add --allow-fewer to compute on {} anyway (the result states N)",
+                                   role, path, s.count(), rule.protocol, rule.count, s.count()));
+    if (s.count() > rule.count)
+      throw InputError(fmt::format("--{} {}: {} video(s), and protocol {} takes {}: make the statistics with the "
+                                   "protocol from the videos (fvd compute/stats on the folder takes a seeded subset)",
+                                   role, path, s.count(), rule.protocol, rule.count));
+  }
+  return s;
 }
 
 void check_compatible(const FrechetStats& a, const FrechetStats& b, const std::string& what) {
@@ -136,9 +189,10 @@ std::string detector_weights_sha256(const Config& c) {
   return it->second;
 }
 
-void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output) {
+void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output,
+                       const FvdProtocol* protocol, bool allow_fewer) {
   auto detector = make_detector(config);
-  auto s = stats_from_folder(config, *detector, videos);
+  auto s = stats_from_folder(config, *detector, videos, folder_rule(config, protocol, true, allow_fewer));
   s.save(output);
   std::cout << fmt::format("{} videos, {}-d {} features ({}) -> {}\n", s.count(), s.dim(), s.info["detector"],
                            s.info["preprocess"], output);
@@ -158,13 +212,18 @@ void fvd_merge_command(const std::vector<std::string>& inputs, const std::string
 }
 
 void fvd_compute_command(const Config& config, const std::string& real, const std::string& fake,
-                         const std::string& out_json, bool fd_inf) {
+                         const std::string& out_json, bool fd_inf, const FvdProtocol* protocol, bool allow_fewer) {
   std::unique_ptr<FvdDetector> det;
   const std::function<FvdDetector&()> detector = [&]() -> FvdDetector& {
     if (!det) det = make_detector(config);
     return *det;
   };
-  const auto r = load_set(config, detector, real, "real"), f = load_set(config, detector, fake, "fake");
+  const auto r = load_set(config, detector, real, "real", folder_rule(config, protocol, true, allow_fewer)),
+             f = load_set(config, detector, fake, "fake", folder_rule(config, protocol, false, allow_fewer));
+  if (protocol && !protocol->expected_sha256.empty() && r.info.count("weights_sha256") &&
+      r.info.at("weights_sha256") != protocol->expected_sha256)
+    throw InputError(fmt::format("protocol {} expects detector weights with sha256 {}, got {}", protocol->name,
+                                 protocol->expected_sha256, r.info.at("weights_sha256")));
   check_compatible(r, f, "fvd compute");
   FvdOptions o;
   o.normaliser = parse_cov_normaliser(config.get<std::string>("fvd.cov_normaliser"));
@@ -214,6 +273,26 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
                       {"detector", r.info}};
   if (res.ci_low) j["ci"] = ci_json(res);
   if (res.fd_inf) j["fd_inf"] = *res.fd_inf;
+  if (protocol) {
+    j["protocol"] = {{"name", protocol->name},
+                     {"description", protocol->description},
+                     {"reference", protocol->reference},
+                     {"num_real_required", protocol->num_real},
+                     {"num_fake_required", protocol->num_fake},
+                     {"frames", protocol->frames},
+                     {"frame_choice", protocol->frame_choice},
+                     {"detector", config.get<std::string>("fvd.detector")},
+                     {"preprocess", config.get<std::string>("fvd.preprocess")},
+                     {"normaliser", res.normaliser},
+                     {"expected_sha256", protocol->expected_sha256.empty() ? nlohmann::json("not known")
+                                                                           : nlohmann::json(protocol->expected_sha256)},
+                     {"allow_fewer", allow_fewer},
+                     {"complete", (protocol->num_real == 0 || res.n_real >= protocol->num_real) &&
+                                      (protocol->num_fake == 0 || res.n_fake >= protocol->num_fake)}};
+  }
+  for (const auto& [set, st] : {std::pair{"real", &r}, std::pair{"fake", &f}})
+    if (auto it = st->info.find("folder_rule"); it != st->info.end())
+      j["folder_rule"][set] = nlohmann::json::parse(it->second);
   if (res.real_tail_share) j["real_tail_share"] = *res.real_tail_share;
   if (res.fake_tail_share) j["fake_tail_share"] = *res.fake_tail_share;
   j["provenance"] = provenance(config);

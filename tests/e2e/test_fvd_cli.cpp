@@ -3,6 +3,7 @@
 // a broken file in a folder is skipped and reported.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <array>
@@ -61,6 +62,58 @@ TEST(FvdCli, ComputeOnTwoFoldersOfMp4s) {
   ASSERT_EQ(c3, 0) << o3;
   const auto j2 = nlohmann::json::parse(read_file(dir / "fvd2.json"));
   EXPECT_NEAR(j2["fvd"].get<double>(), j["fvd"].get<double>(), 1e-9 * std::abs(j["fvd"].get<double>()));
+  fs::remove_all(dir);
+}
+
+
+// A named protocol on folders whose size and fps differ from the preset's (and from each other):
+// fewer videos than it takes is an error naming --allow-fewer; with it the result states N, the
+// protocol and how frames were chosen. A stand-in TorchScript detector with the StyleGAN-V
+// signature returns the per-frame channel means of what it is handed, so the test also sees
+// that videos reach it at their native size, 16 frames each.
+TEST(FvdCli, ProtocolCountIsEnforcedOnFoldersOfOtherSizesAndFps) {
+  if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
+  const auto dir = fs::temp_directory_path() / "osvbench_test_fvd_protocol";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  torch::jit::Module det("Detector");
+  det.define(R"(
+def forward(self, x, rescale: bool, resize: bool, return_features: bool):
+    assert x.size(2) == 16
+    return x.float().mean(dim=[3, 4]).flatten(1)
+)");
+  det.save((dir / "detector.pt").string());
+  for (int i = 0; i < 100; ++i) {
+    SyntheticOptions o;
+    o.frames = i % 2 ? 20 : 24;
+    o.height = i % 2 ? 32 : 40;
+    o.width = i % 2 ? 32 : 48;
+    const double fps = i % 2 ? 10.0 : 25.0;
+    write_video(dir / "real" / fmt::format("r{:03d}.mp4", i), synthetic_clip(o, i).video, fps);
+    write_video(dir / "fake" / fmt::format("f{:03d}.mp4", i), synthetic_clip(o, 1000 + i).video.div(2), fps);
+  }
+  const std::string common = "fvd compute --preset tiny --runs " + (dir / "runs").string() + " --real " +
+                             (dir / "real").string() + " --fake " + (dir / "fake").string() +
+                             " --protocol fvd2048_16f fvd.weights=" + (dir / "detector.pt").string();
+  auto [code, out] = run(common);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("100 video file(s), and protocol fvd2048_16f takes 2048"), std::string::npos) << out;
+  EXPECT_NE(out.find("--allow-fewer"), std::string::npos) << out;
+  auto [code2, out2] = run(common + " --allow-fewer --out " + (dir / "fvd.json").string());
+  ASSERT_EQ(code2, 0) << out2;
+  const auto j = nlohmann::json::parse(read_file(dir / "fvd.json"));
+  EXPECT_EQ(j["n_real"], 100);
+  EXPECT_EQ(j["n_fake"], 100);
+  EXPECT_EQ(j["dim"], 48);  // 3 channels x 16 frames
+  EXPECT_EQ(j["protocol"]["name"], "fvd2048_16f");
+  EXPECT_EQ(j["protocol"]["num_real_required"], 2048);
+  EXPECT_EQ(j["protocol"]["complete"], false);
+  EXPECT_EQ(j["protocol"]["detector"], "i3d_torchscript");
+  EXPECT_EQ(j["protocol"]["normaliser"], "N");
+  EXPECT_EQ(j["folder_rule"]["real"]["frame_choice"], "random_window");
+  EXPECT_EQ(j["folder_rule"]["real"]["fps"], "native");
+  EXPECT_EQ(j["detector"]["preprocess"], "styleganv");
+  EXPECT_EQ(j["ci"]["interval"], "reverse_percentile_about_bootstrap_mean");
   fs::remove_all(dir);
 }
 
