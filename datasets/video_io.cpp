@@ -177,10 +177,14 @@ DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
     sws.p = sws_getCachedContext(sws.p, f->width, f->height, static_cast<AVPixelFormat>(f->format), static_cast<int>(rw),
                                  static_cast<int>(rh), AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
     if (!sws.p) throw fail("decode error", "no pixel-format conversion");
-    auto rgb = torch::empty({rh, rw, 3}, torch::kUInt8);
-    uint8_t* dst[1] = {rgb.data_ptr<uint8_t>()};
-    int stride[1] = {static_cast<int>(rw * 3)};
+    // swscale's SIMD paths write whole vectors: rows padded to 64 bytes plus a spare row (a tight
+    // [rh, rw, 3] buffer was overrun for widths like 36 — heap corruption).
+    const int64_t row = (rw * 3 + 63) / 64 * 64;
+    auto buf = torch::empty({rh + 1, row}, torch::kUInt8);
+    uint8_t* dst[1] = {buf.data_ptr<uint8_t>()};
+    int stride[1] = {static_cast<int>(row)};
     sws_scale(sws.p, f->data, f->linesize, 0, f->height, dst, stride);
+    const auto rgb = buf.slice(0, 0, rh).slice(1, 0, rw * 3).reshape({rh, rw, 3});
     const int64_t top = (rh - oh) / 2, left = (rw - ow) / 2;
     return rgb.slice(0, top, top + oh).slice(1, left, left + ow).permute({2, 0, 1}).contiguous();
   };
@@ -370,9 +374,12 @@ std::string write_video(const fs::path& path, const torch::Tensor& frames_in, do
     }
   };
   for (int t = 0; t < T; ++t) {
-    auto hwc = frames[t].permute({1, 2, 0}).contiguous();
-    const uint8_t* src[1] = {hwc.data_ptr<uint8_t>()};
-    int stride[1] = {3 * W};
+    // Source rows padded to 64 bytes plus a spare row: swscale's SIMD reads whole vectors.
+    const int64_t row = (3 * static_cast<int64_t>(W) + 63) / 64 * 64;
+    auto padded = torch::zeros({static_cast<int64_t>(H) + 1, row}, torch::kUInt8);
+    padded.slice(0, 0, H).slice(1, 0, 3 * W).copy_(frames[t].permute({1, 2, 0}).reshape({H, 3 * W}));
+    const uint8_t* src[1] = {padded.data_ptr<uint8_t>()};
+    int stride[1] = {static_cast<int>(row)};
     av_frame_make_writable(frame.p);
     sws_scale(sws.p, src, stride, 0, H, frame.p->data, frame.p->linesize);
     frame.p->pts = t;

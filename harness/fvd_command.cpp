@@ -244,7 +244,7 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
                              100 * res.confidence, *res.ci_low, *res.ci_high, *res.se, res.bootstrap,
                              res.bootstrap_seed);
   else
-    std::cout << "  (no CI: the statistics carry no per-video features)";
+    std::cout << (features ? "  (no CI: fvd.bootstrap=0)" : "  (no CI: the statistics carry no per-video features)");
   std::cout << "\n";
   std::cout << fmt::format("N real {} / fake {}, {}-d features; mean term {:.4f} (of which {:.4f} is expected for "
                            "equal distributions)\n",

@@ -10,15 +10,15 @@ namespace osv {
 
 const std::vector<FvdProtocol>& fvd_protocols() {
   static const std::vector<FvdProtocol> p = {
-      {"fvd2048_16f", 2048, 2048, 16, "random_window", "i3d_torchscript", "styleganv", "N", "",
+      {"fvd2048_16f", 2048, 2048, 16, "random_window", "i3d_torchscript", "styleganv", 224, "N", "",
        "2,048 real and 2,048 generated clips of 16 frames, a random window per video at its native fps, the "
        "TorchScript I3D resizing from the source resolution (StyleGAN-V)",
        "Skorokhodov et al. 2022, StyleGAN-V: src/metrics/frechet_video_distance.py, metric_utils.py"},
-      {"fvd_tf", 0, 0, 16, "first", "i3d", "tf", "N-1", "",
+      {"fvd_tf", 0, 0, 16, "first", "i3d", "tf", 224, "N-1", "",
        "TF's original FVD: the first 16 frames, TF1 bilinear resize to 224 from the source resolution, Kinetics-400 "
        "I3D logits, covariance with N-1 (TF-GAN); no fixed count",
        "Unterthiner et al. 2018, google-research/frechet_video_distance; tfgan.eval.frechet_classifier_distance"},
-      {"osv_paper", 1000, 1000, 14, "first", "", "", "", "",
+      {"osv_paper", 1000, 1000, 14, "first", "", "", 0, "", "",
        "the OSV paper: 1,000 OpenVid-1M test clips of 14 frames (detector, resize and normaliser not stated: the "
        "config's, recorded)",
        "Mao et al., OSV, Table 1"},
@@ -43,6 +43,7 @@ void apply_fvd_protocol(Config& config, const FvdProtocol& protocol) {
   if (!protocol.detector.empty()) config.set_json("fvd.detector", protocol.detector);
   if (!protocol.preprocess.empty()) config.set_json("fvd.preprocess", protocol.preprocess);
   if (!protocol.normaliser.empty()) config.set_json("fvd.cov_normaliser", protocol.normaliser);
+  if (protocol.input_size > 0) config.set_json("fvd.input_size", protocol.input_size);
 }
 
 nlohmann::json FolderRule::to_json() const {

@@ -24,6 +24,7 @@ struct FvdProtocol {
   std::string frame_choice;    // "first" | "random_window" (seeded per video, fvd.subset_seed)
   std::string detector;        // fvd.detector ("" = config)
   std::string preprocess;      // fvd.preprocess ("" = config)
+  int input_size = 0;          // fvd.input_size of the native detector (0 = config)
   std::string normaliser;      // fvd.cov_normaliser ("" = config)
   std::string expected_sha256; // of the detector weights ("" = not known here)
   std::string description;
@@ -33,8 +34,8 @@ struct FvdProtocol {
 const std::vector<FvdProtocol>& fvd_protocols();
 // Throws osv::UsageError with the known names and a "did you mean".
 const FvdProtocol& find_fvd_protocol(const std::string& name);
-// Sets fvd.frames, fvd.num_real / fvd.num_fake (when fixed), and the detector, preprocessing and
-// normaliser the protocol fixes.
+// Sets fvd.frames, fvd.num_real / fvd.num_fake (when fixed), and the detector, preprocessing,
+// input size and normaliser the protocol fixes.
 void apply_fvd_protocol(Config& config, const FvdProtocol& protocol);
 
 // How the videos of a folder reach the detector. Without a protocol: the first fvd.frames frames

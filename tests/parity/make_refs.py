@@ -201,6 +201,111 @@ def make_i3d(out):
     save_io(out, "i3d", {"videos": videos, "logits": logits, "pooled": pooled, "scripted": scripted})
 
 
+# Two folder pairs of mp4s whose sizes and fps differ from every preset's and from each other.
+# "sg": exactly 16 frames per video, so fvd2048_16f's random window is the whole video whatever
+# the seed; "tf": 16 to 24 frames, of which fvd_tf takes the first 16.
+FVD_FOLDERS = {"sg": [(16, 40, 48, 25), (16, 36, 36, 10), (16, 56, 40, 24), (16, 32, 64, 30), (16, 48, 48, 12)],
+               "tf": [(20, 40, 48, 25), (16, 36, 36, 10), (24, 56, 40, 24), (18, 32, 64, 30), (22, 48, 48, 12)]}
+
+
+def _write_mp4(path, frames, fps):
+    import av
+
+    with av.open(path, "w") as c:
+        try:
+            s = c.add_stream("libx264", rate=fps)
+            s.options = {"crf": "18"}
+        except Exception:  # a PyAV build without libx264
+            s = c.add_stream("mpeg4", rate=fps)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+
+
+def _decode_mp4(path):
+    """Every frame as uint8 [T, H, W, 3], converted like the C++ decoder (bicubic swscale)."""
+    import av
+    import numpy as np
+
+    with av.open(path) as c:
+        return np.stack([f.to_ndarray(format="rgb24", interpolation="BICUBIC") for f in c.decode(video=0)])
+
+
+def _fd(a, b, ddof):
+    """Textbook FD in float64: S1^1/2 from numpy's eigh, then the eigenvalues of S1^1/2 S2 S1^1/2."""
+    import numpy as np
+
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False, ddof=ddof), np.cov(b, rowvar=False, ddof=ddof)
+    w, v = np.linalg.eigh(s1)
+    h = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = h @ s2 @ h
+    tr = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr)
+
+
+def make_fvd_folders(out):
+    """Folders of real mp4s and the FVD an independent Python pipeline computes on them: PyAV
+    decoding at the native size and fps, the protocol's frames, and
+      fvd2048_16f: the TorchScript detector (rescale, resize, return_features) on uint8 [1, 3, 16, H, W],
+                   covariance normaliser N;
+      fvd_tf:      the first 16 frames, TF1 legacy bilinear to 224x224 from the source size,
+                   2x/255 - 1, the native I3D weights' logits, normaliser N-1."""
+    import numpy as np
+    from safetensors.torch import load_file
+
+    import i3d_ref
+
+    if not os.path.exists(os.path.join(out, "i3d_random.safetensors")):
+        make_i3d(out)
+    # The random I3D's logits barely move between these videos (FVD ~1e-7): its logits layer is
+    # scaled by 1000 here (FVD x 1e6) so that the comparison is of numbers well above round-off.
+    weights = load_file(os.path.join(out, "i3d_random.safetensors"))
+    weights["logits.conv3d.weight"] = weights["logits.conv3d.weight"] * 1000.0
+    weights["logits.conv3d.bias"] = weights["logits.conv3d.bias"] * 1000.0
+    save_file(weights, os.path.join(out, "fvd_i3d.safetensors"))
+    net = i3d_ref.InceptionI3d(eps=1e-3).eval()
+    net.load_state_dict(weights, strict=False)
+    det = torch.jit.script(i3d_ref.Detector(net)).eval()
+    det.save(os.path.join(out, "fvd_i3d_torchscript.pt"))
+    rng = np.random.default_rng(31)
+    io = {}
+    for tag, specs in FVD_FOLDERS.items():
+        feats = {}
+        for role, shift in (("real", 0.0), ("fake", 0.6)):
+            d = os.path.join(out, "fvd_folders", f"{tag}_{role}")
+            os.makedirs(d, exist_ok=True)
+            rows = []
+            for i, (t, h, w, fps) in enumerate(specs):
+                # Smooth moving colour waves: compressible, and different between the two sets.
+                yy, xx = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
+                f = rng.uniform(1, 4, size=3)
+                ph = rng.uniform(0, 6.28, size=3)
+                frames = np.stack([np.stack([127 + 100 * np.sin(f[c] * (xx + shift * yy) * 6.28 + ph[c] + 0.3 * k)
+                                             for c in range(3)], -1) for k in range(t)]).clip(0, 255).astype(np.uint8)
+                path = os.path.join(d, f"v{i:02d}.mp4")
+                _write_mp4(path, frames, fps)
+                dec = _decode_mp4(path)[:16]  # both protocols' frames here (sg videos have exactly 16)
+                assert dec.shape[0] == 16, (path, dec.shape)
+                if i == 0:
+                    io[f"{tag}.{role}.frames0"] = torch.from_numpy(dec.copy())
+                x = torch.from_numpy(dec).permute(3, 0, 1, 2).unsqueeze(0).contiguous()  # uint8 [1, 3, 16, H, W]
+                with torch.no_grad():
+                    if tag == "sg":
+                        y = det(x, rescale=True, resize=True, return_features=True)
+                    else:
+                        v = i3d_ref.resize_tf_legacy(x.float().permute(0, 2, 1, 3, 4), 224, 224) * (2.0 / 255.0) - 1.0
+                        y, _ = net(v.permute(0, 2, 1, 3, 4))
+                rows.append(y.double().reshape(-1).numpy())
+            feats[role] = np.stack(rows)
+        io[f"{tag}.fvd"] = torch.tensor([_fd(feats["real"], feats["fake"], 0 if tag == "sg" else 1)],
+                                        dtype=torch.float64)
+    save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(out, "fvd_folders_io.safetensors"))
+
+
 SCHEDULER_STEPS = [1, 2, 4, 8, 14, 25]
 
 
@@ -251,7 +356,7 @@ def make_euler(out):
     save_io(out, "euler", io)
 
 
-MAKERS = {"frechet": make_frechet, "i3d": make_i3d, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd,
+MAKERS = {"frechet": make_frechet, "i3d": make_i3d, "fvd_folders": make_fvd_folders, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd,
           "euler": make_euler}
 
 
