@@ -2,8 +2,8 @@
   1. Fréchet distance at 400-d, 1024-d and 2048-d: osvbench (LAPACK in double: Cholesky +
      eigenvalues) vs scipy.linalg.sqrtm (the pytorch-fid / TF-GAN formula) on the same statistics,
      with the relative difference of the two FDs;
-  2. I3D throughput at 16x224x224 (clips/s): osvbench native vs osvbench TorchScript vs
-     PyTorch eager (Python), on the same random weights.
+  2. I3D throughput at 16x224x224 (clips/s): osvbench native (channels-last 3-D convolutions,
+     inference mode) vs osvbench TorchScript vs PyTorch eager (Python), on the same random weights.
 
     python bench/fvd_vs_python.py --exe build/default/bench/bench_fvd [--threads 2]
 """

@@ -53,13 +53,21 @@ class NativeI3d : public FvdDetector {
     c.bn_eps = o.bn_eps;
     net_ = load_i3d(weights, c);
     net_->to(o.device);
+    net_->eval();
+    // 3-D convolutions in channels-last (oneDNN's fast layout on CPU): weights converted once.
+    if (o.device.is_cpu()) {
+      torch::NoGradGuard g;
+      for (auto& p : net_->parameters())
+        if (p.dim() == 5) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast3d));
+    }
     info_ = DetectorInfo{"i3d", weights.string(), sha256_file(weights), fvd_preprocess_name(o.preprocess),
                          o.pooled ? "pool" : "logits", o.bn_eps};
   }
   torch::Tensor features(const torch::Tensor& videos) override {
-    torch::NoGradGuard g;
+    c10::InferenceMode g;
     NoTf32 exact(o_.device);
     auto x = preprocess_videos(videos, o_.preprocess, o_.size).to(o_.device);
+    if (o_.device.is_cpu()) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
     auto out = net_->forward(x);
     return (o_.pooled ? out.pooled : out.logits).to(torch::kCPU, torch::kFloat32);
   }
@@ -83,7 +91,7 @@ class TorchScriptI3d : public FvdDetector {
     info_ = DetectorInfo{"i3d_torchscript", file.string(), sha256_file(file), "styleganv", "detector", 0.0};
   }
   torch::Tensor features(const torch::Tensor& videos) override {
-    torch::NoGradGuard g;
+    c10::InferenceMode g;
     NoTf32 exact(device_);
     auto x = preprocess_videos(videos, FvdPreprocess::StyleganV).to(device_);
     // By keyword: a module whose flags come in another order still gets each one right.
