@@ -142,6 +142,9 @@ DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
   DecodedVideo out;
   out.source_width = ctx.p->width;
   out.source_height = ctx.p->height;
+  if (static_cast<int64_t>(ctx.p->width) * ctx.p->height > o.max_pixels)
+    throw fail("too large", fmt::format("{}x{} frames, more than the limit of {} pixels", ctx.p->width,
+                                        ctx.p->height, o.max_pixels));
   AVRational rate = av_guess_frame_rate(in.p, st, nullptr);
   out.source_fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 25.0;
   out.duration_s = in.p->duration > 0 ? static_cast<double>(in.p->duration) / AV_TIME_BASE
@@ -174,6 +177,12 @@ DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
   int64_t k = 0;
   const double t0 = o.start_s;
   auto convert = [&](AVFrame* f) {
+    if (static_cast<int64_t>(f->width) * f->height > o.max_pixels)  // a stream may change size mid-way
+      throw fail("too large", fmt::format("a {}x{} frame, more than the limit of {} pixels", f->width, f->height,
+                                          o.max_pixels));
+    if ((static_cast<int64_t>(picked.size()) + 1) * oh * ow * 3 > o.max_bytes)
+      throw fail("too long", fmt::format("{} frames of {}x{} would exceed the limit of {} bytes decoded at once",
+                                         picked.size() + 1, ow, oh, o.max_bytes));
     sws.p = sws_getCachedContext(sws.p, f->width, f->height, static_cast<AVPixelFormat>(f->format), static_cast<int>(rw),
                                  static_cast<int>(rh), AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
     if (!sws.p) throw fail("decode error", "no pixel-format conversion");

@@ -4,7 +4,8 @@
 // time), take T frames, resize so the frame covers H x W and centre-crop. Only the chosen
 // frames are converted, so long or large videos stream through in bounded memory.
 // Every failure is an osv::InputError whose message starts with a short reason
-// ("not a video", "no video stream", "decode error", "too short", "empty") and names the file.
+// ("not a video", "no video stream", "decode error", "too short", "too large", "too long",
+// "empty") and names the file.
 //
 // Writing: mp4 (H.264 when the encoder exists, else MPEG-4), animated GIF, animated WebP (by
 // extension), and PNG frame grids. Frames are uint8 [T, 3, H, W] RGB.
@@ -17,12 +18,21 @@
 
 namespace osv {
 
+// Bounds on what one video may make us allocate (hostile or broken files): a frame larger than
+// max_pixels is refused before any frame is converted ("too large"), and decoding stops with an
+// error before the picked frames exceed max_bytes ("too long"; e.g. every frame of an hour-long
+// video asked for with frames = 0).
+inline constexpr int64_t kMaxVideoPixels = 8192LL * 8192;        // 8K x 8K
+inline constexpr int64_t kMaxDecodedBytes = 8LL * 1024 * 1024 * 1024;  // 8 GiB of uint8 RGB
+
 struct DecodeOptions {
   double fps = 0;       // 0: keep every source frame
   int64_t frames = 0;   // 0: as many as the video has
   double start_s = 0;   // seconds from the start
   int64_t height = 0;   // 0 with width 0: native size
   int64_t width = 0;
+  int64_t max_pixels = kMaxVideoPixels;  // per source frame
+  int64_t max_bytes = kMaxDecodedBytes;  // of the decoded frames together
 };
 
 struct DecodedVideo {

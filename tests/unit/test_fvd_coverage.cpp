@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "metrics/fvd/frechet.h"
+#include "tests/unit/fvd_test_util.h"
 
 namespace osv {
 namespace {
 
-// rows x dim, N(shift, diag(sd^2)), from a seeded torch generator.
-FrechetStats gaussian_set(int64_t rows, const torch::Tensor& sd, double shift, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto x = (torch::randn({rows, sd.size(0)}, gen, torch::kFloat64) * sd + shift).contiguous();
-  FrechetStats s(sd.size(0), true);
-  s.add(x.data_ptr<double>(), rows);
-  return s;
-}
+using fvd_test::gaussian_set;
 
 // Coverage on 400-d Gaussians (the I3D logits' dimension): for each N, 200 seeded pairs of sets
 // (real N(0, diag(sd^2)), generated N(0.05, diag((1.1 sd)^2))); E[FD_N] is the mean FD over the

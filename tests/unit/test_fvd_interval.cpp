@@ -1,5 +1,5 @@
-// FVD's uncertainty and its fast forms: the N x N (Gram) form against the covariance form, and the
-// coverage of the bootstrap interval on Gaussians whose expected FD is measured by simulation.
+// FVD's fast forms and its interval: the N x N (Gram) form against the covariance form, the two
+// computation paths against the textbook formula, and what compute_fvd reports from its draws.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "metrics/fvd/frechet.h"
+#include "tests/unit/fvd_test_util.h"
 
 namespace osv {
 namespace {
 
-// rows x dim, N(shift, diag(scale^2 * lambda)), from a seeded torch generator (row-major double).
-FrechetStats gaussian_set(int64_t rows, const torch::Tensor& sd, double shift, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto x = (torch::randn({rows, sd.size(0)}, gen, torch::kFloat64) * sd + shift).contiguous();
-  FrechetStats s(sd.size(0), true);
-  s.add(x.data_ptr<double>(), rows);
-  return s;
-}
+using fvd_test::gaussian_set;
 
 FrechetStats from_rows(const Eigen::MatrixXd& x) {
   FrechetStats s(x.cols(), true);

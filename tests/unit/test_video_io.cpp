@@ -82,6 +82,26 @@ TEST_F(VideoIo, OddWidthsRoundTripWithoutOverrunningBuffers) {
   }
 }
 
+// Bounded memory on hostile inputs: a frame over the pixel limit is refused before any frame is
+// converted, and decoding stops before the picked frames exceed the byte limit (both limits set
+// small here; the defaults are 8K x 8K pixels and 8 GiB). Before, neither limit existed.
+TEST_F(VideoIo, PixelAndByteLimitsRefuseWhatWouldNotFit) {
+  SyntheticOptions so;
+  so.frames = 6;
+  so.height = 32;
+  so.width = 32;
+  write_video(dir_ / "a.mp4", synthetic_clip(so, 1).video, 10.0);
+  DecodeOptions o;
+  o.max_pixels = 1000;  // 32 x 32 = 1024
+  EXPECT_EQ(reason(dir_ / "a.mp4", o).rfind("too large: ", 0), 0u) << reason(dir_ / "a.mp4", o);
+  o = DecodeOptions{};
+  o.max_bytes = 2 * 32 * 32 * 3;  // two frames
+  EXPECT_EQ(reason(dir_ / "a.mp4", o).rfind("too long: ", 0), 0u) << reason(dir_ / "a.mp4", o);
+  o.frames = 2;  // two frames fit
+  EXPECT_EQ(decode_video(dir_ / "a.mp4", o).frames.size(0), 2);
+  EXPECT_EQ(decode_video(dir_ / "a.mp4").frames.size(0), 6);  // the defaults
+}
+
 TEST_F(VideoIo, ResamplesFpsByNearestFrame) {
   // Frame k has brightness 8k: which source frame was picked is readable from the pixels.
   const int T = 28;
