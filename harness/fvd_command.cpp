@@ -16,7 +16,6 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "common/sha256.h"
-#include "datasets/clip_set.h"
 #include "datasets/folder_dataset.h"
 #include "metrics/fvd/detector.h"
 #include "metrics/fvd/embedded_detector.h"
@@ -55,13 +54,7 @@ std::unique_ptr<FvdDetector> make_detector_impl(const Config& c) {
 FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std::string& dir, const FolderRule& rule) {
   VideoFolderDataset ds(FolderKind::Videos, dir);
   const auto entries = static_cast<int64_t>(ds.entries().size());
-  auto too_few = [&](int64_t n, const char* what) {
-    return InputError(fmt::format(
-        "{}: {} {}, and protocol {} takes {}: an FVD at another N is not comparable (its bias depends on N). Add "
-        "--allow-fewer to compute on {} anyway (the result states N)",
-        dir, n, what, rule.protocol, rule.count, n));
-  };
-  if (rule.count > 0 && entries < rule.count && !rule.allow_fewer) throw too_few(entries, "video file(s)");
+  rule.require_count(entries, dir, "video file(s)");
   // Every video in name order; a seeded subset when the folder holds more than the protocol takes
   // (a broken file is replaced by the next of the shuffled order).
   std::vector<std::size_t> order(ds.entries().size());
@@ -121,8 +114,7 @@ FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std
   for (std::size_t i = 0; i < skipped.size() && i < 20; ++i) log::warn("skipped {}", skipped[i].second);
   if (skipped.size() > 20) log::warn("... and {} more skipped files (all listed in the statistics' data_report)", skipped.size() - 20);
   if (stats.count() == 0) throw InputError(fmt::format("{}: no video could be read ({})", dir, ds.report().summary()));
-  if (rule.count > 0 && stats.count() < rule.count && !rule.allow_fewer)
-    throw too_few(stats.count(), "readable video(s)");
+  rule.require_count(stats.count(), dir, "readable video(s)");
   stats.info["data_report"] = ds.report().to_json().dump();
   stats.info["source"] = dir;
   stats.info["folder_rule"] = rule.to_json().dump();
@@ -135,16 +127,11 @@ FrechetStats load_set(const Config& c, const std::function<FvdDetector&()>& dete
   if (fs::is_directory(path)) return stats_from_folder(c, detector(), path, rule);
   if (!fs::exists(path)) throw InputError(fmt::format("--{} {}: no such file or folder", role, path));
   auto s = FrechetStats::load(path);
-  if (rule.count > 0 && s.count() != rule.count) {
-    if (s.count() < rule.count && !rule.allow_fewer)
-      throw InputError(fmt::format("--{} {}: {} video(s), and protocol {} takes {}: an FVD at another N is not "
-                                   "comparable. Add --allow-fewer to compute on {} anyway (the result states N)",
-                                   role, path, s.count(), rule.protocol, rule.count, s.count()));
-    if (s.count() > rule.count)
-      throw InputError(fmt::format("--{} {}: {} video(s), and protocol {} takes {}: make the statistics with the "
-                                   "protocol from the videos (fvd compute/stats on the folder takes a seeded subset)",
-                                   role, path, s.count(), rule.protocol, rule.count));
-  }
+  rule.require_count(s.count(), fmt::format("--{} {}", role, path), "video(s)");
+  if (rule.count > 0 && s.count() > rule.count)
+    throw InputError(fmt::format("--{} {}: {} video(s), and protocol {} takes {}: make the statistics with the "
+                                 "protocol from the videos (fvd compute/stats on the folder takes a seeded subset)",
+                                 role, path, s.count(), rule.protocol, rule.count));
   return s;
 }
 

@@ -7,6 +7,7 @@
 
 #include "common/atomic_file.h"
 #include "common/log.h"
+#include "metrics/fvd/frechet.h"
 
 namespace osv {
 
@@ -16,9 +17,18 @@ nlohmann::json read_cached_row(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) return nullptr;
   try {
     auto row = nlohmann::json::parse(read_file(file));
-    if (row.is_object() && row.contains("fvd") && row["fvd"].is_number() && std::isfinite(row["fvd"].get<double>()))
+    if (!row.is_object() || !row.contains("fvd") || !row["fvd"].is_number() ||
+        !std::isfinite(row["fvd"].get<double>())) {
+      log::warn("{}: cached row has no finite FVD; measuring it again", file.string());
+    } else if (row.contains("ci") &&
+               (!row["ci"].is_object() || row["ci"].value("interval", std::string()) != kFvdIntervalMethod)) {
+      // A CI by an earlier method (the plain bootstrap percentile interval, which need not contain
+      // the estimate) is not reported: the row is measured again.
+      log::info("{}: cached row's CI is not the current interval ({}); measuring it again", file.string(),
+                kFvdIntervalMethod);
+    } else {
       return row;
-    log::warn("{}: cached row has no finite FVD; measuring it again", file.string());
+    }
   } catch (const std::exception& e) {
     log::warn("{}: cached row does not parse ({}); measuring it again", file.string(), e.what());
   }

@@ -31,8 +31,9 @@ struct RegressVerdict {
   std::string detector_changed;  // "<baseline sha> -> <new sha>" (first 12 hex digits) when they differ
 };
 
-// A cached row (<runs>/rows/<key>/row.json) that can be trusted: it parses and its FVD is a
-// finite number; else null, with a warning saying why (the caller measures the row again).
+// A cached row (<runs>/rows/<key>/row.json) that can be trusted: it parses, its FVD is a finite
+// number and its CI (if any) is the current interval method (ci.interval == kFvdIntervalMethod);
+// else null, with a message saying why (the caller measures the row again).
 nlohmann::json read_cached_row(const std::filesystem::path& file);
 
 std::string regress_row_key(const nlohmann::json& row);

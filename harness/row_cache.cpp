@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "harness/regress.h"
-#include "metrics/fvd/frechet.h"
 
 namespace osv {
 namespace fs = std::filesystem;
@@ -44,30 +43,16 @@ std::string RowCache::key(const Config& cfg, const std::string& detector_sha, co
   return sha256_hex(doc.dump()).substr(0, 16);
 }
 
-namespace {
-
-// A row whose CI was computed by an earlier interval method (the plain bootstrap percentile
-// interval, which does not contain the estimate) is measured again rather than reported.
-nlohmann::json current(nlohmann::json row, const fs::path& file) {
-  if (row.is_null() || !row.contains("ci")) return row;
-  const auto& ci = row["ci"];
-  if (ci.is_object() && ci.value("interval", std::string()) == kFvdIntervalMethod) return row;
-  log::info("{}: cached row's CI is the old percentile interval; measuring it again", file.string());
-  return nullptr;
-}
-
-}  // namespace
-
 nlohmann::json RowCache::lookup(const Config& cfg, const std::string& detector_sha, fs::path* where) const {
   // The previous scheme first: rows measured before keys were derived stay valid.
   const fs::path legacy = root_ / sha256_hex(cfg.hash() + ":" + detector_sha).substr(0, 16);
-  if (auto row = current(read_cached_row(legacy / "row.json"), legacy / "row.json"); !row.is_null()) {
+  if (auto row = read_cached_row(legacy / "row.json"); !row.is_null()) {
     if (where) *where = legacy;
     return row;
   }
   for (const auto& ks : read_keysets(root_ / "keysets.json")) {
     const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, ks));
-    if (auto row = current(read_cached_row(dir / "row.json"), dir / "row.json"); !row.is_null()) {
+    if (auto row = read_cached_row(dir / "row.json"); !row.is_null()) {
       if (where) *where = dir;
       return row;
     }

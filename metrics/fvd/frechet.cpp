@@ -156,11 +156,6 @@ FrechetStats FrechetStats::load(const std::filesystem::path& path) {
 
 namespace {
 
-// A copy of an Eigen matrix as a row-major double tensor [rows, cols].
-torch::Tensor as_tensor(const Eigen::MatrixXd& m) {
-  return torch::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, torch::kFloat64).t().contiguous();
-}
-
 // tr sqrt(S1 S2) for symmetric PSD S1, S2 [D, D] (double).
 double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2) {
   auto [l, info] = torch::linalg_cholesky_ex(s1);
@@ -182,7 +177,7 @@ double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2) {
 class WeightedFd {
  public:
   WeightedFd(const Eigen::MatrixXd& x1, const Eigen::MatrixXd& x2, CovNormaliser n) : n_(n) {
-    const auto a = as_tensor(x1), b = as_tensor(x2);
+    const auto a = to_torch(x1), b = to_torch(x2);
     const auto m1 = a.mean(0), m2 = b.mean(0);
     a_ = a - m1;
     b_ = b - m2;
@@ -288,7 +283,7 @@ double frechet_distance(const Eigen::VectorXd& mu1, const Eigen::MatrixXd& s1, c
                         const Eigen::MatrixXd& s2) {
   if (mu1.size() != mu2.size() || s1.rows() != s2.rows() || s1.rows() != mu1.size())
     throw InputError(fmt::format("Fréchet distance between features of dimension {} and {}", mu1.size(), mu2.size()));
-  return (mu1 - mu2).squaredNorm() + s1.trace() + s2.trace() - 2.0 * trace_sqrt_product(as_tensor(s1), as_tensor(s2));
+  return (mu1 - mu2).squaredNorm() + s1.trace() + s2.trace() - 2.0 * trace_sqrt_product(to_torch(s1), to_torch(s2));
 }
 
 double frechet_distance(const FrechetStats& a, const FrechetStats& b, CovNormaliser n) {
@@ -382,7 +377,6 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
   if (fake.has_features()) r.fake_tail_share = tail_variance_share(fake.features());
   if (o.bootstrap > 0) {
     if (!have_features) throw UsageError("a bootstrap interval needs per-video features in both statistics");
-    if (o.bootstrap < 2) throw UsageError("a bootstrap interval needs at least 2 resamples");
     const auto s =
         summarise_bootstrap(r.fvd, resampled_fds(*weighted, r.n_real, r.n_fake, o.bootstrap, o.seed), o.confidence);
     r.se = s.se;

@@ -57,6 +57,13 @@ nlohmann::json FolderRule::to_json() const {
           {"subset_seed", seed}};
 }
 
+void FolderRule::require_count(int64_t n, const std::string& where, const std::string& what) const {
+  if (count <= 0 || n >= count || allow_fewer) return;
+  throw InputError(fmt::format("{}: {} {}, and protocol {} takes {}: an FVD at another N is not comparable (its bias "
+                               "depends on N). Add --allow-fewer to compute on {} anyway (the result states N)",
+                               where, n, what, protocol, count, n));
+}
+
 FolderRule folder_rule(const Config& c, const FvdProtocol* p, bool real, bool allow_fewer) {
   FolderRule r;
   r.frames = c.get<long long>("fvd.frames");

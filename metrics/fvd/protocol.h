@@ -48,6 +48,9 @@ struct FolderRule {
   bool allow_fewer = false;
   uint64_t seed = 0;
   nlohmann::json to_json() const;
+  // InputError when `n` videos (of `where`, described as `what`) fall short of the protocol's
+  // count and fewer are not allowed.
+  void require_count(int64_t n, const std::string& where, const std::string& what) const;
 };
 FolderRule folder_rule(const Config& config, const FvdProtocol* protocol, bool real, bool allow_fewer);
 

@@ -2,7 +2,8 @@
 // independent Python pipeline (tests/parity/make_refs.py: PyAV decoding, the protocol's frames and
 // resize, the same detector weights, FD from numpy's eigh) under fvd2048_16f (StyleGAN-V: the
 // TorchScript detector, normaliser N) and fvd_tf (TF: the native I3D after TF1 bilinear resize,
-// normaliser N-1): FVD equal within 1e-3 relative. The decoded pixels of the first video are
+// normaliser N-1): FVD equal within 1e-4 relative (the issue asks 1e-3; measured 1.8e-5 and
+// 5e-6 here, float32 features computed by two runtimes). The decoded pixels of the first video are
 // compared too (printed: both decoders are FFmpeg, but of different versions).
 #include <filesystem>
 #include <string>
@@ -47,9 +48,9 @@ void check(const std::string& tag, const std::string& protocol, const std::strin
   }
   const double fvd = osvbench_fvd(tag, protocol, weights), expected = ref.tensor(tag + ".fvd").item<double>();
   const double rel = std::abs(fvd - expected) / std::abs(expected);
-  std::printf("[parity] fvd %-12s osvbench %.8g  python %.8g  relative difference %.3g (tolerance 1e-3)\n",
+  std::printf("[parity] fvd %-12s osvbench %.8g  python %.8g  relative difference %.3g (tolerance 1e-4)\n",
               protocol.c_str(), fvd, expected, rel);
-  EXPECT_LE(rel, 1e-3);
+  EXPECT_LE(rel, 1e-4);
 }
 
 TEST(ParityFvdFolder, StyleganVProtocolMatchesPython) { check("sg", "fvd2048_16f", "fvd_i3d_torchscript.pt"); }

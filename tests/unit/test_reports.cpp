@@ -13,6 +13,7 @@
 #include "harness/ablate.h"
 #include "harness/regress.h"
 #include "harness/row_cache.h"
+#include "metrics/fvd/frechet.h"
 #include "reports/html_report.h"
 
 namespace osv {
@@ -191,7 +192,8 @@ TEST(Report, EscapesDataAndEncodesVideos) {
 }  // namespace
 }  // namespace osv
 
-// A cached row that cannot be trusted (torn JSON, null or NaN FVD) is measured again, not a crash.
+// A cached row that cannot be trusted (torn JSON, null or NaN FVD, a CI by the old interval) is
+// measured again, not a crash.
 TEST(Regress, UntrustedCachedRowsAreMeasuredAgain) {
   namespace fs = std::filesystem;
   const auto dir = fs::temp_directory_path() / "osvbench_test_cached_row";
@@ -209,6 +211,10 @@ TEST(Regress, UntrustedCachedRowsAreMeasuredAgain) {
   const auto ok = put("{\"fvd\": 12.5, \"method\": \"teacher\"}");
   ASSERT_FALSE(ok.is_null());
   EXPECT_EQ(ok["fvd"].get<double>(), 12.5);
+  // A CI by the old percentile interval (no ci.interval) is not trusted; the current one is.
+  EXPECT_TRUE(put("{\"fvd\": 12.5, \"ci\": {\"low\": 13, \"high\": 14}}").is_null());
+  EXPECT_FALSE(put("{\"fvd\": 12.5, \"ci\": {\"low\": 11, \"high\": 14, \"interval\": \"" +
+                   std::string(osv::kFvdIntervalMethod) + "\"}}").is_null());
   fs::remove_all(dir);
 }
 
