@@ -16,7 +16,7 @@
 #include "common/config.h"
 #include "methods/api/train_loop.h"
 #include "methods/svd/edm.h"
-#include "methods/teacher/embedded.h"
+#include "methods/svd/embedded.h"
 #include "methods/svd/svd_pipeline.h"
 #include "methods/teacher/teacher.h"
 

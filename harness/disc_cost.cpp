@@ -17,7 +17,7 @@
 #include "methods/osv/osv.h"
 #include "methods/distill/student.h"
 #include "methods/sfv/unet_disc.h"
-#include "methods/teacher/embedded.h"
+#include "methods/svd/embedded.h"
 #include "methods/svd/svd_pipeline.h"
 #include "models/device.h"
 #include "models/lora.h"

@@ -1,5 +1,6 @@
 #include "harness/fvd_command.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -17,6 +18,8 @@
 #include "common/progress.h"
 #include "common/sha256.h"
 #include "datasets/folder_dataset.h"
+#include "harness/assets.h"
+#include "harness/options.h"
 #include "metrics/fvd/detector.h"
 #include "metrics/fvd/embedded_detector.h"
 #include "metrics/fvd/frechet.h"
@@ -32,24 +35,6 @@ namespace {
 
 // The info keys two sets must share to be comparable.
 const char* kIdentity[] = {"detector", "weights_sha256", "preprocess", "features", "frames", "bn_eps"};
-
-std::unique_ptr<FvdDetector> make_detector_impl(const Config& c) {
-  const auto id = c.get<std::string>("fvd.detector");
-  const auto device = parse_device(c.get<std::string>("device"));
-  std::string weights = c.get<std::string>("fvd.weights");
-  if (id == "i3d_torchscript") {
-    if (weights.empty()) throw UsageError("fvd.detector=i3d_torchscript needs fvd.weights=<i3d_torchscript.pt>");
-    return make_torchscript_i3d(weights, device);
-  }
-  NativeI3dOptions o;
-  o.preprocess = parse_fvd_preprocess(c.get<std::string>("fvd.preprocess"));
-  o.bn_eps = c.get<double>("fvd.bn_eps");
-  o.pooled = c.get<std::string>("fvd.features") == "pool";
-  o.size = c.get<long long>("fvd.input_size");
-  o.device = device;
-  if (weights.empty()) weights = embedded_detector_path(c);
-  return make_native_i3d(weights, o);
-}
 
 FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std::string& dir, const FolderRule& rule) {
   VideoFolderDataset ds(FolderKind::Videos, dir);
@@ -146,35 +131,6 @@ void check_compatible(const FrechetStats& a, const FrechetStats& b, const std::s
 }
 
 }  // namespace
-
-std::unique_ptr<FvdDetector> make_detector(const Config& c) { return make_detector_impl(c); }
-
-std::string embedded_detector_path(const Config& c, bool force) {
-  // The embedded default: built once per setting, content-addressed under the runs folder.
-  EmbeddedDetectorOptions eo;
-  eo.input_size = c.get<long long>("fvd.input_size");
-  eo.frames = c.get<long long>("fvd.frames");
-  eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
-  eo.bn_eps = c.get<double>("fvd.bn_eps");
-  const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
-                     fmt::format("i3d-embedded-v3-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
-                                 eo.frames, eo.train_steps, eo.bn_eps);
-  if (!force && fs::exists(p)) return p.string();
-  DirLock lock(p.parent_path() / ".detector.lock", "training the embedded FVD detector");
-  if (force) fs::remove(p);
-  return ensure_embedded_i3d(p, eo).string();
-}
-
-std::string detector_weights_sha256(const Config& c) {
-  std::string weights = c.get<std::string>("fvd.weights");
-  if (weights.empty()) weights = embedded_detector_path(c);
-  if (!fs::is_regular_file(weights)) throw InputError(fmt::format("fvd.weights {}: no such file", weights));
-  static std::map<std::pair<std::string, fs::file_time_type>, std::string> memo;
-  const auto key = std::pair{fs::absolute(weights).string(), fs::last_write_time(weights)};
-  auto it = memo.find(key);
-  if (it == memo.end()) it = memo.emplace(key, sha256_file(weights)).first;
-  return it->second;
-}
 
 void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output,
                        const FvdProtocol* protocol, bool allow_fewer) {
@@ -287,6 +243,59 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
     atomic_write(out_json, j.dump(2) + "\n");
     std::cout << "wrote " << out_json << "\n";
   }
+}
+
+void add_fvd_command(CLI::App& app, CommandSet& set) {
+  struct Args {
+    CommonOptions stats_c, merge_c, compute_c;
+    std::string videos, stats_out, merge_out, real, fake, protocol, compute_out;
+    std::vector<std::string> merge_in;
+    bool allow_fewer = false, fd_inf = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* fvd = app.add_subcommand("fvd", "FVD: statistics from videos, merging shards, distance between two sets");
+  fvd->require_subcommand(1);
+  auto* stats = fvd->add_subcommand("stats", "Extract detector features of a folder of videos into a stats file");
+  add_common(stats, a->stats_c);
+  stats->add_option("--videos", a->videos, "folder of videos (mp4 or frame folders)")->required();
+  stats->add_option("--out", a->stats_out, "stats file to write (safetensors)")->required();
+  stats->add_option("--protocol", a->protocol, "named protocol: frames, frame choice, count");
+  stats->add_flag("--allow-fewer", a->allow_fewer, "with --protocol: accept fewer videos than it takes");
+  auto* merge = fvd->add_subcommand("merge", "Merge stats files of shards into one (exact)");
+  add_common(merge, a->merge_c);
+  merge->add_option("--in", a->merge_in, "stats files to merge")->required();
+  merge->add_option("--out", a->merge_out, "merged stats file")->required();
+  auto* compute = fvd->add_subcommand("compute", "FVD between two sets (folders of videos or stats files)");
+  add_common(compute, a->compute_c);
+  compute->add_option("--real", a->real, "reference set: folder of videos or stats file")->required();
+  compute->add_option("--fake", a->fake, "generated set: folder of videos or stats file")->required();
+  compute->add_option("--protocol", a->protocol,
+                      "named protocol (osvbench info --protocols): fvd2048_16f, fvd_tf, osv_paper");
+  compute->add_flag("--allow-fewer", a->allow_fewer,
+                    "with --protocol: compute on fewer videos than the protocol takes (the result states N)");
+  compute->add_option("--out", a->compute_out, "also write the result as JSON here");
+  compute->add_flag("--fd-inf", a->fd_inf, "also report FD-infinity (1/N extrapolation; needs per-video features)");
+  auto run = [a](const CommonOptions& c, const std::function<void(const Config&, const FvdProtocol*)>& body) -> int {
+    Config cfg = resolve_config(c, {});
+    const FvdProtocol* protocol = a->protocol.empty() ? nullptr : &find_fvd_protocol(a->protocol);
+    if (protocol) apply_fvd_protocol(cfg, *protocol);
+    if (c.dry_run) return print_dry_run(cfg), kExitOk;
+    body(cfg, protocol);
+    return kExitOk;
+  };
+  set.add(stats, [a, run]() -> int {
+    return run(a->stats_c, [&](const Config& cfg, const FvdProtocol* p) {
+      fvd_stats_command(cfg, a->videos, a->stats_out, p, a->allow_fewer);
+    });
+  });
+  set.add(merge, [a, run]() -> int {
+    return run(a->merge_c, [&](const Config&, const FvdProtocol*) { fvd_merge_command(a->merge_in, a->merge_out); });
+  });
+  set.add(compute, [a, run]() -> int {
+    return run(a->compute_c, [&](const Config& cfg, const FvdProtocol* p) {
+      fvd_compute_command(cfg, a->real, a->fake, a->compute_out, a->fd_inf, p, a->allow_fewer);
+    });
+  });
 }
 
 }  // namespace osv

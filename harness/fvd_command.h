@@ -8,24 +8,13 @@
 namespace osv {
 
 class Config;
-class FvdDetector;
 struct FvdProtocol;
-
-// The configured detector (fvd.detector, fvd.weights or the embedded default built on demand).
-std::unique_ptr<FvdDetector> make_detector(const Config& config);
 
 // Videos of a folder (mp4/mkv/webm/... files; broken ones skipped and reported) through the
 // configured detector into a statistics file, at their native fps and resolution (the detector's
 // preprocessing resizes), the first fvd.frames frames — or as `protocol` says (metrics/fvd/protocol.h).
 void fvd_stats_command(const Config& config, const std::string& videos, const std::string& output,
                        const FvdProtocol* protocol = nullptr, bool allow_fewer = false);
-
-// The embedded detector's weights for this config, built first if needed (or again with force).
-std::string embedded_detector_path(const Config& config, bool force = false);
-
-// sha256 of the weights the FVD detector of `config` loads (fvd.weights, or the embedded
-// detector's file, built if missing); computed once per file and process.
-std::string detector_weights_sha256(const Config& config);
 
 // Merges shards exactly; refuses statistics from different detectors/preprocessing.
 void fvd_merge_command(const std::vector<std::string>& inputs, const std::string& output);

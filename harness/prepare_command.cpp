@@ -1,5 +1,6 @@
-#include "harness/prepare_command.h"
+// `osvbench prepare`: builds the embedded default's assets (harness/assets.h).
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -8,84 +9,40 @@
 
 #include "common/config.h"
 #include "common/dir_lock.h"
+#include "common/errors.h"
+#include "common/text.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "datasets/clip_set.h"
 #include "datasets/synthetic.h"
-#include "harness/fvd_command.h"
-#include "methods/osv/osv.h"
-#include "methods/teacher/embedded.h"
+#include "harness/assets.h"
+#include "harness/options.h"
 
 namespace osv {
 namespace fs = std::filesystem;
 
-void prepare_command(const Config& c, const std::vector<std::string>& assets, bool force) {
-  // One process builds a runs folder's assets at a time; a second waits, then finds them built.
-  DirLock lock(fs::path(c.get<std::string>("run.root")) / "assets" / ".prepare.lock", "preparing the embedded assets");
-  auto wants = [&](const std::string& a) {
-    return assets.empty() || std::find(assets.begin(), assets.end(), a) != assets.end();
+void add_prepare_command(CLI::App& app, CommandSet& set) {
+  struct Args {
+    CommonOptions c;
+    std::string only;
+    bool force = false;
   };
-  auto timed = [](const std::string& what, const std::function<std::string()>& build) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string where = build();
-    std::cout << fmt::format("{:<9} {} ({:.1f} s)\n", what + ":", where,
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  };
-  if (wants("data")) {
-    if (c.get<std::string>("data.source") != "synthetic") {
-      std::cout << "data:     data.source is not synthetic; nothing to build\n";
-    } else {
-      timed("data", [&] {
-        const fs::path dir = synthetic_data_dir(c);
-        if (force) fs::remove_all(dir);
-        SyntheticOptions o;
-        o.frames = c.get<long long>("data.frames");
-        o.height = c.get<long long>("data.height");
-        o.width = c.get<long long>("data.width");
-        o.fps = c.get<double>("data.fps");
-        o.seed = static_cast<uint64_t>(c.get<long long>("data.split_seed"));
-        SyntheticSplit split{c.get<long long>("data.num_train"), c.get<long long>("data.num_test")};
-        const auto n = write_synthetic_set(dir, o, split);
-        log::info("synthetic split: {} clips written now, {} train + {} test in total", n, split.num_train, split.num_test);
-        return dir.string();
-      });
-    }
-  }
-  if (wants("detector")) {
-    timed("detector", [&] {
-      if (!c.get<std::string>("fvd.weights").empty()) return "fvd.weights=" + c.get<std::string>("fvd.weights");
-      return embedded_detector_path(c, force);
-    });
-  }
-  std::vector<std::string> svd;
-  for (const char* a : {"vae", "image_encoder", "teacher"})
-    if (wants(a)) svd.push_back(a);
-  if (!svd.empty()) {
-    if (!c.get<std::string>("model.path").empty()) {
-      std::cout << "svd:      model.path=" << c.get<std::string>("model.path") << " (nothing to train)\n";
-    } else {
-      prepare_embedded_svd(c, assets.empty() ? std::vector<std::string>{} : svd, force,
-                           [](const std::string& what, const std::string& where, double s) {
-                             std::cout << fmt::format("{:<9} {} ({:.1f} s)\n", what + ":", where, s);
-                           });
-    }
-  }
-  if (wants("backbone")) {
-    timed("backbone", [&] {
-      if (const auto p = c.get<std::string>("disc.backbone_path"); !p.empty()) return "disc.backbone_path=" + p;
-      return ensure_embedded_backbone(c, force).string();
-    });
-  }
-}
-
-fs::path ensure_svd_folder(const Config& c) {
-  if (!c.get<std::string>("model.path").empty()) return c.get<std::string>("model.path");
-  const auto dir = embedded_svd_dir(c);
-  if (!fs::exists(dir / "unet" / "diffusion_pytorch_model.safetensors")) {
-    log::info("the embedded models are missing; building them (as `osvbench prepare` would)");
-    prepare_command(c, {"data", "vae", "image_encoder", "teacher"}, false);
-  }
-  return svd_folder_for(c);
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand(
+      "prepare", "Build the embedded default's assets from scratch: VAE, image encoder, teacher, FVD detector");
+  add_common(sub, a->c);
+  sub->add_option("--only", a->only, "comma list of assets: data,detector,vae,image_encoder,teacher,backbone");
+  sub->add_flag("--force", a->force, "rebuild assets even when cached");
+  set.add(sub, [a]() -> int {
+    const std::vector<std::string> known = {"backbone", "data", "detector", "image_encoder", "teacher", "vae"};
+    for (const auto& x : comma_list(a->only))
+      if (std::find(known.begin(), known.end(), x) == known.end())
+        throw UsageError(fmt::format("--only: unknown asset '{}'{}", x, did_you_mean(x, known)));
+    Config cfg = resolve_config(a->c, {});
+    if (a->c.dry_run) return print_dry_run(cfg), kExitOk;
+    prepare_assets(cfg, comma_list(a->only), a->force);
+    return kExitOk;
+  });
 }
 
 }  // namespace osv

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The layout rule (README "Layout"), checked: a method's folder under methods/ includes only
 # methods/api, methods/svd, methods/distill and itself; methods/svd and methods/distill include no
-# method; nothing under common/, models/, datasets/ or metrics/ includes methods/ or harness/.
+# method; nothing under common/, models/, datasets/ or metrics/ includes methods/ or harness/; the
+# harness includes a method's folder only where it registers methods, builds OSV's embedded backbone
+# or measures the discriminators side by side (fig3), and sub-commands never include each other.
 # Prints every violation and exits 1 if there is one.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,6 +35,18 @@ while IFS= read -r line; do
         bad=1
       fi
       ;;
+    harness/*)
+      if [[ "$inc" =~ ^methods/(teacher|osv|animatelcm|sfv)/ ]]; then
+        case "$file" in
+          harness/builtin_methods.cpp|harness/disc_cost.cpp|harness/assets.cpp) ;;
+          *) echo "layout: $file includes $inc (the harness reaches methods through the registry)"; bad=1 ;;
+        esac
+      fi
+      if [[ "$file" == *_command.cpp && "$inc" == harness/*_command.h && "$inc" != "${file%.cpp}.h" ]]; then
+        echo "layout: $file includes $inc (sub-commands never include each other)"
+        bad=1
+      fi
+      ;;
     common/*|models/*|datasets/*|metrics/*)
       if [[ "$inc" == methods/* || "$inc" == harness/* ]]; then
         echo "layout: $file includes $inc (libraries below methods/ never include methods/ or harness/)"
@@ -40,6 +54,6 @@ while IFS= read -r line; do
       fi
       ;;
   esac
-done < <(grep -rn --include=*.h --include=*.cpp '#include "' common models datasets metrics methods)
+done < <(grep -rn --include=*.h --include=*.cpp '#include "' common models datasets metrics methods harness)
 if ((bad)); then exit 1; fi
 echo "layout: ok (methods include only methods/{api,svd,distill} and their own folder)"

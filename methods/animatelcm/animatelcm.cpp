@@ -11,6 +11,7 @@
 #include "methods/api/train_loop.h"
 #include "methods/distill/consistency.h"
 #include "methods/distill/student.h"
+#include "methods/distill/student_method.h"
 #include "methods/svd/edm.h"
 #include "methods/svd/svd_pipeline.h"
 #include "models/lora.h"
@@ -154,52 +155,30 @@ fs::path released_unet_file(const fs::path& p) {
   return p;
 }
 
-class AnimateLcmMethod : public Method {
- public:
-  // `released`: weights published by AnimateLCM's authors (animatelcm.weights), not trained here.
-  AnimateLcmMethod(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& weights, bool released = false)
-      : pipe_(std::move(pipe)), weights_(weights), released_(released) {
-    student_ = copy_unet(pipe_->models().unet);
-    if (released) {
-      log::info("animatelcm: released weights {}", weights.string());
-      load_weights(*student_, SafetensorsCheckpoint::open(weights));
-    } else if (weights.filename() == "lora.safetensors") {
-      load_lora(*student_, weights);
-      merge_lora(*student_);
-    } else {
-      load_weights(*student_, SafetensorsCheckpoint::open(weights));
-    }
-    student_->eval();
-    grid_n_ = c.get<long long>("animatelcm.grid_n");
-    sigma_min_ = c.get<double>("edm.sigma_min");
-    sigma_max_ = c.get<double>("edm.sigma_max");
-    rho_ = c.get<double>("edm.rho");
-    param_ = parse_consistency_param(c.get<std::string>("train.consistency_param"));
+// AnimateLCM's student on its own grid. `released`: weights published by AnimateLCM's authors
+// (animatelcm.weights), not trained here. No CFG by default (the OSV paper removes it); with --cfg
+// each call is guided (2 UNet calls), as AnimateLCM-SVD's own pipeline samples (ramp 1.0 -> 1.2 there).
+std::unique_ptr<Method> make_animatelcm_method(const Config& c, std::shared_ptr<SvdPipeline> pipe,
+                                               const fs::path& weights, bool released = false) {
+  ConsistencyStudentSpec s;
+  s.name = "animatelcm";
+  s.weights_id = (released ? "released:" : "trained:") + weights.string();
+  s.student = copy_unet(pipe->models().unet);
+  if (released) {
+    log::info("animatelcm: released weights {}", weights.string());
+    load_weights(*s.student, SafetensorsCheckpoint::open(weights));
+  } else if (weights.filename() == "lora.safetensors") {
+    load_lora(*s.student, weights);
+    merge_lora(*s.student);
+  } else {
+    load_weights(*s.student, SafetensorsCheckpoint::open(weights));
   }
-  std::string name() const override { return "animatelcm"; }
-  int nfe(const SampleOptions& o) const override { return o.steps * (o.cfg ? 2 : 1); }
-  SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
-    torch::NoGradGuard g;
-    if (o.sampler != "consistency")
-      throw UsageError(fmt::format("animatelcm has no sampler '{}': consistency", o.sampler));
-    // No CFG by default (the OSV paper removes it); with --cfg each call is guided (2 UNet calls), as
-    // AnimateLCM-SVD's own pipeline samples (ramp 1.0 -> 1.2 there).
-    int64_t calls = 0;
-    auto r = consistency_sample(sampling_net(student_, cond, o.cfg, o.cfg_min, o.cfg_max, &calls), noise,
-                                consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_), param_, sigma_min_);
-    return SampleResult{r.latents, calls};
-  }
-  std::string weights_id() const override { return (released_ ? "released:" : "trained:") + weights_.string(); }
-
- private:
-  std::shared_ptr<SvdPipeline> pipe_;
-  fs::path weights_;
-  bool released_ = false;
-  UNetSpatioTemporalConditionModel student_{nullptr};
-  int64_t grid_n_;
-  double sigma_min_, sigma_max_, rho_;
-  ConsistencyParam param_;
-};
+  s.param = parse_consistency_param(c.get<std::string>("train.consistency_param"));
+  s.sigma_min = c.get<double>("edm.sigma_min");
+  s.sigmas = [n = c.get<long long>("animatelcm.grid_n"), lo = s.sigma_min, hi = c.get<double>("edm.sigma_max"),
+              rho = c.get<double>("edm.rho")](int64_t k) { return consistency_sigmas(n, k, lo, hi, rho); };
+  return make_consistency_student(std::move(s));
+}
 
 }  // namespace
 
@@ -244,8 +223,8 @@ void register_animatelcm(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
         if (!pipe) throw InputError("animatelcm needs the teacher's SVD models (model.path or `osvbench prepare`)");
         if (const auto w = c.get<std::string>("animatelcm.weights"); !w.empty())
-          return std::make_unique<AnimateLcmMethod>(c, pipe, released_unet_file(w), true);
-        return std::make_unique<AnimateLcmMethod>(c, pipe, train_animatelcm(c, pipe));
+          return make_animatelcm_method(c, pipe, released_unet_file(w), true);
+        return make_animatelcm_method(c, pipe, train_animatelcm(c, pipe));
       },
       {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=4"},
       "none",

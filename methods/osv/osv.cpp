@@ -20,6 +20,7 @@
 #include "methods/distill/consistency.h"
 #include "methods/osv/discriminator.h"
 #include "methods/distill/student.h"
+#include "methods/distill/student_method.h"
 #include "methods/svd/edm.h"
 #include "methods/svd/svd_pipeline.h"
 #include "models/lora.h"
@@ -337,54 +338,23 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const nlohmann
   return dir;
 }
 
-class OsvMethod : public Method {
- public:
-  OsvMethod(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& lora)
-      : pipe_(std::move(pipe)), lora_(lora) {
-    student_ = copy_unet(pipe_->models().unet);
-    load_lora(*student_, lora);
-    merge_lora(*student_);  // merged for inference
-    student_->eval();
-    grid_n_ = c.get<long long>("train.grid_n");
-    sigma_min_ = c.get<double>("edm.sigma_min");
-    sigma_max_ = c.get<double>("edm.sigma_max");
-    rho_ = c.get<double>("edm.rho");
-    param_ = parse_consistency_param(c.get<std::string>("train.consistency_param"));
-    fresh_ = c.get<bool>("sample.tts_fresh_noise");
-    tts_ = parse_tts_variant(c.get<std::string>("osv.tts"));
-  }
-  std::string name() const override { return "osv"; }
-  int nfe(const SampleOptions& o) const override { return (o.sampler == "tts" ? 2 : 1) * o.steps * (o.cfg ? 2 : 1); }
-  SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
-    torch::NoGradGuard g;
-    // The paper samples without CFG; with --cfg (Table 2f) each network call is guided (2 UNet calls).
-    int64_t calls = 0;
-    ConsistencyNet net = sampling_net(student_, cond, o.cfg, o.cfg_min, o.cfg_max, &calls);
-    ConsistencySampleResult r;
-    if (o.sampler == "tts") {
-      r = tts_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_),
-                     consistency_sigmas(grid_n_, o.steps + 1, sigma_min_, sigma_max_, rho_), param_, sigma_min_, tts_,
-                     fresh_);
-    } else if (o.sampler == "consistency") {
-      r = consistency_sample(net, noise, consistency_sigmas(grid_n_, o.steps, sigma_min_, sigma_max_, rho_), param_,
-                             sigma_min_);
-    } else {
-      throw UsageError(fmt::format("osv has no sampler '{}': consistency or tts", o.sampler));
-    }
-    return SampleResult{r.latents, calls};
-  }
-  std::string weights_id() const override { return "lora:" + lora_.string(); }
-
- private:
-  std::shared_ptr<SvdPipeline> pipe_;
-  fs::path lora_;
-  UNetSpatioTemporalConditionModel student_{nullptr};
-  int64_t grid_n_;
-  double sigma_min_, sigma_max_, rho_;
-  ConsistencyParam param_;
-  TtsVariant tts_;
-  bool fresh_;
-};
+// OSV's student: the teacher + merged LoRA, sampled with TTS or the k-step consistency sampler on
+// its training grid. The paper samples without CFG; with --cfg (Table 2f) each call is guided.
+std::unique_ptr<Method> make_osv_method(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& lora) {
+  ConsistencyStudentSpec s;
+  s.name = "osv";
+  s.weights_id = "lora:" + lora.string();
+  s.student = copy_unet(pipe->models().unet);
+  load_lora(*s.student, lora);
+  merge_lora(*s.student);  // merged for inference
+  s.param = parse_consistency_param(c.get<std::string>("train.consistency_param"));
+  s.sigma_min = c.get<double>("edm.sigma_min");
+  s.sigmas = [n = c.get<long long>("train.grid_n"), lo = s.sigma_min, hi = c.get<double>("edm.sigma_max"),
+              rho = c.get<double>("edm.rho")](int64_t k) { return consistency_sigmas(n, k, lo, hi, rho); };
+  s.tts = parse_tts_variant(c.get<std::string>("osv.tts"));
+  s.tts_fresh_noise = c.get<bool>("sample.tts_fresh_noise");
+  return make_consistency_student(std::move(s));
+}
 
 }  // namespace
 
@@ -426,7 +396,7 @@ void register_osv(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
         if (!pipe) throw InputError("osv needs the teacher's SVD models (model.path or `osvbench prepare`)");
         const auto lora = train_osv(c, pipe);
-        return std::make_unique<OsvMethod>(c, pipe, lora);
+        return make_osv_method(c, pipe, lora);
       },
       {"sample.cfg=false", "sample.sampler=tts", "sample.steps=1"},
       "none",

@@ -11,6 +11,7 @@
 #include "methods/api/train_loop.h"
 #include "methods/distill/consistency.h"
 #include "methods/distill/student.h"
+#include "methods/distill/student_method.h"
 #include "methods/sfv/unet_disc.h"
 #include "methods/svd/svd_pipeline.h"
 #include "models/nn_util.h"
@@ -162,35 +163,21 @@ struct SfvTask : TrainTask {
   void load(torch::serialize::InputArchive& a) override { state().load(a); }
 };
 
-class SfvMethod : public Method {
- public:
-  SfvMethod(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& weights)
-      : pipe_(std::move(pipe)), weights_(weights) {
-    gen_ = copy_unet(pipe_->models().unet);
-    load_weights(*gen_, SafetensorsCheckpoint::open(weights));
-    gen_->eval();
-    levels_ = sfv_generator_sigmas(c);
-    sigma_min_ = c.get<double>("edm.sigma_min");
-  }
-  std::string name() const override { return "sfv"; }
-  int nfe(const SampleOptions& o) const override { return o.steps; }
-  SampleResult sample(const Conditioning& cond, const torch::Tensor& noise, const SampleOptions& o) override {
-    torch::NoGradGuard g;
-    if (o.cfg) throw UsageError("sfv samples without CFG: use --cfg none");
-    if (o.sampler != "consistency") throw UsageError(fmt::format("sfv has no sampler '{}': consistency", o.sampler));
-    auto r = consistency_sample(sampling_net(gen_, cond), noise, sfv_sampling_sigmas(levels_, o.steps),
-                                ConsistencyParam::Svd, sigma_min_);
-    return SampleResult{r.latents, r.nfe};
-  }
-  std::string weights_id() const override { return "unet:" + weights_.string(); }
-
- private:
-  std::shared_ptr<SvdPipeline> pipe_;
-  fs::path weights_;
-  UNetSpatioTemporalConditionModel gen_{nullptr};
-  std::vector<double> levels_;  // the generator's training noise levels, descending
-  double sigma_min_;
-};
+// SF-V's generator (the whole UNet, EMA), sampled at its training noise levels with the SVD
+// denoiser's parameterisation it was fine-tuned in; no CFG.
+std::unique_ptr<Method> make_sfv_method(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& weights) {
+  ConsistencyStudentSpec s;
+  s.name = "sfv";
+  s.weights_id = "unet:" + weights.string();
+  s.student = copy_unet(pipe->models().unet);
+  load_weights(*s.student, SafetensorsCheckpoint::open(weights));
+  s.param = ConsistencyParam::Svd;
+  s.sigma_min = c.get<double>("edm.sigma_min");
+  s.sigmas = [levels = sfv_generator_sigmas(c)](int64_t k) { return sfv_sampling_sigmas(levels, k); };
+  s.allow_cfg = false;
+  s.cfg_refusal = "sfv samples without CFG: use --cfg none";
+  return make_consistency_student(std::move(s));
+}
 
 }  // namespace
 
@@ -233,7 +220,7 @@ void register_sfv(MethodRegistry& registry) {
       {"consistency"},
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe) -> std::unique_ptr<Method> {
         if (!pipe) throw InputError("sfv needs the teacher's SVD models (model.path or `osvbench prepare`)");
-        return std::make_unique<SfvMethod>(c, pipe, train_sfv(c, pipe));
+        return make_sfv_method(c, pipe, train_sfv(c, pipe));
       },
       {"sample.cfg=false", "sample.sampler=consistency", "sample.steps=1"},
       "none",

@@ -87,10 +87,23 @@ TEST(HarnessCli, AblateAndHtmlReportInChromium) {
   ASSERT_EQ(c2, 0) << o2;
   // Rows are cached by config hash: the OSV 1-step row was not in 2e (TTS), the teacher's neither;
   // a second compare measures nothing again and prints the same table.
-  auto [c2b, o2b] = run("compare --methods teacher,osv --steps 1 --samplers euler,consistency " + common + " --out " +
-                        (dir / "compare-2").string());
+  // --format is honoured: md and jsonl only.
+  auto [c2b, o2b] = run("compare --methods teacher,osv --steps 1 --samplers euler,consistency --format md,jsonl " +
+                        common + " --out " + (dir / "compare-2").string());
   ASSERT_EQ(c2b, 0) << o2b;
   EXPECT_NE(o2b.find("measured before"), std::string::npos) << o2b;
+  EXPECT_TRUE(fs::exists(dir / "compare-2" / "results.md"));
+  EXPECT_TRUE(fs::exists(dir / "compare-2" / "results.jsonl"));
+  EXPECT_FALSE(fs::exists(dir / "compare-2" / "results.json"));
+  EXPECT_FALSE(fs::exists(dir / "compare-2" / "report.html"));
+  // Every field a real row carries is in the documented example (reports/examples/compare.json,
+  // whose fields a unit test finds in reports/README.md).
+  const auto example = nlohmann::json::parse(
+      read_file(fs::path(OSVBENCH_SOURCE_DIR) / "reports" / "examples" / "compare.json"))["rows"][0];
+  const auto real = nlohmann::json::parse(read_file(dir / "compare-1" / "results.json"))["rows"];
+  ASSERT_FALSE(real.empty());
+  for (const auto& r : real)
+    for (const auto& [key, v] : r.items()) EXPECT_TRUE(example.contains(key)) << "undocumented row field " << key;
   auto table = [](const std::string& o) {
     std::string t;
     std::size_t p = 0;

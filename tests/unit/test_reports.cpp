@@ -12,7 +12,7 @@
 #include "common/sha256.h"
 #include "harness/ablate.h"
 #include "harness/regress.h"
-#include "harness/row_cache.h"
+#include "harness/rows.h"
 #include "metrics/fvd/frechet.h"
 #include "reports/html_report.h"
 

@@ -1,4 +1,4 @@
-#include "methods/teacher/embedded.h"
+#include "methods/svd/embedded.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -1,0 +1,112 @@
+// The result documents osvbench writes, one struct per kind with one JSON (de)serialiser each
+// (the schemas: reports/README.md; an example of each under reports/examples/, round-tripped by
+// tests/unit/test_results.cpp), and the printers that write them in the formats `--format` names.
+//
+// A row (one measured (method, sampler, steps, cfg)) stays a JSON object: its fields are written by
+// the Evaluator and documented field by field in reports/README.md.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace osv {
+
+// osvbench.compare/1: `compare`'s and `regress`'s results.
+struct CompareResult {
+  static constexpr const char* kSchema = "osvbench.compare/1";
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<std::string> refused;  // "<row>: <reason>"
+  nlohmann::json provenance = nlohmann::json::object();
+
+  nlohmann::json to_json() const;
+  // InputError naming `where` when the document is not this schema or a field is missing.
+  static CompareResult from_json(const nlohmann::json& j, const std::string& where);
+};
+
+// osvbench.ablate/1: `ablate`'s table with its measured and refused rows.
+struct AblateResult {
+  static constexpr const char* kSchema = "osvbench.ablate/1";
+  nlohmann::json table = nlohmann::json::object();                  // the table as compiled in
+  std::string markdown;                                             // the printed table
+  std::vector<std::pair<std::string, nlohmann::json>> measured;     // label -> row
+  std::vector<std::pair<std::string, std::string>> refused;         // label -> reason
+  nlohmann::json provenance = nlohmann::json::object();
+
+  nlohmann::json to_json() const;
+  static AblateResult from_json(const nlohmann::json& j, const std::string& where);
+};
+
+// osvbench.regress-baseline/1: the FVD gate's baseline.
+struct RegressBaseline {
+  static constexpr const char* kSchema = "osvbench.regress-baseline/1";
+  std::string preset;
+  std::vector<std::string> overrides;
+  double z = 0, rel_floor = 0;                        // the tolerance
+  nlohmann::json rows = nlohmann::json::array();      // the kept fields of each row
+  nlohmann::json assets = nlohmann::json::array();    // {asset, sha256} in build order
+  nlohmann::json provenance = nlohmann::json::object();
+
+  nlohmann::json to_json() const;
+  static RegressBaseline from_json(const nlohmann::json& j, const std::string& where);
+};
+
+// osvbench.samples/1: `sample`'s samples.json.
+struct SamplesResult {
+  static constexpr const char* kSchema = "osvbench.samples/1";
+  std::string method, sampler, weights;
+  int steps = 0;
+  nlohmann::json cfg = "none";  // "none" or w_max
+  int64_t nfe = 0, clips = 0;
+  double seconds = 0;
+  nlohmann::json inputs = "test split";  // "test split" or the image paths
+  nlohmann::json provenance = nlohmann::json::object();
+
+  nlohmann::json to_json() const;
+  static SamplesResult from_json(const nlohmann::json& j, const std::string& where);
+};
+
+// Reads a result file of any kind above (by its schema field); InputError when it is none of them.
+using AnyResult = std::variant<CompareResult, AblateResult, RegressBaseline, SamplesResult>;
+AnyResult read_result(const std::filesystem::path& file);
+
+// The markdown table of compare rows (what compare and regress print).
+std::string rows_markdown(const nlohmann::json& rows);
+
+// One output format of a compare or ablate result.
+class ResultPrinter {
+ public:
+  virtual ~ResultPrinter() = default;
+  virtual std::string format() const = 0;     // md, json, jsonl or html
+  // The file it writes for a result whose files are named <stem>.*: results.md, results.json,
+  // results.jsonl; the HTML is always report.html.
+  virtual std::string file_name(const std::string& stem) const = 0;
+  // `runs_root` is where the HTML report finds the training curves of the runs behind the rows.
+  virtual std::string render(const CompareResult& r, const std::filesystem::path& runs_root) const = 0;
+  virtual std::string render(const AblateResult& r, const std::filesystem::path& runs_root) const = 0;
+};
+
+// The printer of a format; UsageError naming the known ones otherwise.
+const ResultPrinter& result_printer(const std::string& format);
+// Checks a --format list (UsageError on an unknown format).
+std::vector<std::string> parse_formats(const std::vector<std::string>& formats);
+
+// Writes `r` in every format (atomically) under `dir`; returns the files written.
+std::vector<std::filesystem::path> write_result(const CompareResult& r, const std::vector<std::string>& formats,
+                                                const std::filesystem::path& dir, const std::string& stem,
+                                                const std::filesystem::path& runs_root);
+std::vector<std::filesystem::path> write_result(const AblateResult& r, const std::vector<std::string>& formats,
+                                                const std::filesystem::path& dir, const std::string& stem,
+                                                const std::filesystem::path& runs_root);
+
+// The HTML report's inputs: result documents (each with the folder its relative video paths are
+// under) and the training curves of every run under `runs_root` (reports/html_report.h).
+struct ReportInputs;
+ReportInputs report_inputs(const std::vector<std::pair<nlohmann::json, std::filesystem::path>>& docs,
+                           const std::filesystem::path& runs_root);
+
+}  // namespace osv

@@ -1,0 +1,204 @@
+#include "harness/rows.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "common/atomic_file.h"
+#include "common/dir_lock.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "common/sha256.h"
+#include "common/text.h"
+#include "harness/evaluate.h"
+#include "harness/assets.h"
+#include "harness/regress.h"
+#include "methods/api/registry.h"
+
+namespace osv {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kVersion = "row-key-2";
+
+std::vector<std::set<std::string>> read_keysets(const fs::path& file) {
+  std::vector<std::set<std::string>> out;
+  if (!fs::exists(file)) return out;
+  try {
+    const auto doc = nlohmann::json::parse(read_file(file));  // a named document: the loop must not outlive it
+    for (const auto& ks : doc.at("keysets")) out.push_back(ks.get<std::set<std::string>>());
+  } catch (const std::exception& e) {
+    log::warn("{}: unreadable ({}); rows keyed by it are measured again", file.string(), e.what());
+  }
+  return out;
+}
+
+}  // namespace
+
+RowCache::RowCache(fs::path root) : root_(std::move(root)) {}
+
+std::set<std::string> RowCache::key_set(const std::set<std::string>& reads) { return result_keys(reads); }
+
+std::string RowCache::key(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& keys) {
+  nlohmann::json values = nlohmann::json::object();
+  for (const auto& k : key_set(keys)) values[k] = cfg.at(k);
+  const nlohmann::json doc = {{"version", kVersion}, {"values", values}, {"detector_sha256", detector_sha}};
+  return sha256_hex(doc.dump()).substr(0, 16);
+}
+
+nlohmann::json RowCache::lookup(const Config& cfg, const std::string& detector_sha, fs::path* where) const {
+  // The previous scheme first: rows measured before keys were derived stay valid.
+  const fs::path legacy = root_ / sha256_hex(cfg.hash() + ":" + detector_sha).substr(0, 16);
+  if (auto row = read_cached_row(legacy / "row.json"); !row.is_null()) {
+    if (where) *where = legacy;
+    return row;
+  }
+  for (const auto& ks : read_keysets(root_ / "keysets.json")) {
+    const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, ks));
+    if (auto row = read_cached_row(dir / "row.json"); !row.is_null()) {
+      if (where) *where = dir;
+      return row;
+    }
+  }
+  return nullptr;
+}
+
+fs::path RowCache::pending() const {
+  static std::atomic<unsigned> counter{0};
+  const fs::path p = root_ / fmt::format(".pending-{}-{}", ::getpid(), counter++);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+fs::path RowCache::store(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& reads,
+                         const nlohmann::json& row, const fs::path& pending) {
+  const auto keys = key_set(reads);
+  const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, keys));
+  fs::create_directories(root_);
+  // Record the key set first: a row stored under a key set that no lookup tries would be lost.
+  auto sets = read_keysets(root_ / "keysets.json");
+  if (std::find(sets.begin(), sets.end(), keys) == sets.end()) {
+    sets.push_back(keys);
+    nlohmann::json doc = {{"version", kVersion}, {"keysets", nlohmann::json::array()}};
+    for (const auto& s : sets) doc["keysets"].push_back(s);
+    atomic_write(root_ / "keysets.json", doc.dump(1) + "\n");
+  }
+  if (fs::exists(pending)) {
+    fs::remove_all(dir);
+    fs::rename(pending, dir);
+  } else {
+    fs::create_directories(dir);
+  }
+  nlohmann::json stored = row;
+  if (stored.contains("videos") && stored["videos"].is_string()) {
+    // The videos moved with the folder.
+    const fs::path v = stored["videos"].get<std::string>();
+    if (!pending.empty() && v.parent_path() == fs::absolute(pending)) stored["videos"] = fs::absolute(dir / v.filename()).string();
+  }
+  stored["row_key"] = {{"key", dir.filename().string()}, {"reads", keys}};
+  atomic_write(dir / "row.json", stored.dump(2) + "\n");
+  return dir;
+}
+
+Grid expand_grid(const std::vector<std::string>& methods, const std::vector<std::string>& samplers,
+                 const std::vector<std::string>& steps, const std::vector<std::string>& cfgs,
+                 const std::function<Config(const std::string&, const std::string&, const std::string&,
+                                            const std::string&)>& resolve) {
+  Grid g;
+  for (const auto& mname : methods) {
+    const auto& m = MethodRegistry::instance().get(mname);
+    const auto& ss = samplers.empty() ? m.samplers : samplers;
+    const std::vector<std::string> cs = cfgs.empty() ? std::vector<std::string>{m.default_cfg} : cfgs;
+    for (const auto& sampler : ss) {
+      if (std::find(m.samplers.begin(), m.samplers.end(), sampler) == m.samplers.end()) {
+        g.refused.push_back(fmt::format("{} {}: {} does not sample with '{}' (its samplers: {})", mname, sampler, mname,
+                                        sampler, join(m.samplers, ", ")));
+        continue;
+      }
+      for (const auto& st : steps)
+        for (const auto& cf : cs) g.rows.push_back(RowSpec{mname, sampler, st, cf, resolve(mname, sampler, st, cf)});
+    }
+  }
+  return g;
+}
+
+RowsRun run_rows(const std::vector<RowSpec>& rows, const fs::path& out, std::vector<std::string> refused,
+                 bool stream_jsonl) {
+  const Config& base = rows.front().config;
+  std::unique_ptr<Evaluator> ev;  // built on the first row not measured before
+  fs::create_directories(out);
+  // Two processes running the same grid: the second waits, then reads every row from the cache.
+  DirLock out_lock(out / ".lock", "writing " + out.string());
+  fs::remove(out / "results.jsonl");  // this run's rows only
+  RowsRun r;
+  r.refused = std::move(refused);
+  Progress::Options po;
+  po.unit = "row";
+  po.interval_s = base.get<double>("run.progress_interval_s");
+  Progress overall(static_cast<int64_t>(rows.size()), "rows", po);
+  for (const auto& [m, s, st, cf, cfg] : rows) {
+    overall.set_postfix(fmt::format("now: {} {} {} step(s) cfg {}", m, s, st, cf));
+    r.per_row.emplace_back();
+    r.per_row_reason.emplace_back();
+    try {
+      // A row is cached by what its measurement read and the detector weights' sha256 under
+      // <runs>/rows/, so compare, ablate and regress share measured rows.
+      RowCache cache(fs::path(cfg.get<std::string>("run.root")) / "rows");
+      const auto detector_sha = detector_weights_sha256(cfg);
+      fs::path where;
+      nlohmann::json row = cache.lookup(cfg, detector_sha, &where);
+      // Another process measuring the same row: wait for it, then read its result.
+      std::optional<DirLock> lock;
+      if (row.is_null()) {
+        lock.emplace(fs::path(cfg.get<std::string>("run.root")) / "rows" / ".locks" /
+                         (sha256_hex(cfg.hash() + ":" + detector_sha).substr(0, 16) + ".lock"),
+                     fmt::format("measuring {} {} {} step(s) cfg {}", m, s, st, cf));
+        row = cache.lookup(cfg, detector_sha, &where);  // it may have finished just before we locked
+      }
+      if (!row.is_null()) {
+        log::info("{} {} {} step(s) cfg {}: measured before ({})", m, s, st, cf, where.string());
+      } else {
+        if (!ev) ev = std::make_unique<Evaluator>(base);
+        const fs::path pending = cache.pending();
+        std::set<std::string> reads = ev->construction_reads();
+        {
+          ConfigReadLog log;
+          row = ev->run_row(cfg, pending / "videos");
+          const auto k = log.keys();
+          reads.insert(k.begin(), k.end());
+        }
+        row["videos"] = fs::absolute(pending / "videos").string();
+        const fs::path dir = cache.store(cfg, detector_sha, reads, row, pending);
+        row = read_cached_row(dir / "row.json");
+      }
+      r.results.push_back(row);
+      r.per_row.back() = row;
+      if (stream_jsonl) {
+        std::ofstream f(out / "results.jsonl", std::ios::app);
+        f << row.dump() << "\n";
+        f.flush();
+        if (!f) throw std::runtime_error(fmt::format("cannot append to {}", (out / "results.jsonl").string()));
+      }
+    } catch (const NotImplementedError& e) {
+      r.refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+      r.per_row_reason.back() = e.what();
+    } catch (const UsageError& e) {  // a row that makes no sense (e.g. more steps than the grid has)
+      r.refused.push_back(fmt::format("{} {} {} steps: {}", m, s, st, e.what()));
+      r.per_row_reason.back() = e.what();
+    }
+    overall.advance();
+  }
+  overall.finish();
+  return r;
+}
+
+}  // namespace osv
