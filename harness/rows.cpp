@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -41,6 +44,36 @@ std::vector<std::set<std::string>> read_keysets(const fs::path& file) {
   return out;
 }
 
+// sha256 of what a row's "weights" ("kind:path") names: the file, or a folder's UNet (the teacher's
+// "svd:<folder>"); empty when it names nothing on disk. Memoised per (file, mtime, size).
+std::string weights_sha256(const nlohmann::json& row) {
+  if (!row.contains("weights") || !row["weights"].is_string()) return {};
+  const auto w = row["weights"].get<std::string>();
+  const auto colon = w.find(':');
+  fs::path p = colon == std::string::npos ? fs::path(w) : fs::path(w.substr(colon + 1));
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) p = p / "unet" / "diffusion_pytorch_model.safetensors";
+  if (!fs::is_regular_file(p, ec)) return {};
+  static std::mutex mu;
+  static std::map<std::tuple<std::string, fs::file_time_type, std::uintmax_t>, std::string> memo;
+  const auto key = std::tuple{fs::absolute(p).string(), fs::last_write_time(p), fs::file_size(p)};
+  std::lock_guard<std::mutex> g(mu);
+  auto it = memo.find(key);
+  if (it == memo.end()) it = memo.emplace(key, sha256_file(p)).first;
+  return it->second;
+}
+
+// A cached row is trusted only while the weights it sampled are the bits it recorded: a weights
+// file replaced in place (a user's animatelcm.weights, a retrained run) measures the row again.
+bool weights_unchanged(const nlohmann::json& row, const fs::path& dir) {
+  if (!row.contains("weights_sha256")) return true;  // rows cached before weights were recorded
+  const auto now = weights_sha256(row);
+  if (now.empty() || now == row["weights_sha256"].get<std::string>()) return true;
+  log::warn("{}: the weights {} changed since the row was measured; measuring it again", dir.string(),
+            row["weights"].get<std::string>());
+  return false;
+}
+
 }  // namespace
 
 RowCache::RowCache(fs::path root) : root_(std::move(root)) {}
@@ -57,13 +90,13 @@ std::string RowCache::key(const Config& cfg, const std::string& detector_sha, co
 nlohmann::json RowCache::lookup(const Config& cfg, const std::string& detector_sha, fs::path* where) const {
   // The previous scheme first: rows measured before keys were derived stay valid.
   const fs::path legacy = root_ / sha256_hex(cfg.hash() + ":" + detector_sha).substr(0, 16);
-  if (auto row = read_cached_row(legacy / "row.json"); !row.is_null()) {
+  if (auto row = read_cached_row(legacy / "row.json"); !row.is_null() && weights_unchanged(row, legacy)) {
     if (where) *where = legacy;
     return row;
   }
   for (const auto& ks : read_keysets(root_ / "keysets.json")) {
     const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, ks));
-    if (auto row = read_cached_row(dir / "row.json"); !row.is_null()) {
+    if (auto row = read_cached_row(dir / "row.json"); !row.is_null() && weights_unchanged(row, dir)) {
       if (where) *where = dir;
       return row;
     }
@@ -105,6 +138,7 @@ fs::path RowCache::store(const Config& cfg, const std::string& detector_sha, con
     if (!pending.empty() && v.parent_path() == fs::absolute(pending)) stored["videos"] = fs::absolute(dir / v.filename()).string();
   }
   stored["row_key"] = {{"key", dir.filename().string()}, {"reads", keys}};
+  if (const auto sha = weights_sha256(stored); !sha.empty()) stored["weights_sha256"] = sha;
   atomic_write(dir / "row.json", stored.dump(2) + "\n");
   return dir;
 }

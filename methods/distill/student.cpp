@@ -94,6 +94,21 @@ LoraConfig student_lora_config(const Config& c) {
   return l;
 }
 
+bool discriminator_update(torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& params,
+                          const torch::Tensor& loss) {
+  opt.zero_grad();
+  bool skipped = true;
+  if (all_finite(loss)) {
+    loss.backward();
+    if (std::isfinite(grad_norm(params))) {
+      opt.step();
+      skipped = false;
+    }
+  }
+  opt.zero_grad();
+  return skipped;
+}
+
 bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& params,
                       std::vector<torch::Tensor>& ema, double mu, const torch::Tensor& loss,
                       std::map<std::string, double>& m) {

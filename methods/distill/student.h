@@ -58,6 +58,12 @@ bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Ten
                       std::vector<torch::Tensor>& ema, double mu, const torch::Tensor& loss,
                       std::map<std::string, double>& m);
 
+// The discriminator's update: backward of `loss` and an optimiser step when the loss and the
+// gradients of `params` are finite. Returns whether the step was skipped (counted by the training
+// loop like a skipped generator step). Leaves the optimiser's gradients zeroed.
+bool discriminator_update(torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& params,
+                          const torch::Tensor& loss);
+
 // f() evaluated with the EMA copies swapped into `params` (no grad); the trained values are put
 // back afterwards. How the consistency target of OSV's stage 2 and AnimateLCM is computed.
 torch::Tensor with_ema_weights(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& ema,

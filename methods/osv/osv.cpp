@@ -245,16 +245,7 @@ struct OsvStageTask : TrainTask {
       m["loss_d"] = loss_d.item<double>();
       m["d_real"] = d_real.mean().item<double>();
       m["d_fake"] = d_fake.mean().item<double>();
-      opt_d->zero_grad();
-      out.disc_skipped = true;  // counted by the loop like a skipped generator step
-      if (all_finite(loss_d)) {
-        loss_d.backward();
-        if (std::isfinite(grad_norm(d_params))) {
-          opt_d->step();
-          out.disc_skipped = false;
-        }
-      }
-      opt_d->zero_grad();
+      out.disc_skipped = discriminator_update(*opt_d, d_params, loss_d);  // counted like a skipped generator step
     }
     auto recon = (weight.to(p.options()) * huber(target.detach(), p)).mean();
     auto loss_g = recon;

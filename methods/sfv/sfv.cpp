@@ -132,16 +132,7 @@ struct SfvTask : TrainTask {
       m["d_real"] = d_real.mean().item<double>();
       m["d_fake"] = d_fake.mean().item<double>();
       m["r1"] = r1.item<double>();
-      opt_d->zero_grad();
-      out.disc_skipped = true;  // counted by the loop like a skipped generator step
-      if (all_finite(loss_d)) {
-        loss_d.backward();
-        if (std::isfinite(grad_norm(d_params))) {
-          opt_d->step();
-          out.disc_skipped = false;
-        }
-      }
-      opt_d->zero_grad();
+      out.disc_skipped = discriminator_update(*opt_d, d_params, loss_d);  // counted like a skipped generator step
     }
     // Generator: adversarial term (eq. 8: linear in D by default) + 0.1 pseudo-Huber reconstruction (eq. 9-10).
     auto s_g = sample_sigma_prime(disc_grid, p_mean, p_std, batch);

@@ -257,5 +257,29 @@ TEST(RowCache, KeyedByWhatTheRowRead) {
   fs::remove_all(dir);
 }
 
+// A row records the sha256 of the weights it sampled; replacing that file in place (same path, same
+// config) makes the cached row untrusted, so it is measured again.
+TEST(RowCache, ReplacedWeightsAreMeasuredAgain) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_row_cache_weights";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path weights = dir / "unet.safetensors";
+  std::ofstream(weights) << "first weights";
+  const Config c = Config::resolve("tiny", {"method=sfv"});
+  RowCache cache(dir / "rows");
+  const auto stored = cache.store(c, "det", {"method"},
+                                  {{"fvd", 5.0}, {"method", "sfv"}, {"weights", "unet:" + weights.string()}}, fs::path());
+  const auto row = cache.lookup(c, "det");
+  ASSERT_FALSE(row.is_null());
+  EXPECT_EQ(row["weights_sha256"].get<std::string>(), sha256_file(weights));
+  std::ofstream(weights) << "other weights, same path";
+  EXPECT_TRUE(cache.lookup(c, "det").is_null());
+  // A weights path that no longer exists is not a reason to distrust the row (nothing to compare).
+  fs::remove(weights);
+  EXPECT_FALSE(cache.lookup(c, "det").is_null());
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace osv
