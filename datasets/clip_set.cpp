@@ -44,6 +44,30 @@ ClipSet load_clip_folder(const fs::path& dir, const Config& c, int64_t max_clips
   return set;
 }
 
+DataReport for_each_clip_batch(const fs::path& dir, const Config& c, int64_t max_clips, int64_t batch,
+                               const std::function<void(const torch::Tensor&)>& fn, int threads) {
+  VideoFolderDataset ds(FolderKind::Videos, dir);
+  const DecodeOptions d = decode_options(c);
+  int64_t n = static_cast<int64_t>(ds.entries().size());
+  if (max_clips > 0) n = std::min(n, max_clips);
+  std::vector<int64_t> order(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::mutex mu;
+  ClipLoader loader(order, [&](int64_t i) -> std::optional<torch::Tensor> {
+    std::lock_guard<std::mutex> lock(mu);  // the dataset's report is not thread-safe; decoding dominates anyway
+    return ds.load(static_cast<std::size_t>(i), d);
+  }, threads);
+  int64_t loaded = 0;
+  for (auto b = loader.next_batch(batch); b.defined(); b = loader.next_batch(batch)) {
+    loaded += b.size(0);
+    fn(b);
+  }
+  auto report = ds.report();
+  if (loaded == 0) throw InputError(fmt::format("{}: no clip could be loaded ({})", dir.string(), report.summary()));
+  if (report.skipped_count() > 0) log::warn("{}: {}", dir.string(), report.summary());
+  return report;
+}
+
 std::string synthetic_data_dir(const Config& c) {
   nlohmann::json key = {{"frames", c.at("data.frames")}, {"height", c.at("data.height")}, {"width", c.at("data.width")},
                         {"fps", c.at("data.fps")},       {"num_train", c.at("data.num_train")},

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "common/config.h"
@@ -25,6 +26,12 @@ DecodeOptions decode_options(const Config& config, int64_t frames = 0);
 // config's data.* says (frames, fps, height, width). Throws osv::InputError when none load.
 ClipSet load_clip_folder(const std::filesystem::path& dir, const Config& config, int64_t max_clips = 0,
                          int threads = 2);
+
+// The same clips streamed: fn(batch) with uint8 [b <= batch, T, 3, H, W] in name order (broken files
+// skipped and counted), so memory holds one batch, not the split. Returns the data report; throws
+// osv::InputError when none load.
+DataReport for_each_clip_batch(const std::filesystem::path& dir, const Config& config, int64_t max_clips,
+                               int64_t batch, const std::function<void(const torch::Tensor&)>& fn, int threads = 2);
 
 // <run.root>/assets/synthetic-<hash of the data keys>: holds train/ and test/ (see write_synthetic_set).
 std::string synthetic_data_dir(const Config& config);

@@ -48,8 +48,9 @@ torch::Tensor apply_fault(const std::string& fault, const torch::Tensor& latents
 
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
                           int64_t frames, int64_t batch, double progress_interval_s, const std::string& label,
-                          const std::string& fault) {
+                          const std::string& fault, const VideoSink& sink) {
   const int64_t N = first_frames.size(0);
+  double sink_s = 0;
   Generated g;
   std::vector<torch::Tensor> out;
   Progress::Options po;
@@ -75,12 +76,18 @@ Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor
     g.nfe = r.nfe;
     auto video = pipe.decode(apply_fault(fault, r.latents, start, o.seed + static_cast<uint64_t>(b)));
     if (fault == "black_video") video.zero_();
-    out.push_back(video);
+    if (sink) {
+      const auto s0 = std::chrono::steady_clock::now();
+      sink(video, b);
+      sink_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+    } else {
+      out.push_back(video);
+    }
     bar.advance(e - b);
   }
   bar.finish();
-  g.videos = torch::cat(out);
-  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!sink) g.videos = torch::cat(out);
+  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - sink_s;
   g.latency_s = g.seconds / static_cast<double>(N);
   g.clips_per_s = static_cast<double>(N) / g.seconds;
   return g;
@@ -90,17 +97,28 @@ Evaluator::Evaluator(const Config& base) : base_(base) {
   ConfigReadLog reads;
   pipe_ = std::make_shared<SvdPipeline>(ensure_svd_folder(base), base);
   detector_ = make_detector(base);
-  const auto n_real = base.get<long long>("fvd.num_real");
-  const auto n_fake = base.get<long long>("sample.num_samples");
-  auto set = load_clip_folder(split_dir(base, "test"), base, std::max(n_real, n_fake));
-  test_ = set.videos;
-  if (test_.size(0) < n_real || test_.size(0) < n_fake)
-    log::warn("only {} test clips load; fvd.num_real {} / sample.num_samples {} are capped to it", test_.size(0),
-              n_real, n_fake);
-  real_ = make_stats_for(*detector_, 0, base.get<long long>("fvd.frames"), true);
-  auto real = test_.slice(0, 0, std::min<int64_t>(n_real, test_.size(0))).slice(1, 0, base.get<long long>("fvd.frames"));
-  add_videos(*detector_, real_, real, 16);
-  log::info("real statistics: {} held-out clips ({})", real_.count(), set.report.summary());
+  const int64_t n_real = base.get<long long>("fvd.num_real");
+  const int64_t n_fake = base.get<long long>("sample.num_samples");
+  const int64_t fvd_frames = base.get<long long>("fvd.frames");
+  // One pass over the held-out clips: the first n_real into the real statistics (in batches of 16,
+  // as the detector always sees them), the first frames of the first n_fake kept.
+  real_ = make_stats_for(*detector_, 0, fvd_frames, true);
+  std::vector<torch::Tensor> firsts;
+  int64_t seen = 0;
+  const auto report = for_each_clip_batch(split_dir(base, "test"), base, std::max(n_real, n_fake), 16,
+                                          [&](const torch::Tensor& b) {
+                                            const int64_t bn = b.size(0);
+                                            if (seen < n_fake)
+                                              firsts.push_back(b.slice(0, 0, std::min(bn, n_fake - seen)).select(1, 0).clone());
+                                            if (seen < n_real)
+                                              add_videos(*detector_, real_,
+                                                         b.slice(0, 0, std::min(bn, n_real - seen)).slice(1, 0, fvd_frames), 16);
+                                            seen += bn;
+                                          });
+  first_ = torch::cat(firsts);
+  if (seen < n_real || seen < n_fake)
+    log::warn("only {} test clips load; fvd.num_real {} / sample.num_samples {} are capped to it", seen, n_real, n_fake);
+  log::info("real statistics: {} held-out clips ({})", real_.count(), report.summary());
   reads_ = reads.keys();
 }
 
@@ -110,20 +128,45 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
   const auto& info = MethodRegistry::instance().get(c.get<std::string>("method"));
   auto method = info.create(c, pipe_);
   const auto o = sample_options(c);
-  const int64_t n = std::min<int64_t>(c.get<long long>("sample.num_samples"), test_.size(0));
+  const int64_t n = std::min<int64_t>(c.get<long long>("sample.num_samples"), first_.size(0));
   const int64_t T = c.get<long long>("data.frames");
+  const int64_t fvd_frames = c.get<long long>("fvd.frames");
   const auto label = fmt::format("{} {} {} step(s){}", info.name, o.sampler, o.steps,
                                  o.cfg ? fmt::format(" cfg {}", o.cfg_max) : "");
-  auto g = generate_videos(*method, *pipe_, test_.slice(0, 0, n).select(1, 0).contiguous(), o, T, 8,
-                           c.get<double>("run.progress_interval_s"), label, c.get<std::string>("debug.fault"));
-  if (!videos_dir.empty()) {
-    fs::create_directories(videos_dir);
-    for (int64_t i = 0; i < std::min<int64_t>(n, 8); ++i)
-      write_video(videos_dir / fmt::format("{:05d}.mp4", i), g.videos[i], c.get<double>("data.fps"));
-    write_frame_grid(videos_dir / "grid.png", g.videos.slice(0, 0, std::min<int64_t>(n, 8)));
-  }
-  FrechetStats fake = make_stats_for(*detector_, 0, c.get<long long>("fvd.frames"), true);
-  add_videos(*detector_, fake, g.videos.slice(1, 0, c.get<long long>("fvd.frames")), 16);
+  // Streamed: the first 8 clips are written as sample videos (and the grid), and every clip goes
+  // into the statistics in batches of 16, as the detector saw them when clips were held whole.
+  FrechetStats fake = make_stats_for(*detector_, 0, fvd_frames, true);
+  std::vector<torch::Tensor> shown, pending;
+  int64_t shown_n = 0, pending_n = 0, scored = 0;
+  if (!videos_dir.empty()) fs::create_directories(videos_dir);
+  auto score = [&](bool flush) {
+    while (pending_n >= 16 || (flush && pending_n > 0)) {
+      auto all = torch::cat(pending);
+      const int64_t take = std::min<int64_t>(16, all.size(0));
+      std::vector<std::string> names;
+      for (int64_t i = 0; i < take; ++i) names.push_back(fmt::format("{} clip #{}", label, scored + i));
+      add_videos(*detector_, fake, all.slice(0, 0, take).slice(1, 0, fvd_frames), 16, names);
+      scored += take;
+      pending.clear();
+      pending_n = all.size(0) - take;
+      if (pending_n > 0) pending.push_back(all.slice(0, take));
+    }
+  };
+  auto sink = [&](const torch::Tensor& v, int64_t first) {
+    for (int64_t i = 0; i < v.size(0) && first + i < 8 && !videos_dir.empty(); ++i)
+      write_video(videos_dir / fmt::format("{:05d}.mp4", first + i), v[i], c.get<double>("data.fps"));
+    if (shown_n < 8) {
+      shown.push_back(v.slice(0, 0, std::min<int64_t>(v.size(0), 8 - shown_n)));
+      shown_n += shown.back().size(0);
+    }
+    pending.push_back(v);
+    pending_n += v.size(0);
+    score(false);
+  };
+  auto g = generate_videos(*method, *pipe_, first_.slice(0, 0, n), o, T, 8, c.get<double>("run.progress_interval_s"),
+                           label, c.get<std::string>("debug.fault"), sink);
+  score(true);
+  if (!videos_dir.empty() && !shown.empty()) write_frame_grid(videos_dir / "grid.png", torch::cat(shown));
   FvdOptions fo;
   fo.normaliser = parse_cov_normaliser(c.get<std::string>("fvd.cov_normaliser"));
   fo.bootstrap = static_cast<int>(c.get<long long>("fvd.bootstrap"));

@@ -34,11 +34,24 @@ void FrechetStats::add(const Eigen::MatrixXd& x) {
   sum_ += x.colwise().sum().transpose();
   sum_outer_.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
   count_ += x.rows();
-  if (keep_) {
-    Eigen::MatrixXd grown(features_.rows() + x.rows(), dim_);
-    grown << features_, x;
-    features_.swap(grown);
+  if (keep_) blocks_.push_back(x);
+}
+
+const Eigen::MatrixXd& FrechetStats::features() const {
+  if (!blocks_.empty()) {
+    Eigen::Index rows = features_.rows();
+    for (const auto& b : blocks_) rows += b.rows();
+    Eigen::MatrixXd joined(rows, dim_);
+    joined.topRows(features_.rows()) = features_;
+    Eigen::Index at = features_.rows();
+    for (const auto& b : blocks_) {
+      joined.middleRows(at, b.rows()) = b;
+      at += b.rows();
+    }
+    features_.swap(joined);
+    blocks_.clear();
   }
+  return features_;
 }
 
 void FrechetStats::add(const double* features, int64_t rows) {
@@ -59,12 +72,11 @@ void FrechetStats::merge(const FrechetStats& o) {
   sum_outer_ += o.sum_outer_;
   count_ += o.count_;
   if (keep_ && o.keep_) {
-    Eigen::MatrixXd grown(features_.rows() + o.features_.rows(), dim_);
-    grown << features_, o.features_;
-    features_.swap(grown);
+    blocks_.push_back(o.features());
   } else {
     keep_ = false;
     features_.resize(0, dim_);
+    blocks_.clear();
   }
 }
 
@@ -105,7 +117,7 @@ void FrechetStats::save(const std::filesystem::path& path) const {
       {"sum", to_torch(sum_).reshape({dim_})},
       {"sum_outer", to_torch(full)},
   };
-  if (keep_) t.emplace_back("features", to_torch(features_));
+  if (keep_) t.emplace_back("features", to_torch(features()));
   auto meta = info;
   meta["osvbench_fvd_stats"] = "1";
   save_safetensors(path, t, meta);

@@ -61,7 +61,9 @@ class FrechetStats {
   Eigen::VectorXd mean() const;
   Eigen::MatrixXd covariance(CovNormaliser n) const;
   bool has_features() const { return keep_; }
-  const Eigen::MatrixXd& features() const { return features_; }  // count x dim when kept
+  // count x dim when kept. Batches added are kept as blocks and joined here, once: adding N videos
+  // in batches copies each feature row twice, not N/batch times.
+  const Eigen::MatrixXd& features() const;
 
   // Provenance written with the statistics (detector id, weights sha256, preprocessing, ...).
   std::map<std::string, std::string> info;
@@ -75,7 +77,8 @@ class FrechetStats {
   bool keep_ = false;
   Eigen::VectorXd sum_;
   Eigen::MatrixXd sum_outer_;
-  Eigen::MatrixXd features_;
+  mutable Eigen::MatrixXd features_;
+  mutable std::vector<Eigen::MatrixXd> blocks_;  // added since features_ was last joined
 };
 
 double frechet_distance(const Eigen::VectorXd& mu1, const Eigen::MatrixXd& s1, const Eigen::VectorXd& mu2,

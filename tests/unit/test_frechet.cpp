@@ -66,6 +66,30 @@ TEST(Frechet, SaveLoadAndMergeAreExact) {
   std::filesystem::remove_all(dir);
 }
 
+// Features added in batches (kept as blocks, joined once) read back as the rows in order, through
+// adds after a read, merges and a save/load.
+TEST(Frechet, BatchedFeaturesReadBackInOrder) {
+  const auto x = gaussian(70, 6, 0, 1, 3);
+  FrechetStats s(6, true), t(6, true);
+  s.add(Eigen::MatrixXd(x.topRows(16)));
+  s.add(Eigen::MatrixXd(x.middleRows(16, 16)));
+  EXPECT_EQ(s.features(), Eigen::MatrixXd(x.topRows(32)));
+  s.add(Eigen::MatrixXd(x.middleRows(32, 8)));
+  t.add(Eigen::MatrixXd(x.middleRows(40, 20)));
+  t.add(Eigen::MatrixXd(x.bottomRows(10)));
+  s.merge(t);
+  EXPECT_EQ(s.count(), 70);
+  EXPECT_EQ(s.features(), x);
+  const auto dir = std::filesystem::temp_directory_path() / "osvbench_test_frechet_blocks";
+  std::filesystem::create_directories(dir);
+  FrechetStats u(6, true);
+  u.add(Eigen::MatrixXd(x.topRows(30)));
+  u.add(Eigen::MatrixXd(x.bottomRows(40)));
+  u.save(dir / "u.safetensors");
+  EXPECT_EQ(FrechetStats::load(dir / "u.safetensors").features(), x);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Frechet, BootstrapIntervalIsSeededAndContainsTheEstimate) {
   FrechetStats r(4, true), f(4, true);
   r.add(gaussian(200, 4, 0, 1, 1));
