@@ -313,7 +313,10 @@ Json::json_pointer pointer(std::string_view path) {
 // Keys close to a mistyped one, by full path or by last segment ("stepz" -> sample.steps).
 std::string suggest_keys(std::string_view key);
 
-std::string show(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+// A value as the user wrote it, for error messages (bytes that are not UTF-8 shown as \xNN).
+std::string show(const Json& v) {
+  return v.is_string() ? escape_non_utf8(v.get<std::string>()) : v.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 // Checks one scalar against the spec; returns the normalised JSON value.
 Json check_scalar(const KeySpec& k, KeyType scalar_type, const Json& v, std::string_view shown) {
@@ -343,6 +346,9 @@ Json check_scalar(const KeySpec& k, KeyType scalar_type, const Json& v, std::str
       break;
     case T::String:
       if (!v.is_string()) return fail_type();
+      // Every value is hashed and written as JSON: bytes that are not UTF-8 would fail there, later.
+      if (!is_valid_utf8(v.get<std::string>()))
+        throw UsageError(fmt::format("config key '{}': the value is not valid UTF-8: '{}'", k.path, shown));
       out = v;
       if (!k.choices.empty() &&
           std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
@@ -503,7 +509,7 @@ Config Config::resolve(const std::string& preset, const std::vector<std::string>
       throw UsageError(fmt::format("config file '{}' nests deeper than {} levels", file->string(), kMaxConfigDepth));
     try {
       j = Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse errors and number overflow (out_of_range 406)
       throw UsageError(fmt::format("config file '{}' is not valid JSON: {}", file->string(), e.what()));
     }
     if (!j.is_object()) throw UsageError(fmt::format("config file '{}' must hold a JSON object", file->string()));

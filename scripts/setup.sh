@@ -27,6 +27,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   chromium
+  clang libclang-rt-dev
 )
 
 install_debian() {

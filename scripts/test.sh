@@ -18,3 +18,9 @@ ctest --preset default -L "${OSVBENCH_TEST_LABELS:-unit|parity|e2e}" -j "$(nproc
 # after an intended change with --update.
 echo "[test] FVD regression gate against tests/baselines/regress_tiny.json" >&2
 build/default/harness/osvbench regress --baseline tests/baselines/regress_tiny.json --runs build/default/regress-runs
+# libFuzzer with ASan + UBSan over the parsers of untrusted bytes (safetensors, config, CSV, video),
+# a bounded slice of OSVBENCH_FUZZ_SECONDS per target (0 skips; longer runs by hand: scripts/fuzz.sh 600).
+if [[ "${OSVBENCH_FUZZ_SECONDS:-45}" != 0 ]]; then
+  echo "[test] fuzzing ${OSVBENCH_FUZZ_SECONDS:-45} s per target" >&2
+  bash scripts/fuzz.sh "${OSVBENCH_FUZZ_SECONDS:-45}"
+fi

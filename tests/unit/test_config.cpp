@@ -80,6 +80,12 @@ TEST(Config, BadOverridesNameTheKeyAndTheExpectedType) {
   EXPECT_NE(choice.find("did you mean 'tf'"), std::string::npos) << choice;
   EXPECT_NE(usage_error("tiny", {"sample.steps=0"}).find("must be >= 1"), std::string::npos);
   EXPECT_NE(usage_error("tiny", {"osv.ema=1.5"}).find("must be <= 1"), std::string::npos);
+  // Found by the config fuzzer (tests/fuzz/corpus/config/crash-non-utf8-string-value): a string value
+  // that is not UTF-8 was accepted and made hash() throw a JSON type error later.
+  EXPECT_EQ(usage_error("tiny", {"method=om\"\xba \""}),
+            "config key 'method': the value is not valid UTF-8: 'om\"\\xba \"'");
+  EXPECT_NE(usage_error("tiny", {"disc.kind=a\xff"}).find("not valid UTF-8"), std::string::npos);
+  EXPECT_NE(usage_error("tiny", {"osv.extra_trainable=a,\xfe"}).find("not valid UTF-8"), std::string::npos);
 }
 
 TEST(Config, UnknownAndAmbiguousKeys) {
@@ -179,6 +185,15 @@ TEST(ConfigHostile, RangesAndNestingAreBounded) {
     FAIL() << "a 50000-deep config file was accepted";
   } catch (const osv::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("nests deeper than 16"), std::string::npos) << e.what();
+  }
+  // Found by the config fuzzer (tests/fuzz/corpus/config/crash-json-number-overflow): a number too
+  // large for a double escaped as a JSON out_of_range error instead of a usage error.
+  osv::atomic_write(f, "{\"seed\": 1100000E000001630054845}");
+  try {
+    osv::Config::resolve("tiny", {}, f);
+    FAIL() << "an overflowing number was accepted";
+  } catch (const osv::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("is not valid JSON"), std::string::npos) << e.what();
   }
   std::filesystem::remove(f);
   EXPECT_EQ(osv::json_nesting_depth(R"({"a": ["[", {"b": 1}], "c": "]]]"})"), 3);
