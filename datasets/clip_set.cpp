@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <mutex>
+#include <set>
+#include <vector>
+
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/sha256.h"
@@ -20,32 +24,17 @@ DecodeOptions decode_options(const Config& c, int64_t frames) {
 }
 
 ClipSet load_clip_folder(const fs::path& dir, const Config& c, int64_t max_clips, int threads) {
-  VideoFolderDataset ds(FolderKind::Videos, dir);
-  const DecodeOptions d = decode_options(c);
-  int64_t n = static_cast<int64_t>(ds.entries().size());
-  if (max_clips > 0) n = std::min(n, max_clips);
-  std::vector<int64_t> order(static_cast<std::size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::mutex mu;
   ClipSet set;
-  std::vector<int64_t> kept;
-  ClipLoader loader(order, [&](int64_t i) -> std::optional<torch::Tensor> {
-    std::lock_guard<std::mutex> lock(mu);  // the dataset's report is not thread-safe; decoding dominates anyway
-    return ds.load(static_cast<std::size_t>(i), d);
-  }, threads);
-  std::vector<torch::Tensor> clips;
-  while (auto v = loader.next()) clips.push_back(*v);
-  set.report = ds.report();
-  if (clips.empty())
-    throw InputError(fmt::format("{}: no clip could be loaded ({})", dir.string(), set.report.summary()));
-  if (set.report.skipped_count() > 0) log::warn("{}: {}", dir.string(), set.report.summary());
-  set.videos = torch::stack(clips);
-  for (int64_t i = 0; i < n; ++i) set.files.push_back(ds.entries()[static_cast<std::size_t>(i)].path);
+  std::vector<torch::Tensor> batches;
+  set.report = for_each_clip_batch(
+      dir, c, max_clips, 64, [&](const torch::Tensor& b) { batches.push_back(b); }, threads, &set.files);
+  set.videos = torch::cat(batches);
   return set;
 }
 
 DataReport for_each_clip_batch(const fs::path& dir, const Config& c, int64_t max_clips, int64_t batch,
-                               const std::function<void(const torch::Tensor&)>& fn, int threads) {
+                               const std::function<void(const torch::Tensor&)>& fn, int threads,
+                               std::vector<fs::path>* files) {
   VideoFolderDataset ds(FolderKind::Videos, dir);
   const DecodeOptions d = decode_options(c);
   int64_t n = static_cast<int64_t>(ds.entries().size());
@@ -53,15 +42,20 @@ DataReport for_each_clip_batch(const fs::path& dir, const Config& c, int64_t max
   std::vector<int64_t> order(static_cast<std::size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
   std::mutex mu;
+  std::set<int64_t> kept;  // indices that decoded, for `files`
   ClipLoader loader(order, [&](int64_t i) -> std::optional<torch::Tensor> {
     std::lock_guard<std::mutex> lock(mu);  // the dataset's report is not thread-safe; decoding dominates anyway
-    return ds.load(static_cast<std::size_t>(i), d);
+    auto v = ds.load(static_cast<std::size_t>(i), d);
+    if (v) kept.insert(i);
+    return v;
   }, threads);
   int64_t loaded = 0;
   for (auto b = loader.next_batch(batch); b.defined(); b = loader.next_batch(batch)) {
     loaded += b.size(0);
     fn(b);
   }
+  if (files)
+    for (const auto i : kept) files->push_back(ds.entries()[static_cast<std::size_t>(i)].path);
   auto report = ds.report();
   if (loaded == 0) throw InputError(fmt::format("{}: no clip could be loaded ({})", dir.string(), report.summary()));
   if (report.skipped_count() > 0) log::warn("{}: {}", dir.string(), report.summary());

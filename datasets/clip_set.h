@@ -15,7 +15,7 @@ namespace osv {
 
 struct ClipSet {
   torch::Tensor videos;  // uint8 [N, T, 3, H, W]
-  std::vector<std::filesystem::path> files;
+  std::vector<std::filesystem::path> files;  // the file of each clip (broken files skipped)
   DataReport report;
 };
 
@@ -28,10 +28,12 @@ ClipSet load_clip_folder(const std::filesystem::path& dir, const Config& config,
                          int threads = 2);
 
 // The same clips streamed: fn(batch) with uint8 [b <= batch, T, 3, H, W] in name order (broken files
-// skipped and counted), so memory holds one batch, not the split. Returns the data report; throws
-// osv::InputError when none load.
+// skipped and counted), so memory holds one batch, not the split. `files` (when given) receives the
+// files of the clips passed on, in order. Returns the data report; throws osv::InputError when
+// none load.
 DataReport for_each_clip_batch(const std::filesystem::path& dir, const Config& config, int64_t max_clips,
-                               int64_t batch, const std::function<void(const torch::Tensor&)>& fn, int threads = 2);
+                               int64_t batch, const std::function<void(const torch::Tensor&)>& fn, int threads = 2,
+                               std::vector<std::filesystem::path>* files = nullptr);
 
 // <run.root>/assets/synthetic-<hash of the data keys>: holds train/ and test/ (see write_synthetic_set).
 std::string synthetic_data_dir(const Config& config);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -116,8 +117,20 @@ torch::Tensor read_frame_folder(const fs::path& dir, const DecodeOptions& o) {
   std::vector<torch::Tensor> frames;
   int64_t h0 = -1, w0 = -1;
   for (std::size_t i = 0; i < n; ++i) {
+    // The same bounds as a video's (datasets/video_io.h), checked from the header before decoding.
+    if (fs::file_size(files[i]) > static_cast<std::uintmax_t>(std::numeric_limits<int>::max()))
+      throw InputError(fmt::format("too large: {} (an image file over 2 GiB)", files[i].string()));
     const std::string bytes = read_file(files[i]);
     int w = 0, h = 0, c = 0;
+    if (stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), &w,
+                              &h, &c)) {
+      if (static_cast<int64_t>(w) * h > o.max_pixels)
+        throw InputError(fmt::format("too large: {} ({}x{} frame, more than the limit of {} pixels)", files[i].string(),
+                                     w, h, o.max_pixels));
+      if (static_cast<int64_t>(i + 1) * w * h * 3 > o.max_bytes)
+        throw InputError(fmt::format("too long: {} ({} frames of {}x{} would exceed the limit of {} bytes)",
+                                     dir.string(), i + 1, w, h, o.max_bytes));
+    }
     unsigned char* px = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
                                               static_cast<int>(bytes.size()), &w, &h, &c, 3);
     if (!px) throw InputError(fmt::format("not an image: {} ({})", files[i].string(), stbi_failure_reason()));

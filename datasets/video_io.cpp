@@ -20,6 +20,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/display.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
@@ -111,6 +112,29 @@ struct Sws {
 
 }  // namespace
 
+namespace {
+
+// The clockwise quarter turn a stream's display matrix asks for (what players apply), 0 without one.
+int display_rotation(const AVStream* st) {
+  const uint8_t* m = nullptr;
+#if LIBAVFORMAT_VERSION_MAJOR >= 61
+  if (const AVPacketSideData* sd = av_packet_side_data_get(st->codecpar->coded_side_data,
+                                                           st->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX))
+    if (sd->size >= 9 * sizeof(int32_t)) m = sd->data;
+#else
+  size_t size = 0;
+  m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (size < 9 * sizeof(int32_t)) m = nullptr;
+#endif
+  if (!m) return 0;
+  const double ccw = av_display_rotation_get(reinterpret_cast<const int32_t*>(m));  // degrees counter-clockwise
+  if (!std::isfinite(ccw)) return 0;
+  const long quarter = std::lround(-ccw / 90.0);
+  return static_cast<int>(((quarter % 4) + 4) % 4) * 90;
+}
+
+}  // namespace
+
 DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
   const std::string file = path.string();
   auto fail = [&](const std::string& reason, const std::string& detail) {
@@ -162,8 +186,11 @@ DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
     av_seek_frame(in.p, si, ts, AVSEEK_FLAG_BACKWARD);
     avcodec_flush_buffers(ctx.p);
   }
-  // Output geometry: cover H x W, centre crop.
-  const int64_t sw = ctx.p->width, sh = ctx.p->height;
+  out.rotation_degrees = display_rotation(st);
+  const int turn = o.apply_rotation ? out.rotation_degrees : 0;
+  const bool sideways = turn == 90 || turn == 270;
+  // Output geometry: cover H x W, centre crop — of the frame as displayed (turned upright).
+  const int64_t sw = sideways ? ctx.p->height : ctx.p->width, sh = sideways ? ctx.p->width : ctx.p->height;
   if (sw <= 0 || sh <= 0) throw fail("decode error", "frame size unknown");
   int64_t oh = o.height > 0 ? o.height : sh, ow = o.width > 0 ? o.width : sw;
   const double scale = std::max(static_cast<double>(oh) / sh, static_cast<double>(ow) / sw);
@@ -183,17 +210,20 @@ DecodedVideo decode_video(const fs::path& path, const DecodeOptions& o) {
     if ((static_cast<int64_t>(picked.size()) + 1) * oh * ow * 3 > o.max_bytes)
       throw fail("too long", fmt::format("{} frames of {}x{} would exceed the limit of {} bytes decoded at once",
                                          picked.size() + 1, ow, oh, o.max_bytes));
-    sws.p = sws_getCachedContext(sws.p, f->width, f->height, static_cast<AVPixelFormat>(f->format), static_cast<int>(rw),
-                                 static_cast<int>(rh), AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
+    // Scaled as stored (a sideways frame to rh wide, rw high), then turned upright to rh x rw.
+    const int64_t qw = sideways ? rh : rw, qh = sideways ? rw : rh;
+    sws.p = sws_getCachedContext(sws.p, f->width, f->height, static_cast<AVPixelFormat>(f->format), static_cast<int>(qw),
+                                 static_cast<int>(qh), AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
     if (!sws.p) throw fail("decode error", "no pixel-format conversion");
     // swscale's SIMD paths write whole vectors: rows padded to 64 bytes plus a spare row (a tight
     // [rh, rw, 3] buffer was overrun for widths like 36 — heap corruption).
-    const int64_t row = (rw * 3 + 63) / 64 * 64;
-    auto buf = torch::empty({rh + 1, row}, torch::kUInt8);
+    const int64_t row = (qw * 3 + 63) / 64 * 64;
+    auto buf = torch::empty({qh + 1, row}, torch::kUInt8);
     uint8_t* dst[1] = {buf.data_ptr<uint8_t>()};
     int stride[1] = {static_cast<int>(row)};
     sws_scale(sws.p, f->data, f->linesize, 0, f->height, dst, stride);
-    const auto rgb = buf.slice(0, 0, rh).slice(1, 0, rw * 3).reshape({rh, rw, 3});
+    auto rgb = buf.slice(0, 0, qh).slice(1, 0, qw * 3).reshape({qh, qw, 3});
+    if (turn != 0) rgb = torch::rot90(rgb, -turn / 90, {0, 1});  // k < 0: clockwise
     const int64_t top = (rh - oh) / 2, left = (rw - ow) / 2;
     return rgb.slice(0, top, top + oh).slice(1, left, left + ow).permute({2, 0, 1}).contiguous();
   };

@@ -1,7 +1,9 @@
 // Reading and writing videos with FFmpeg's libraries (libavformat/libavcodec/libswscale).
 //
 // Reading: seek to a start time, resample to a target fps (the frame nearest each target
-// time), take T frames, resize so the frame covers H x W and centre-crop. Only the chosen
+// time), take T frames, turn them upright as the stream's display matrix says (phone videos are
+// stored sideways with a rotation tag; multiples of 90 degrees, as players show them), resize so
+// the frame covers H x W and centre-crop. Only the chosen
 // frames are converted, so long or large videos stream through in bounded memory.
 // Every failure is an osv::InputError whose message starts with a short reason
 // ("not a video", "no video stream", "decode error", "too short", "too large", "too long",
@@ -27,6 +29,7 @@ inline constexpr int64_t kMaxDecodedBytes = 8LL * 1024 * 1024 * 1024;  // 8 GiB 
 
 struct DecodeOptions {
   double fps = 0;       // 0: keep every source frame
+  bool apply_rotation = true;  // turn frames as the display matrix says (false: as stored)
   int64_t frames = 0;   // 0: as many as the video has
   double start_s = 0;   // seconds from the start
   int64_t height = 0;   // 0 with width 0: native size
@@ -39,7 +42,10 @@ struct DecodedVideo {
   torch::Tensor frames;  // uint8 [T, 3, H, W]
   double source_fps = 0;
   double duration_s = 0;
-  int64_t source_width = 0, source_height = 0;
+  int64_t source_width = 0, source_height = 0;  // as stored
+  // Clockwise turn (0, 90, 180 or 270) the display matrix asks for: applied to `frames` unless
+  // DecodeOptions::apply_rotation is false. Other angles are rounded to the nearest quarter turn.
+  int rotation_degrees = 0;
 };
 
 DecodedVideo decode_video(const std::filesystem::path& path, const DecodeOptions& options = {});

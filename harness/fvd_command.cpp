@@ -255,6 +255,9 @@ void add_fvd_command(CLI::App& app, CommandSet& set) {
   auto a = std::make_shared<Args>();
   auto* fvd = app.add_subcommand("fvd", "FVD: statistics from videos, merging shards, distance between two sets");
   fvd->require_subcommand(1);
+  fvd->footer(
+      "fvd.detector=i3d_torchscript loads a TorchScript .pt file, which can execute code it holds: use only files "
+      "you trust.\nThe native I3D (fvd.weights=*.safetensors) reads data only.");
   auto* stats = fvd->add_subcommand("stats", "Extract detector features of a folder of videos into a stats file");
   add_common(stats, a->stats_c);
   stats->add_option("--videos", a->videos, "folder of videos (mp4 or frame folders)")->required();

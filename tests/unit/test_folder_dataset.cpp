@@ -7,6 +7,8 @@
 
 #include "common/atomic_file.h"
 #include "common/errors.h"
+#include "common/config.h"
+#include "datasets/clip_set.h"
 #include "datasets/folder_dataset.h"
 #include "datasets/synthetic.h"
 #include "datasets/video_backend.h"
@@ -66,6 +68,24 @@ TEST_F(FolderDataset, MixedFolderLoadsTheGoodAndReportsTheBroken) {
   EXPECT_EQ(r.to_json()["skipped_files"].size(), 4u);
 }
 
+// A split loaded whole or streamed in batches gives the same clips, and each clip's file is its own
+// (broken files are skipped from the file list too, so names stay aligned with the clips).
+TEST_F(FolderDataset, StreamedAndWholeLoadsAgreeAndNameEachClip) {
+  const Config c = Config::resolve("tiny", {"data.frames=6", "data.fps=7", "data.height=32", "data.width=32"});
+  const auto set = load_clip_folder(dir_, c);
+  ASSERT_EQ(set.videos.size(0), 3);
+  ASSERT_EQ(set.files.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(set.files[static_cast<std::size_t>(i)].filename(), fmt::format("good{}.mp4", i));
+  std::vector<torch::Tensor> batches;
+  std::vector<fs::path> files;
+  const auto report = for_each_clip_batch(dir_, c, 0, 2, [&](const torch::Tensor& b) { batches.push_back(b); }, 2, &files);
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[0].size(0), 2);
+  EXPECT_TRUE(torch::equal(torch::cat(batches), set.videos));
+  EXPECT_EQ(files, set.files);
+  EXPECT_EQ(report.loaded, 3);
+}
+
 // A file name that is not UTF-8 cannot go into JSON reports: it is skipped with its reason, and
 // the report (with the name escaped) still serialises.
 TEST_F(FolderDataset, NonUtf8NamesAreSkippedWithAReason) {
@@ -119,6 +139,23 @@ TEST_F(FolderDataset, FrameFoldersAndSplit) {
   ASSERT_TRUE(v);
   EXPECT_TRUE(torch::equal(*v, clip));  // PNG is lossless
   EXPECT_EQ(ds.report().skipped_by_reason.at("not a frame folder"), 1);
+  // A frame folder is bounded like a video: pixels per frame and bytes decoded at once, checked
+  // from each image's header before it is decoded.
+  auto error_of = [&](const DecodeOptions& lim) {
+    try {
+      read_frame_folder(dir_ / "frames" / "clip_a", lim);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  DecodeOptions few_pixels = d;
+  few_pixels.max_pixels = 40 * 40 - 1;
+  EXPECT_EQ(error_of(few_pixels).rfind("too large: ", 0), 0u) << error_of(few_pixels);
+  DecodeOptions few_bytes = d;
+  few_bytes.max_bytes = 3 * 40 * 40 * 3;  // three frames fit, the fourth does not
+  EXPECT_NE(error_of(few_bytes).find("too long: "), std::string::npos) << error_of(few_bytes);
+  EXPECT_NE(error_of(few_bytes).find("4 frames of 40x40"), std::string::npos) << error_of(few_bytes);
 
   VideoFolderDataset videos(FolderKind::Videos, dir_);
   auto [train1, test1] = videos.split(3, 42);

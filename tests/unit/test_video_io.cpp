@@ -7,6 +7,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "common/atomic_file.h"
 #include "common/errors.h"
@@ -17,9 +21,59 @@
 
 #include <nlohmann/json.hpp>
 
+#if __has_include(<libavformat/avformat.h>)
+#define OSV_TEST_LIBAV 1
+extern "C" {
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+}
+#endif
+
 namespace osv {
 namespace {
 namespace fs = std::filesystem;
+
+#ifdef OSV_TEST_LIBAV
+// Copies a video's packets into a new mp4 whose stream carries a display matrix asking for a
+// clockwise turn of `cw_degrees` (what a phone writes for a sideways recording).
+// av_display_rotation_set takes that clockwise angle; av_display_rotation_get returns it negated
+// (counter-clockwise), and FFmpeg's own autorotate turns frames by -get, clockwise.
+void remux_with_rotation(const fs::path& in, const fs::path& out, double cw_degrees) {
+  AVFormatContext* ic = nullptr;
+  ASSERT_GE(avformat_open_input(&ic, in.c_str(), nullptr, nullptr), 0);
+  ASSERT_GE(avformat_find_stream_info(ic, nullptr), 0);
+  AVFormatContext* oc = nullptr;
+  ASSERT_GE(avformat_alloc_output_context2(&oc, nullptr, "mp4", out.c_str()), 0);
+  AVStream* is = ic->streams[0];
+  AVStream* os = avformat_new_stream(oc, nullptr);
+  ASSERT_GE(avcodec_parameters_copy(os->codecpar, is->codecpar), 0);
+  os->codecpar->codec_tag = 0;
+  os->time_base = is->time_base;
+#if LIBAVFORMAT_VERSION_MAJOR >= 61
+  AVPacketSideData* sd = av_packet_side_data_new(&os->codecpar->coded_side_data, &os->codecpar->nb_coded_side_data,
+                                                 AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(int32_t), 0);
+  ASSERT_NE(sd, nullptr);
+  auto* m = reinterpret_cast<int32_t*>(sd->data);
+#else
+  auto* m = reinterpret_cast<int32_t*>(av_stream_new_side_data(os, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(int32_t)));
+  ASSERT_NE(m, nullptr);
+#endif
+  av_display_rotation_set(m, cw_degrees);
+  ASSERT_GE(avio_open(&oc->pb, out.c_str(), AVIO_FLAG_WRITE), 0);
+  ASSERT_GE(avformat_write_header(oc, nullptr), 0);
+  AVPacket* pkt = av_packet_alloc();
+  while (av_read_frame(ic, pkt) >= 0) {
+    pkt->stream_index = 0;
+    av_packet_rescale_ts(pkt, is->time_base, os->time_base);
+    ASSERT_GE(av_interleaved_write_frame(oc, pkt), 0);
+  }
+  av_packet_free(&pkt);
+  ASSERT_GE(av_write_trailer(oc), 0);
+  avio_closep(&oc->pb);
+  avformat_free_context(oc);
+  avformat_close_input(&ic);
+}
+#endif
 
 class VideoIo : public ::testing::Test {
  protected:
@@ -45,6 +99,51 @@ double psnr(const torch::Tensor& a, const torch::Tensor& b) {
   const double mse = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).pow(2).mean().item<double>();
   return 10 * std::log10(255.0 * 255.0 / std::max(mse, 1e-12));
 }
+
+#ifdef OSV_TEST_LIBAV
+// A video stored sideways with a rotation tag decodes upright (as players show it), the cover/crop
+// geometry taken from the upright frame, and the turn is reported; apply_rotation=false keeps the
+// stored orientation.
+TEST_F(VideoIo, RotationMetadataIsAppliedAndReported) {
+  auto clip = torch::zeros({4, 3, 16, 32}, torch::kUInt8);  // stored 32 wide, 16 high
+  clip.slice(2, 0, 8).slice(3, 0, 8).fill_(255);            // a white block in the stored top-left
+  write_video(dir_ / "plain.mp4", clip, 8.0);
+  auto where = [](const torch::Tensor& frame) {  // centre of the bright area (row, col) of frame 0
+    const auto m = frame[0].to(torch::kFloat).mean(0) > 128;
+    const auto idx = torch::nonzero(m).to(torch::kFloat).mean(0);
+    return std::pair<double, double>{idx[0].item<double>(), idx[1].item<double>()};
+  };
+  for (const auto& [cw, turn] : std::vector<std::pair<double, int>>{{90, 90}, {-90, 270}, {180, 180}, {0, 0}}) {
+    const auto f = dir_ / fmt::format("rot{}.mp4", turn);
+    remux_with_rotation(dir_ / "plain.mp4", f, cw);
+    const auto d = decode_video(f);
+    EXPECT_EQ(d.rotation_degrees, turn);
+    EXPECT_EQ(d.source_width, 32);
+    const bool sideways = turn == 90 || turn == 270;
+    ASSERT_EQ(d.frames.size(2), sideways ? 32 : 16) << turn;
+    ASSERT_EQ(d.frames.size(3), sideways ? 16 : 32) << turn;
+    const auto [r, c] = where(d.frames);
+    // The stored top-left block after a clockwise turn: 90 -> top-right, 180 -> bottom-right, 270 -> bottom-left.
+    const double H = static_cast<double>(d.frames.size(2)), W = static_cast<double>(d.frames.size(3));
+    const bool top = turn == 0 || turn == 90, left = turn == 0 || turn == 270;
+    EXPECT_EQ(r < H / 2, top) << turn << ": block at row " << r;
+    EXPECT_EQ(c < W / 2, left) << turn << ": block at col " << c;
+    DecodeOptions stored;
+    stored.apply_rotation = false;
+    const auto s = decode_video(f, stored);
+    EXPECT_EQ(s.rotation_degrees, turn);
+    ASSERT_EQ(s.frames.size(2), 16);
+    const auto [sr, sc] = where(s.frames);
+    EXPECT_LT(sr, 8);
+    EXPECT_LT(sc, 16);
+  }
+  // The geometry is the upright frame's: 90-degree video to 8 x 8 covers by width (16 upright).
+  DecodeOptions small;
+  small.height = 8;
+  small.width = 8;
+  EXPECT_EQ(decode_video(dir_ / "rot90.mp4", small).frames.sizes(), (std::vector<int64_t>{4, 3, 8, 8}));
+}
+#endif
 
 TEST_F(VideoIo, Mp4RoundTripKeepsTheClip) {
   SyntheticOptions o;
