@@ -3,6 +3,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -122,6 +125,20 @@ std::string sha256_file(const std::filesystem::path& path) {
   }
   if (in.bad()) throw InputError(fmt::format("read error while hashing '{}'", path.string()));
   return h.hex_digest();
+}
+
+std::string sha256_file_memo(const std::filesystem::path& path) {
+  static std::mutex mu;
+  static std::map<std::tuple<std::string, std::filesystem::file_time_type, std::uintmax_t>, std::string> memo;
+  const auto key = std::tuple{std::filesystem::absolute(path).string(), std::filesystem::last_write_time(path),
+                              std::filesystem::file_size(path)};
+  {
+    std::lock_guard<std::mutex> g(mu);
+    if (const auto it = memo.find(key); it != memo.end()) return it->second;
+  }
+  const auto sha = sha256_file(path);  // outside the lock: hashing a large file takes seconds
+  std::lock_guard<std::mutex> g(mu);
+  return memo.emplace(key, sha).first->second;
 }
 
 }  // namespace osv

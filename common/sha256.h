@@ -28,5 +28,8 @@ class Sha256 {
 std::string sha256_hex(std::string_view data);
 // Streams the file; throws osv::InputError naming it when unreadable.
 std::string sha256_file(const std::filesystem::path& path);
+// sha256_file, computed once per (absolute path, modification time, size) and process: what the
+// row cache and the detector's identity ask of the same multi-GB weights files again and again.
+std::string sha256_file_memo(const std::filesystem::path& path);
 
 }  // namespace osv

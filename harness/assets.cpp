@@ -6,7 +6,6 @@
 #include <chrono>
 #include <functional>
 #include <iostream>
-#include <map>
 
 #include "common/config.h"
 #include "common/dir_lock.h"
@@ -62,11 +61,7 @@ std::string detector_weights_sha256(const Config& c) {
   std::string weights = c.get<std::string>("fvd.weights");
   if (weights.empty()) weights = embedded_detector_path(c);
   if (!fs::is_regular_file(weights)) throw InputError(fmt::format("fvd.weights {}: no such file", weights));
-  static std::map<std::pair<std::string, fs::file_time_type>, std::string> memo;
-  const auto key = std::pair{fs::absolute(weights).string(), fs::last_write_time(weights)};
-  auto it = memo.find(key);
-  if (it == memo.end()) it = memo.emplace(key, sha256_file(weights)).first;
-  return it->second;
+  return sha256_file_memo(weights);
 }
 
 void prepare_assets(const Config& c, const std::vector<std::string>& assets, bool force) {

@@ -44,10 +44,6 @@ std::string fmt_ci(const json& r) {
   return fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>());
 }
 
-// The HTML report's inputs from in-memory documents (each with the folder relative video paths
-// are resolved against) and the training curves under `runs_root`.
-ReportInputs html_inputs(const std::vector<std::pair<json, fs::path>>& docs, const fs::path& runs_root);
-
 class MdPrinter : public ResultPrinter {
  public:
   std::string format() const override { return "md"; }
@@ -90,10 +86,10 @@ class HtmlPrinter : public ResultPrinter {
   std::string format() const override { return "html"; }
   std::string file_name(const std::string&) const override { return "report.html"; }
   std::string render(const CompareResult& r, const fs::path& root) const override {
-    return render_html_report(html_inputs({{r.to_json(), fs::path()}}, root));
+    return render_html_report(report_inputs({{r.to_json(), fs::path()}}, root));
   }
   std::string render(const AblateResult& r, const fs::path& root) const override {
-    return render_html_report(html_inputs({{r.to_json(), fs::path()}}, root));
+    return render_html_report(report_inputs({{r.to_json(), fs::path()}}, root));
   }
 };
 
@@ -121,44 +117,6 @@ std::vector<std::pair<double, double>> loss_curve(const fs::path& metrics) {
   return pts;
 }
 
-ReportInputs html_inputs(const std::vector<std::pair<json, fs::path>>& docs, const fs::path& root) {
-  ReportInputs in;
-  for (const auto& [doc, dir] : docs) {
-    // Samples: the first clips of every row (same first frames across rows), each row once.
-    auto add_videos = [&, dir = dir](const json& r) {
-      if (!r.contains("videos") || !r["videos"].is_string()) return;
-      const auto key = regress_row_key(r);
-      if (std::any_of(in.videos.begin(), in.videos.end(), [&](const auto& v) { return v.first == key; })) return;
-      const fs::path vdir = r["videos"].get<std::string>();
-      std::vector<std::string> v;
-      for (int i = 0; i < 4; ++i) {
-        const auto mp4 = (vdir.is_absolute() ? vdir : dir / vdir) / fmt::format("{:05d}.mp4", i);
-        if (fs::exists(mp4)) v.push_back(read_file(mp4));
-      }
-      if (!v.empty()) in.videos.emplace_back(key, std::move(v));
-    };
-    const auto schema = doc.value("schema", "");
-    if (schema == CompareResult::kSchema) {
-      for (const auto& r : doc["rows"]) add_videos(r);
-      in.compares.push_back(doc);
-    } else if (schema == AblateResult::kSchema) {
-      for (const auto& m : doc.value("measured", json::array())) add_videos(m.at("result"));
-      in.ablations.push_back(doc);
-    }
-  }
-  // Training curves of every run in the folder: methods' runs and the embedded models.
-  if (!root.empty() && fs::is_directory(root)) {
-    std::vector<fs::path> runs;
-    for (const auto& e : fs::recursive_directory_iterator(root))
-      if (e.path().filename() == "metrics.jsonl") runs.push_back(e.path());
-    std::sort(runs.begin(), runs.end());
-    for (const auto& m : runs) {
-      auto pts = loss_curve(m);
-      if (!pts.empty()) in.curves.emplace_back(fs::relative(m.parent_path(), root).string(), std::move(pts));
-    }
-  }
-  return in;
-}
 
 template <class R>
 std::vector<fs::path> write_any(const R& r, const std::vector<std::string>& formats, const fs::path& dir,
@@ -322,8 +280,43 @@ std::vector<fs::path> write_result(const AblateResult& r, const std::vector<std:
   return write_any(r, formats, dir, stem, root);
 }
 
-ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, const fs::path& runs_root) {
-  return html_inputs(docs, runs_root);
+ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, const fs::path& root) {
+  ReportInputs in;
+  for (const auto& [doc, dir] : docs) {
+    // Samples: the first clips of every row (same first frames across rows), each row once.
+    auto add_videos = [&, dir = dir](const json& r) {
+      if (!r.contains("videos") || !r["videos"].is_string()) return;
+      const auto key = regress_row_key(r);
+      if (std::any_of(in.videos.begin(), in.videos.end(), [&](const auto& v) { return v.first == key; })) return;
+      const fs::path vdir = r["videos"].get<std::string>();
+      std::vector<std::string> v;
+      for (int i = 0; i < 4; ++i) {
+        const auto mp4 = (vdir.is_absolute() ? vdir : dir / vdir) / fmt::format("{:05d}.mp4", i);
+        if (fs::exists(mp4)) v.push_back(read_file(mp4));
+      }
+      if (!v.empty()) in.videos.emplace_back(key, std::move(v));
+    };
+    const auto schema = doc.value("schema", "");
+    if (schema == CompareResult::kSchema) {
+      for (const auto& r : doc["rows"]) add_videos(r);
+      in.compares.push_back(doc);
+    } else if (schema == AblateResult::kSchema) {
+      for (const auto& m : doc.value("measured", json::array())) add_videos(m.at("result"));
+      in.ablations.push_back(doc);
+    }
+  }
+  // Training curves of every run in the folder: methods' runs and the embedded models.
+  if (!root.empty() && fs::is_directory(root)) {
+    std::vector<fs::path> runs;
+    for (const auto& e : fs::recursive_directory_iterator(root))
+      if (e.path().filename() == "metrics.jsonl") runs.push_back(e.path());
+    std::sort(runs.begin(), runs.end());
+    for (const auto& m : runs) {
+      auto pts = loss_curve(m);
+      if (!pts.empty()) in.curves.emplace_back(fs::relative(m.parent_path(), root).string(), std::move(pts));
+    }
+  }
+  return in;
 }
 
 }  // namespace osv

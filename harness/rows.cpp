@@ -5,9 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <map>
-#include <mutex>
-#include <tuple>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -45,7 +42,7 @@ std::vector<std::set<std::string>> read_keysets(const fs::path& file) {
 }
 
 // sha256 of what a row's "weights" ("kind:path") names: the file, or a folder's UNet (the teacher's
-// "svd:<folder>"); empty when it names nothing on disk. Memoised per (file, mtime, size).
+// "svd:<folder>"); empty when it names nothing on disk.
 std::string weights_sha256(const nlohmann::json& row) {
   if (!row.contains("weights") || !row["weights"].is_string()) return {};
   const auto w = row["weights"].get<std::string>();
@@ -54,13 +51,7 @@ std::string weights_sha256(const nlohmann::json& row) {
   std::error_code ec;
   if (fs::is_directory(p, ec)) p = p / "unet" / "diffusion_pytorch_model.safetensors";
   if (!fs::is_regular_file(p, ec)) return {};
-  static std::mutex mu;
-  static std::map<std::tuple<std::string, fs::file_time_type, std::uintmax_t>, std::string> memo;
-  const auto key = std::tuple{fs::absolute(p).string(), fs::last_write_time(p), fs::file_size(p)};
-  std::lock_guard<std::mutex> g(mu);
-  auto it = memo.find(key);
-  if (it == memo.end()) it = memo.emplace(key, sha256_file(p)).first;
-  return it->second;
+  return sha256_file_memo(p);
 }
 
 // A cached row is trusted only while the weights it sampled are the bits it recorded: a weights

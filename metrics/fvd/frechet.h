@@ -62,7 +62,8 @@ class FrechetStats {
   Eigen::MatrixXd covariance(CovNormaliser n) const;
   bool has_features() const { return keep_; }
   // count x dim when kept. Batches added are kept as blocks and joined here, once: adding N videos
-  // in batches copies each feature row twice, not N/batch times.
+  // in batches copies each feature row twice, not N/batch times. The join mutates the (mutable)
+  // cache: do not call it from two threads on the same statistics while blocks are pending.
   const Eigen::MatrixXd& features() const;
 
   // Provenance written with the statistics (detector id, weights sha256, preprocessing, ...).
