@@ -25,6 +25,9 @@ void add_train_command(CLI::App& app, CommandSet& set) {
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("train", "Train or distil a method (resumes a killed run from its last checkpoint)");
   add_common(sub, a->c);
+  sub->footer(
+      "Checkpoints (<run>/checkpoint.safetensors) are data only: tensors plus JSON counters, safe to share. A "
+      "checkpoint.pt from an older version (pickle-based, can execute code) is never loaded; that run restarts.");
   sub->add_option("--method", a->method, "teacher, animatelcm, sfv or osv (config method)");
   sub->add_option("--stage", a->stage, "OSV stage: 1 (LGP), 2 (ACD) or all")->capture_default_str();
   set.add(sub, [a]() -> int {

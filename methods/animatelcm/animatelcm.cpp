@@ -132,15 +132,15 @@ struct AnimateLcmTask : TrainTask {
     for (auto& o : opts) o->zero_grad();
     return out;
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_tensors(a, "p.", params);
-    archive_tensors(a, "ema.", ema);
-    for (std::size_t i = 0; i < opts.size(); ++i) archive_optimizer(a, fmt::format("opt{}", i), *opts[i]);
+  void save(CheckpointWriter& a) override {
+    a.tensors("p.", params);
+    a.tensors("ema.", ema);
+    for (std::size_t i = 0; i < opts.size(); ++i) a.optimizer(fmt::format("opt{}", i), *opts[i]);
   }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_tensors(a, "p.", params);
-    unarchive_tensors(a, "ema.", ema);
-    for (std::size_t i = 0; i < opts.size(); ++i) unarchive_optimizer(a, fmt::format("opt{}", i), *opts[i]);
+  void load(const CheckpointReader& a) override {
+    a.tensors("p.", params);
+    a.tensors("ema.", ema);
+    for (std::size_t i = 0; i < opts.size(); ++i) a.optimizer(fmt::format("opt{}", i), *opts[i]);
   }
 };
 

@@ -4,7 +4,7 @@
 // (animatelcm.strategy): `whole` UNet as AnimateLCM-SVD, `decoupled` (spatial layers for the first
 // half of the iterations, then temporal), or `lora` (osv.lora_rank/alpha). Sampling: k-step
 // consistency from the grid's k-step sigmas, no CFG.
-//   <run.root>/animatelcm-<hash>/   checkpoint.pt, metrics.jsonl, unet.safetensors | lora.safetensors
+//   <run.root>/animatelcm-<hash>/   checkpoint.safetensors, metrics.jsonl, unet.safetensors | lora.safetensors
 #pragma once
 
 #include <filesystem>

@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -25,48 +24,6 @@ double grad_norm(const std::vector<torch::Tensor>& params) {
   for (const auto& p : params)
     if (p.grad().defined()) sq += p.grad().detach().to(torch::kDouble).pow(2).sum().item<double>();
   return std::sqrt(sq);
-}
-
-void archive_module(torch::serialize::OutputArchive& a, const std::string& prefix, const torch::nn::Module& m) {
-  for (const auto& p : m.named_parameters(true)) a.write(prefix + p.key(), p.value().detach(), false);
-  for (const auto& b : m.named_buffers(true)) a.write(prefix + b.key(), b.value(), true);
-}
-
-void unarchive_module(torch::serialize::InputArchive& a, const std::string& prefix, torch::nn::Module& m) {
-  torch::NoGradGuard g;
-  for (auto& p : m.named_parameters(true)) {
-    torch::Tensor t;
-    a.read(prefix + p.key(), t, false);
-    p.value().copy_(t);
-  }
-  for (auto& b : m.named_buffers(true)) {
-    torch::Tensor t;
-    a.read(prefix + b.key(), t, true);
-    b.value().copy_(t);
-  }
-}
-
-void archive_optimizer(torch::serialize::OutputArchive& a, const std::string& key, torch::optim::Optimizer& opt) {
-  torch::serialize::OutputArchive sub;
-  opt.save(sub);
-  a.write(key, sub);
-}
-void unarchive_optimizer(torch::serialize::InputArchive& a, const std::string& key, torch::optim::Optimizer& opt) {
-  torch::serialize::InputArchive sub;
-  a.read(key, sub);
-  opt.load(sub);
-}
-
-void archive_tensors(torch::serialize::OutputArchive& a, const std::string& prefix, const std::vector<torch::Tensor>& v) {
-  for (std::size_t i = 0; i < v.size(); ++i) a.write(prefix + std::to_string(i), v[i].detach());
-}
-void unarchive_tensors(torch::serialize::InputArchive& a, const std::string& prefix, std::vector<torch::Tensor>& v) {
-  torch::NoGradGuard g;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    torch::Tensor t;
-    a.read(prefix + std::to_string(i), t);
-    v[i].copy_(t);
-  }
 }
 
 bool cached_run(const std::filesystem::path& dir, const std::filesystem::path& done, const nlohmann::json& key,
@@ -133,36 +90,42 @@ void check_stage_reads(const std::string& stage, const ConfigReadLog& log, const
 
 TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
   fs::create_directories(o.dir);
-  const fs::path ckpt = o.dir / "checkpoint.pt", metrics = o.dir / "metrics.jsonl";
+  const fs::path ckpt = o.dir / "checkpoint.safetensors", legacy = o.dir / "checkpoint.pt", metrics = o.dir / "metrics.jsonl";
   TrainSummary s;
+  if (fs::exists(legacy)) {
+    // A pickle-based archive from an older osvbench: loading it could run code, so it is not read.
+    log::warn("{}: {} is an older, pickle-based checkpoint and is not loaded (it could run code); the run "
+              "starts again from step 0 and removes it at its first checkpoint",
+              o.label, legacy.string());
+  }
   if (fs::exists(ckpt)) {
-    torch::serialize::InputArchive a;
+    const auto a = [&] {
+      try {
+        return CheckpointReader::open(ckpt);
+      } catch (const InputError& e) {
+        throw InputError(fmt::format("damaged checkpoint ({}); delete it to restart this run", e.what()));
+      }
+    }();
     try {
-      a.load_from(ckpt.string());
-    } catch (const c10::Error& e) {
+      s.resumed_from = a.scalar("loop.step").get<int64_t>();
+      s.skipped_nonfinite = a.scalar("loop.skipped").get<int64_t>();
+      s.skipped_disc = a.scalar("loop.skipped_disc").get<int64_t>();
+    } catch (const nlohmann::json::exception& e) {
       throw InputError(fmt::format("{}: damaged checkpoint ({}); delete it to restart this run", ckpt.string(),
-                                   e.what_without_backtrace()));
+                                   e.what()));
     }
-    torch::Tensor step, skipped;
-    a.read("loop.step", step);
-    a.read("loop.skipped", skipped);
-    s.resumed_from = step.item<int64_t>();
-    s.skipped_nonfinite = skipped.item<int64_t>();
-    torch::Tensor skipped_disc;
-    if (a.try_read("loop.skipped_disc", skipped_disc)) s.skipped_disc = skipped_disc.item<int64_t>();
     task.load(a);
     log::info("{}: resuming at step {}/{} from {}", o.label, s.resumed_from, o.steps, ckpt.string());
   }
   truncate_metrics(metrics, s.resumed_from);
   auto save = [&](int64_t steps_done) {
-    torch::serialize::OutputArchive a;
-    a.write("loop.step", torch::tensor(steps_done, torch::kInt64));
-    a.write("loop.skipped", torch::tensor(s.skipped_nonfinite, torch::kInt64));
-    a.write("loop.skipped_disc", torch::tensor(s.skipped_disc, torch::kInt64));
+    CheckpointWriter a;
+    a.scalar("loop.step", steps_done);
+    a.scalar("loop.skipped", s.skipped_nonfinite);
+    a.scalar("loop.skipped_disc", s.skipped_disc);
     task.save(a);
-    std::ostringstream buf;
-    a.save_to(buf);
-    atomic_write(ckpt, buf.str());
+    a.save(ckpt);
+    if (fs::exists(legacy)) fs::remove(legacy);
   };
 
   std::ofstream log_out(metrics, std::ios::app);

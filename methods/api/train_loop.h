@@ -5,7 +5,8 @@
 //   - logs one JSON line per step to <dir>/metrics.jsonl (step, the task's metrics such as loss
 //     and grad_norm, lr, it/s, skipped) and shows progress with an ETA;
 //   - counts steps whose loss or gradients were not finite (the task skips their update);
-//   - checkpoints atomically to <dir>/checkpoint.pt every `checkpoint_every` steps and at the end;
+//   - checkpoints atomically to <dir>/checkpoint.safetensors (methods/api/checkpoint.h) every
+//     `checkpoint_every` steps and at the end;
 //   - resumes from that checkpoint after a crash or kill -9, truncating metrics.jsonl to the
 //     checkpointed step so the logged curve continues exactly as an uninterrupted run's.
 #pragma once
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "methods/api/checkpoint.h"
 
 namespace osv {
 
@@ -36,8 +38,8 @@ class TrainTask {
   // One optimisation step. All randomness must come from torch's default generator.
   virtual StepOutput step(int64_t step) = 0;
   // The whole training state: weights, optimiser moments, EMA copies, counters.
-  virtual void save(torch::serialize::OutputArchive& archive) = 0;
-  virtual void load(torch::serialize::InputArchive& archive) = 0;
+  virtual void save(CheckpointWriter& checkpoint) = 0;
+  virtual void load(const CheckpointReader& checkpoint) = 0;
 };
 
 struct TrainLoopOptions {
@@ -89,14 +91,5 @@ TrainLoopOptions train_loop_options(const Config& config, const std::filesystem:
 bool all_finite(const torch::Tensor& t);
 // Global L2 norm of the parameters' gradients (0 when none).
 double grad_norm(const std::vector<torch::Tensor>& params);
-// Saves / loads a module's parameters and buffers under `prefix` in an archive.
-void archive_module(torch::serialize::OutputArchive& a, const std::string& prefix, const torch::nn::Module& m);
-void unarchive_module(torch::serialize::InputArchive& a, const std::string& prefix, torch::nn::Module& m);
-// An optimizer's state under `key`.
-void archive_optimizer(torch::serialize::OutputArchive& a, const std::string& key, torch::optim::Optimizer& opt);
-void unarchive_optimizer(torch::serialize::InputArchive& a, const std::string& key, torch::optim::Optimizer& opt);
-// Tensors in order under prefix + index (trainable parameters, EMA copies); loading copies in place.
-void archive_tensors(torch::serialize::OutputArchive& a, const std::string& prefix, const std::vector<torch::Tensor>& v);
-void unarchive_tensors(torch::serialize::InputArchive& a, const std::string& prefix, std::vector<torch::Tensor>& v);
 
 }  // namespace osv

@@ -143,20 +143,20 @@ torch::Tensor with_ema_weights(std::vector<torch::Tensor>& params, const std::ve
   return out;
 }
 
-void GanState::save(torch::serialize::OutputArchive& a) const {
-  archive_tensors(a, "g.", g);
-  archive_tensors(a, "d.", d);
-  archive_tensors(a, "ema.", ema);
-  archive_optimizer(a, "opt_g", opt_g);
-  archive_optimizer(a, "opt_d", opt_d);
+void GanState::save(CheckpointWriter& a) const {
+  a.tensors("g.", g);
+  a.tensors("d.", d);
+  a.tensors("ema.", ema);
+  a.optimizer("opt_g", opt_g);
+  a.optimizer("opt_d", opt_d);
 }
 
-void GanState::load(torch::serialize::InputArchive& a) const {
-  unarchive_tensors(a, "g.", g);
-  unarchive_tensors(a, "d.", d);
-  unarchive_tensors(a, "ema.", ema);
-  unarchive_optimizer(a, "opt_g", opt_g);
-  unarchive_optimizer(a, "opt_d", opt_d);
+void GanState::load(const CheckpointReader& a) const {
+  a.tensors("g.", g);
+  a.tensors("d.", d);
+  a.tensors("ema.", ema);
+  a.optimizer("opt_g", opt_g);
+  a.optimizer("opt_d", opt_d);
 }
 
 nlohmann::json config_values(const Config& c, std::initializer_list<const char*> names) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "methods/api/checkpoint.h"
 #include "methods/distill/consistency.h"
 #include "methods/svd/svd_pipeline.h"
 #include "models/lora.h"
@@ -77,8 +78,8 @@ struct GanState {
   std::vector<torch::Tensor>& ema;
   torch::optim::Optimizer& opt_g;
   torch::optim::Optimizer& opt_d;
-  void save(torch::serialize::OutputArchive& a) const;
-  void load(torch::serialize::InputArchive& a) const;
+  void save(CheckpointWriter& a) const;
+  void load(const CheckpointReader& a) const;
 };
 
 // Run-cache keys: the named config values as JSON, and a 12-hex digest of JSON.

@@ -7,7 +7,7 @@
 // of the patch under the object's centre, on held-out frames) of the trained and of the randomly
 // initialised network is written beside the weights.
 //   <run.root>/assets/dinov2-embedded-<hash>/  config.json, model.safetensors, pretrain.json,
-//                                              checkpoint.pt, metrics.jsonl, key.json
+//                                              checkpoint.safetensors, metrics.jsonl, key.json
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -132,15 +132,15 @@ struct SimMimTask : TrainTask {
     out.metrics["lr"] = lr;
     return out;
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_module(a, "model.", *model);
-    archive_module(a, "head.", *head);
-    archive_optimizer(a, "opt", *opt);
+  void save(CheckpointWriter& a) override {
+    a.module("model.", *model);
+    a.module("head.", *head);
+    a.optimizer("opt", *opt);
   }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_module(a, "model.", *model);
-    unarchive_module(a, "head.", *head);
-    unarchive_optimizer(a, "opt", *opt);
+  void load(const CheckpointReader& a) override {
+    a.module("model.", *model);
+    a.module("head.", *head);
+    a.optimizer("opt", *opt);
   }
 };
 

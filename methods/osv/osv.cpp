@@ -263,8 +263,8 @@ struct OsvStageTask : TrainTask {
     return out;
   }
   GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
-  void save(torch::serialize::OutputArchive& a) override { state().save(a); }
-  void load(torch::serialize::InputArchive& a) override { state().load(a); }
+  void save(CheckpointWriter& a) override { state().save(a); }
+  void load(const CheckpointReader& a) override { state().load(a); }
 };
 
 Dinov2Model load_backbone(const Config& c) {

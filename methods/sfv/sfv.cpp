@@ -150,8 +150,8 @@ struct SfvTask : TrainTask {
     return out;
   }
   GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
-  void save(torch::serialize::OutputArchive& a) override { state().save(a); }
-  void load(torch::serialize::InputArchive& a) override { state().load(a); }
+  void save(CheckpointWriter& a) override { state().save(a); }
+  void load(const CheckpointReader& a) override { state().load(a); }
 };
 
 // SF-V's generator (the whole UNet, EMA), sampled at its training noise levels with the SVD

@@ -4,7 +4,7 @@
 // hinge loss for D with R1 on real inputs, a linear -D adversarial term for G (its eq. 8), a 0.1-
 // weighted pseudo-Huber reconstruction over the whole sample (eq. 9) and an EMA generator. The paper's optimiser was SM3; this
 // uses Adam(0.5, 0.999) with separate G/D rates (recorded in every result's provenance).
-//   <run.root>/sfv-<hash>/   checkpoint.pt, metrics.jsonl, unet.safetensors (EMA generator), disc.safetensors
+//   <run.root>/sfv-<hash>/   checkpoint.safetensors, metrics.jsonl, unet.safetensors (EMA generator), disc.safetensors
 #pragma once
 
 #include <filesystem>

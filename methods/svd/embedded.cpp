@@ -213,13 +213,13 @@ struct VaeTask : TrainTask {
     }
     return finish_step(opt, vae->parameters(), loss, std::move(metrics), lr);
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_module(a, "vae.", *vae);
-    archive_optimizer(a, "opt", opt);
+  void save(CheckpointWriter& a) override {
+    a.module("vae.", *vae);
+    a.optimizer("opt", opt);
   }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_module(a, "vae.", *vae);
-    unarchive_optimizer(a, "opt", opt);
+  void load(const CheckpointReader& a) override {
+    a.module("vae.", *vae);
+    a.optimizer("opt", opt);
   }
 };
 
@@ -254,15 +254,15 @@ struct ImageEncoderTask : TrainTask {
     auto loss = (head->forward(emb) - target).pow(2).mean();
     return finish_step(opt, params, loss, {}, lr);
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_module(a, "enc.", *enc);
-    archive_module(a, "head.", *head);
-    archive_optimizer(a, "opt", opt);
+  void save(CheckpointWriter& a) override {
+    a.module("enc.", *enc);
+    a.module("head.", *head);
+    a.optimizer("opt", opt);
   }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_module(a, "enc.", *enc);
-    unarchive_module(a, "head.", *head);
-    unarchive_optimizer(a, "opt", opt);
+  void load(const CheckpointReader& a) override {
+    a.module("enc.", *enc);
+    a.module("head.", *head);
+    a.optimizer("opt", opt);
   }
 };
 
@@ -316,15 +316,15 @@ struct TeacherTask : TrainTask {
     if (out.finite) ema.update(params, ema_decay, step);
     return out;
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_module(a, "unet.", *unet);
-    archive_optimizer(a, "opt", opt);
-    for (std::size_t i = 0; i < ema.shadow.size(); ++i) a.write(fmt::format("ema.{}", i), ema.shadow[i]);
+  void save(CheckpointWriter& a) override {
+    a.module("unet.", *unet);
+    a.optimizer("opt", opt);
+    a.tensors("ema.", ema.shadow);
   }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_module(a, "unet.", *unet);
-    unarchive_optimizer(a, "opt", opt);
-    for (std::size_t i = 0; i < ema.shadow.size(); ++i) a.read(fmt::format("ema.{}", i), ema.shadow[i]);
+  void load(const CheckpointReader& a) override {
+    a.module("unet.", *unet);
+    a.optimizer("opt", opt);
+    a.tensors("ema.", ema.shadow);
   }
 };
 

@@ -149,7 +149,7 @@ TEST_F(TeacherCli, KilledTrainingResumesToTheSameCurve) {
     const auto svd = find_one(root / "assets", "svd-embedded-");
     if (svd.empty()) continue;
     const auto metrics = svd / "train" / "unet" / "metrics.jsonl";
-    if (!fs::exists(svd / "train" / "unet" / "checkpoint.pt") || !fs::exists(metrics)) continue;
+    if (!fs::exists(svd / "train" / "unet" / "checkpoint.safetensors") || !fs::exists(metrics)) continue;
     if (read_jsonl(metrics).size() % 4 >= 2) {  // between checkpoints (every 4 steps)
       ::kill(pid, SIGKILL);
       killed = true;

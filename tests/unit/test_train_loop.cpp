@@ -9,7 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/errors.h"
 #include "methods/api/train_loop.h"
+#include "models/safetensors.h"
 
 namespace osv {
 namespace {
@@ -44,17 +46,13 @@ struct ToyTask : TrainTask {
     opt.step();
     return out;
   }
-  void save(torch::serialize::OutputArchive& a) override {
-    archive_module(a, "net.", *net);
-    torch::serialize::OutputArchive o;
-    opt.save(o);
-    a.write("opt", o);
+  void save(CheckpointWriter& a) override {
+    a.module("net.", *net);
+    a.optimizer("opt", opt);
   }
-  void load(torch::serialize::InputArchive& a) override {
-    unarchive_module(a, "net.", *net);
-    torch::serialize::InputArchive o;
-    a.read("opt", o);
-    opt.load(o);
+  void load(const CheckpointReader& a) override {
+    a.module("net.", *net);
+    a.optimizer("opt", opt);
   }
 };
 
@@ -151,7 +149,7 @@ TEST_F(TrainLoop, TornMetricsLineIsDroppedOnResume) {
 
 TEST_F(TrainLoop, DamagedCheckpointIsAnInputError) {
   fs::create_directories(root / "bad");
-  std::ofstream(root / "bad" / "checkpoint.pt") << "not a checkpoint";
+  std::ofstream(root / "bad" / "checkpoint.safetensors") << "not a checkpoint";
   ToyTask t;
   try {
     run_training(t, opts(root / "bad"));
@@ -159,6 +157,100 @@ TEST_F(TrainLoop, DamagedCheckpointIsAnInputError) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("damaged checkpoint"), std::string::npos) << e.what();
   }
+}
+
+// The checkpoint is a safetensors file (no pickle: a shared runs/ folder cannot run code when
+// loaded): its tensors are the task's state, the loop's counters and the optimiser's scalars sit in
+// its metadata.
+TEST_F(TrainLoop, CheckpointIsSafetensorsWithStateInMetadata) {
+  ToyTask t;
+  auto o = opts(root / "st");
+  o.stop_after = 7;
+  run_training(t, o);
+  const auto f = SafetensorsFile::open(root / "st" / "checkpoint.safetensors");
+  EXPECT_EQ(f.metadata().at("format"), kCheckpointFormat);
+  const auto state = nlohmann::json::parse(f.metadata().at("osvbench.state"));
+  EXPECT_EQ(state.at("loop.step").get<int64_t>(), 6);
+  EXPECT_EQ(state.at("optimizer.opt").at("type"), "Adam");
+  EXPECT_EQ(state.at("optimizer.opt").at("groups").at(0).at("steps").at(0).get<int64_t>(), 6);
+  EXPECT_TRUE(f.contains("net.weight"));
+  EXPECT_TRUE(f.contains("opt.g0.p0.exp_avg"));
+  EXPECT_TRUE(f.contains("opt.g0.p1.exp_avg_sq"));
+  EXPECT_FALSE(fs::exists(root / "st" / "checkpoint.pt"));
+}
+
+// A checkpoint.pt of an older osvbench is a pickle-based archive: never loaded (a warning), the run
+// starts at step 0 and the old file is gone after the first new checkpoint.
+TEST_F(TrainLoop, OlderPickleCheckpointIsNotLoaded) {
+  fs::create_directories(root / "old");
+  {
+    torch::serialize::OutputArchive a;
+    a.write("loop.step", torch::tensor(int64_t{9}));
+    a.save_to((root / "old" / "checkpoint.pt").string());
+  }
+  ToyTask t;
+  auto o = opts(root / "old");
+  o.stop_after = 4;
+  const auto s = run_training(t, o);
+  EXPECT_EQ(s.resumed_from, 0);
+  EXPECT_FALSE(fs::exists(root / "old" / "checkpoint.pt"));
+  EXPECT_TRUE(fs::exists(root / "old" / "checkpoint.safetensors"));
+}
+
+// A checkpoint written for another shape names the tensor and both shapes.
+TEST_F(TrainLoop, WrongShapedCheckpointNamesTheTensorAndBothShapes) {
+  {
+    ToyTask t;
+    auto o = opts(root / "shape");
+    o.stop_after = 3;
+    run_training(t, o);
+  }
+  ToyTask wide;
+  wide.net = torch::nn::Linear(5, 1);
+  wide.opt = torch::optim::Adam(wide.net->parameters(), torch::optim::AdamOptions(0.05));
+  try {
+    run_training(wide, opts(root / "shape"));
+    FAIL() << "a [1, 4] weight was loaded into a [1, 5] one";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("'net.weight'"), std::string::npos) << m;
+    EXPECT_NE(m.find("[1, 4]"), std::string::npos) << m;
+    EXPECT_NE(m.find("[1, 5]"), std::string::npos) << m;
+  }
+}
+
+// AdamW with amsgrad: every moment, the step counts and the learning rate come back exactly, and a
+// restored optimiser takes the same next step as the original.
+TEST(Checkpoint, AdamWStateRoundTripsExactly) {
+  const auto file = fs::temp_directory_path() / ("osv_ckpt_adamw_" + std::to_string(::getpid()) + ".safetensors");
+  torch::manual_seed(3);
+  torch::nn::Linear a(3, 2), b(3, 2);
+  torch::optim::AdamW oa(a->parameters(), torch::optim::AdamWOptions(0.01).amsgrad(true).weight_decay(0.1));
+  torch::optim::AdamW ob(b->parameters(), torch::optim::AdamWOptions(0.5));
+  auto step = [](torch::nn::Linear& m, torch::optim::AdamW& o, const torch::Tensor& x) {
+    o.zero_grad();
+    m->forward(x).pow(2).sum().backward();
+    o.step();
+  };
+  for (int i = 0; i < 3; ++i) step(a, oa, torch::randn({4, 3}));
+  static_cast<torch::optim::AdamWOptions&>(oa.param_groups()[0].options()).lr(0.02);  // a schedule moved it
+  CheckpointWriter w;
+  w.module("m.", *a);
+  w.optimizer("o", oa);
+  w.save(file);
+  const auto r = CheckpointReader::open(file);
+  r.module("m.", *b);
+  r.optimizer("o", ob);
+  const auto& ob_opts = static_cast<torch::optim::AdamWOptions&>(ob.param_groups()[0].options());
+  EXPECT_EQ(ob_opts.lr(), 0.02);
+  EXPECT_TRUE(ob_opts.amsgrad());
+  EXPECT_EQ(ob_opts.weight_decay(), 0.1);
+  const auto x = torch::randn({4, 3});
+  step(a, oa, x);
+  step(b, ob, x);
+  EXPECT_TRUE(torch::equal(a->weight, b->weight));
+  EXPECT_TRUE(torch::equal(a->bias, b->bias));
+  fs::remove(file);
 }
 
 // Skipped discriminator updates are counted like skipped generator steps, and a run that skipped
