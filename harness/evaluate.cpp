@@ -1,10 +1,18 @@
 #include "harness/evaluate.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <fcntl.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "common/build_info.h"
@@ -46,10 +54,88 @@ torch::Tensor apply_fault(const std::string& fault, const torch::Tensor& latents
   throw UsageError(fmt::format("debug.fault: unknown fault '{}'", fault));
 }
 
+// MKL (inside LibTorch's CPU library on x86) keeps its GEMM work buffers after use; absent from
+// builds without MKL, hence weak.
+extern "C" void mkl_serv_free_buffers() __attribute__((weak));
+
+namespace {
+// Returns memory freed by a finished phase to the system: glibc's free heap pages (malloc_trim) and
+// MKL's cached GEMM buffers, so the next phase's peak does not stack on the last one's leftovers.
+void release_cached_memory() {
+  if (mkl_serv_free_buffers) mkl_serv_free_buffers();
+  ::malloc_trim(0);
+}
+}  // namespace
+
+FrameSpool::FrameSpool() {
+  const char* env = std::getenv("TMPDIR");
+  const std::string dir = env && *env ? env : "/tmp";
+  fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd_ < 0) {  // a file system without O_TMPFILE: a named file, unlinked at once
+    std::string name = dir + "/osvbench-frames-XXXXXX";
+    fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd_ >= 0) ::unlink(name.c_str());
+  }
+  if (fd_ < 0) throw InputError(fmt::format("cannot create a temporary file in {}: {}", dir, std::strerror(errno)));
+}
+
+FrameSpool::~FrameSpool() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void FrameSpool::append(const torch::Tensor& frames) {
+  if (frames.dim() != 4 || frames.scalar_type() != torch::kUInt8)
+    throw std::invalid_argument("FrameSpool::append: expected uint8 [b, 3, H, W]");
+  const auto shape = frames.sizes().slice(1).vec();
+  if (frame_shape_.empty()) frame_shape_ = shape;
+  if (shape != frame_shape_)
+    throw InputError(fmt::format("conditioning frames of size [{}] after frames of size [{}]", fmt::join(shape, ", "),
+                                 fmt::join(frame_shape_, ", ")));
+  const auto c = frames.contiguous();
+  const auto bytes = static_cast<std::size_t>(c.numel());
+  const auto frame_bytes = static_cast<std::size_t>(c[0].numel());
+  const auto* p = static_cast<const char*>(c.data_ptr());
+  auto off = static_cast<off_t>(count_ * static_cast<int64_t>(frame_bytes));
+  for (std::size_t done = 0; done < bytes;) {
+    const auto w = ::pwrite(fd_, p + done, bytes - done, off + static_cast<off_t>(done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) throw InputError(fmt::format("writing conditioning frames to a temporary file: {}", std::strerror(errno)));
+    done += static_cast<std::size_t>(w);
+  }
+  count_ += c.size(0);
+}
+
+torch::Tensor FrameSpool::read(int64_t begin, int64_t end) const {
+  if (begin < 0 || end > count_ || begin > end)
+    throw std::out_of_range(fmt::format("FrameSpool::read [{}, {}) of {} frames", begin, end, count_));
+  std::vector<int64_t> shape{end - begin};
+  shape.insert(shape.end(), frame_shape_.begin(), frame_shape_.end());
+  auto t = torch::empty(shape, torch::kUInt8);
+  if (end == begin) return t;
+  const auto bytes = static_cast<std::size_t>(t.numel());
+  auto* p = static_cast<char*>(t.data_ptr());
+  const auto off = static_cast<off_t>(begin * (t.numel() / (end - begin)));
+  for (std::size_t done = 0; done < bytes;) {
+    const auto r = ::pread(fd_, p + done, bytes - done, off + static_cast<off_t>(done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) throw InputError(fmt::format("reading conditioning frames back from a temporary file: {}",
+                                             r == 0 ? "short file" : std::strerror(errno)));
+    done += static_cast<std::size_t>(r);
+  }
+  return t;
+}
+
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
                           int64_t frames, int64_t batch, double progress_interval_s, const std::string& label,
                           const std::string& fault, const VideoSink& sink) {
-  const int64_t N = first_frames.size(0);
+  return generate_videos(
+      method, pipe, first_frames.size(0), [&](int64_t b, int64_t e) { return first_frames.slice(0, b, e); }, o, frames,
+      batch, progress_interval_s, label, fault, sink);
+}
+
+Generated generate_videos(Method& method, SvdPipeline& pipe, int64_t N, const FrameSource& first_frames,
+                          const SampleOptions& o, int64_t frames, int64_t batch, double progress_interval_s,
+                          const std::string& label, const std::string& fault, const VideoSink& sink) {
   double sink_s = 0;
   Generated g;
   std::vector<torch::Tensor> out;
@@ -61,7 +147,7 @@ Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor
   const auto& ucfg = pipe.models().unet->config();
   for (int64_t b = 0; b < N; b += batch) {
     const int64_t e = std::min(N, b + batch);
-    auto ff = first_frames.slice(0, b, e);
+    auto ff = first_frames(b, e);
     std::vector<torch::Tensor> aug, noise;
     const int64_t H = ff.size(2), W = ff.size(3);
     const int64_t factor = int64_t{1} << (pipe.models().vae->config().block_out_channels.size() - 1);
@@ -103,23 +189,22 @@ Evaluator::Evaluator(const Config& base) : base_(base) {
   // One pass over the held-out clips: the first n_real into the real statistics (in batches of 16,
   // as the detector always sees them), the first frames of the first n_fake kept.
   real_ = make_stats_for(*detector_, 0, fvd_frames, true);
-  std::vector<torch::Tensor> firsts;
   int64_t seen = 0;
   const auto report = for_each_clip_batch(split_dir(base, "test"), base, std::max(n_real, n_fake), 16,
                                           [&](const torch::Tensor& b) {
                                             const int64_t bn = b.size(0);
                                             if (seen < n_fake)
-                                              firsts.push_back(b.slice(0, 0, std::min(bn, n_fake - seen)).select(1, 0).clone());
+                                              first_.append(b.slice(0, 0, std::min(bn, n_fake - seen)).select(1, 0));
                                             if (seen < n_real)
                                               add_videos(*detector_, real_,
                                                          b.slice(0, 0, std::min(bn, n_real - seen)).slice(1, 0, fvd_frames), 16);
                                             seen += bn;
                                           });
-  first_ = torch::cat(firsts);
   if (seen < n_real || seen < n_fake)
     log::warn("only {} test clips load; fvd.num_real {} / sample.num_samples {} are capped to it", seen, n_real, n_fake);
   log::info("real statistics: {} held-out clips ({})", real_.count(), report.summary());
   reads_ = reads.keys();
+  release_cached_memory();  // the held-out clips' decoded frames and activations are freed
 }
 
 Evaluator::~Evaluator() = default;
@@ -128,7 +213,7 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
   const auto& info = MethodRegistry::instance().get(c.get<std::string>("method"));
   auto method = info.create(c, pipe_);
   const auto o = sample_options(c);
-  const int64_t n = std::min<int64_t>(c.get<long long>("sample.num_samples"), first_.size(0));
+  const int64_t n = std::min<int64_t>(c.get<long long>("sample.num_samples"), first_.count());
   const int64_t T = c.get<long long>("data.frames");
   const int64_t fvd_frames = c.get<long long>("fvd.frames");
   const auto label = fmt::format("{} {} {} step(s){}", info.name, o.sampler, o.steps,
@@ -163,15 +248,19 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
     pending_n += v.size(0);
     score(false);
   };
-  auto g = generate_videos(*method, *pipe_, first_.slice(0, 0, n), o, T, 8, c.get<double>("run.progress_interval_s"),
+  auto g = generate_videos(*method, *pipe_, n, [&](int64_t b, int64_t e) { return first_.read(b, e); }, o, T, 8, c.get<double>("run.progress_interval_s"),
                            label, c.get<std::string>("debug.fault"), sink);
   score(true);
+  // The clips', the detector's and the sampler's freed memory goes back to the system before the
+  // Fréchet distance and its bootstrap allocate theirs (else the process's peak stacks the phases).
+  release_cached_memory();
   if (!videos_dir.empty() && !shown.empty()) write_frame_grid(videos_dir / "grid.png", torch::cat(shown));
   FvdOptions fo;
   fo.normaliser = parse_cov_normaliser(c.get<std::string>("fvd.cov_normaliser"));
   fo.bootstrap = static_cast<int>(c.get<long long>("fvd.bootstrap"));
   fo.seed = static_cast<uint64_t>(c.get<long long>("fvd.bootstrap_seed"));
   const auto r = compute_fvd(real_, fake, fo);
+  release_cached_memory();  // the Fréchet distance's GEMM buffers, before the next row samples
   nlohmann::json row = {{"method", info.name},
                         {"sampler", o.sampler},
                         {"steps", o.steps},

@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,25 +40,50 @@ struct Generated {
 // Receives each generated batch (uint8 [b, T, 3, H, W]) and the index of its first clip.
 using VideoSink = std::function<void(const torch::Tensor& videos, int64_t first)>;
 
-// Animates uint8 first frames [N, 3, H, W]. Clip i's noise (and its conditioning-frame noise
-// augmentation) comes from seed (sample.seed, i), so a clip does not depend on the batch size.
-// With a sink the batches go to it as they are decoded and `videos` stays empty (memory holds one
-// batch, not N clips); the sink's time is not part of the timing.
+// The conditioning frames of clips [begin, end): uint8 [end - begin, 3, H, W].
+using FrameSource = std::function<torch::Tensor(int64_t begin, int64_t end)>;
+
+// Animates `n` uint8 first frames read batch by batch from `first_frames`. Clip i's noise (and its
+// conditioning-frame noise augmentation) comes from seed (sample.seed, i), so a clip does not
+// depend on the batch size. With a sink the batches go to it as they are decoded and `videos`
+// stays empty (memory holds one batch, not N clips); the sink's time is not part of the timing.
+Generated generate_videos(Method& method, SvdPipeline& pipe, int64_t n, const FrameSource& first_frames,
+                          const SampleOptions& o, int64_t frames, int64_t batch, double progress_interval_s,
+                          const std::string& label, const std::string& fault = "none", const VideoSink& sink = {});
+// The same on first frames held in memory (uint8 [N, 3, H, W]).
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
                           int64_t frames, int64_t batch, double progress_interval_s, const std::string& label,
                           const std::string& fault = "none", const VideoSink& sink = {});
 
+// uint8 frames [3, H, W] appended in batches to an unnamed temporary file ($TMPDIR, else /tmp;
+// the file has no name, so it disappears when the process ends, killed or not) and read back by
+// range: the held-out clips' first frames at 2,048 x 576 x 1024 are 3.6 GB that need not be in
+// memory while the rows sample.
+class FrameSpool {
+ public:
+  FrameSpool();
+  ~FrameSpool();
+  FrameSpool(const FrameSpool&) = delete;
+  FrameSpool& operator=(const FrameSpool&) = delete;
+  void append(const torch::Tensor& frames);  // uint8 [b, 3, H, W], every batch of one size H x W
+  int64_t count() const { return count_; }
+  torch::Tensor read(int64_t begin, int64_t end) const;  // uint8 [end - begin, 3, H, W]
+
+ private:
+  int fd_ = -1;
+  std::vector<int64_t> frame_shape_;  // [3, H, W]
+  int64_t count_ = 0;
+};
+
 // Everything one compare/ablate session shares: the SVD pipeline, the detector, the statistics of
-// the held-out clips (streamed through the detector: only their first frames stay in memory, as the
-// conditioning of every row's samples) — and each row streams its generated clips into its
+// the held-out clips (streamed through the detector; their first frames, the conditioning of every
+// row's samples, spooled to a temporary file) — and each row streams its generated clips into its
 // statistics, so memory does not grow with N.
 class Evaluator {
  public:
   explicit Evaluator(const Config& base);
   ~Evaluator();
   std::shared_ptr<SvdPipeline> pipeline() { return pipe_; }
-  // The first frames of the held-out clips (uint8 [N, 3, H, W]): what the samples are conditioned on.
-  const torch::Tensor& first_frames() const { return first_; }
   // Samples `config`'s method and sampler on the first sample.num_samples test clips and scores
   // them; returns the row as JSON (method, sampler, steps, cfg, nfe, fvd, ci, n, latency, ...).
   nlohmann::json run_row(const Config& config, const std::filesystem::path& videos_dir = {});
@@ -70,7 +96,7 @@ class Evaluator {
   std::shared_ptr<SvdPipeline> pipe_;
   std::unique_ptr<FvdDetector> detector_;
   FrechetStats real_{0};
-  torch::Tensor first_;
+  FrameSpool first_;  // the held-out clips' first frames: what the samples are conditioned on
   std::set<std::string> reads_;
 };
 

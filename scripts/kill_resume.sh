@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Kills a training run with SIGKILL ten times at random moments, reruns it after each kill, and
-# checks that the weights it finally writes are bit-identical to those of an uninterrupted run
-# (the training loop's promise: checkpoints are atomic, a resumed run continues exactly).
-# Not part of CI (a few minutes); run it after touching the training loop or a method's state.
-#   scripts/kill_resume.sh [build dir] [method: animatelcm | sfv | osv] [kills]
+# Kills a run with SIGKILL ten times at random moments, reruns it after each kill, and checks that
+# what it finally writes equals what an uninterrupted run writes (checkpoints and result files are
+# atomic, a resumed training continues exactly, a cached row is trusted only when whole).
+#   training (animatelcm | sfv | osv): the trained weights must be bit-identical;
+#   compare: `osvbench compare` on tiny (the teacher and AnimateLCM, 1 and 2 steps: training, then
+#   sampling and FVD of every row, 128 clips each) — every row's FVD and interval must be equal to
+#   the last digit. Each kill lands anywhere in the uninterrupted run's duration (training,
+#   sampling, FVD, writing), on a fresh copy of the assets, and is followed by a complete rerun.
+# Not part of CI (a few minutes); run it after touching the training loop, a method's state, the
+# rows cache or the result writers.
+#   scripts/kill_resume.sh [build dir] [animatelcm | sfv | osv | compare] [kills]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bdir=${1:-build/default}
@@ -18,8 +24,35 @@ case "$method" in
   animatelcm) weights=unet.safetensors; dirglob="animatelcm-*" ;;
   sfv) weights=unet.safetensors; dirglob="sfv-*" ;;
   osv) weights=lora.safetensors; dirglob="osv-stage2-*"; max_sleep=12 ;;
-  *) echo "method: animatelcm, sfv or osv" >&2; exit 2 ;;
+  # A short distillation (60 steps) and 128 clips per row, so kills land in sampling and FVD too.
+  compare) knobs+=(animatelcm.iters=60 data.num_test=128 sample.num_samples=128 fvd.num_real=128) ;;
+  *) echo "method: animatelcm, sfv, osv or compare" >&2; exit 2 ;;
 esac
+
+run() {  # run <runs dir>: the command under test
+  if [[ "$method" == compare ]]; then
+    "$exe" compare --methods teacher,animatelcm --steps 1,2 --cfg none --format json "${knobs[@]}" \
+      --runs "$1" --out "$1/report"
+  else
+    "$exe" train --method "$method" "${knobs[@]}" --runs "$1"
+  fi
+}
+
+# What must not differ: trained weights, or every row's measured numbers (not timings or RSS).
+fingerprint() {
+  if [[ "$method" == compare ]]; then
+    "$OSVBENCH_PY" - "$1/report/results.json" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+for r in sorted(rows, key=lambda r: (r["method"], r["sampler"], r["steps"])):
+    print(r["method"], r["sampler"], r["steps"], r["nfe"], repr(r["fvd"]), json.dumps(r.get("ci"), sort_keys=True),
+          r["weights_sha256"] if "weights_sha256" in r else "")
+EOF
+  else
+    sha256sum "$1"/$dirglob/$weights | cut -d' ' -f1
+  fi
+}
+OSVBENCH_PY=$(command -v python3)
 
 echo "[kill-resume] assets (shared by both runs)" >&2
 "$exe" prepare "${knobs[@]}" --runs "$work/ref" >/dev/null 2>&1
@@ -27,30 +60,59 @@ mkdir -p "$work/killed"
 cp -r "$work/ref/assets" "$work/killed/assets"
 
 echo "[kill-resume] uninterrupted $method run" >&2
-"$exe" train --method "$method" "${knobs[@]}" --runs "$work/ref" >/dev/null 2>&1
+t0=$(date +%s.%N)
+run "$work/ref" >/dev/null 2>&1
+duration=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+echo "[kill-resume] it took ${duration} s" >&2
+[[ "$method" == compare ]] && max_sleep=$duration
 
-for i in $(seq 1 "$kills"); do
-  "$exe" train --method "$method" "${knobs[@]}" --runs "$work/killed" >/dev/null 2>&1 &
+kill_once() {  # kill_once <i>: start a run in the killed folder, SIGKILL it after a random delay
+  run "$work/killed" >/dev/null 2>&1 &
   pid=$!
-  sleep "$(awk -v s="$RANDOM" -v m="$max_sleep" 'BEGIN { srand(s); printf "%.2f", 0.5 + m * rand() }')"
+  delay=$(awk -v s="$RANDOM" -v m="$max_sleep" 'BEGIN { srand(s); printf "%.2f", 0.5 + m * rand() }')
+  sleep "$delay"
   if kill -9 "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null || true
-    # The most recently written metrics file: the stage the kill interrupted (OSV has two).
-    last=$(ls -t "$work"/killed/*/metrics.jsonl 2>/dev/null | head -n 1 || true)
-    step=$([[ -n "$last" ]] && tail -n 1 "$last" | sed -n 's/.*"step":\([0-9]*\).*/\1/p' || true)
-    echo "[kill-resume] kill $i at logged step ${step:-none} of $(basename "$(dirname "${last:-none/x}")")" >&2
+    # The most recently written file of the killed runs folder: where the kill landed.
+    last=$(find "$work/killed" -type f -newer "$work/killed/assets" -printf '%T@ %P\n' 2>/dev/null | sort -n |
+      tail -n 1 | cut -d' ' -f2-)
+    echo "[kill-resume] kill $1 after ${delay} s; last file written: ${last:-none}" >&2
   else
     wait "$pid" || true
-    echo "[kill-resume] kill $i: the run had already finished" >&2
+    echo "[kill-resume] kill $1 after ${delay} s: the run had already finished" >&2
   fi
-done
-echo "[kill-resume] final resume" >&2
-"$exe" train --method "$method" "${knobs[@]}" --runs "$work/killed" >/dev/null 2>&1
+}
 
-a=$(sha256sum "$work"/ref/$dirglob/$weights | cut -d' ' -f1)
-b=$(sha256sum "$work"/killed/$dirglob/$weights | cut -d' ' -f1)
-echo "[kill-resume] uninterrupted $a" >&2
-echo "[kill-resume] killed x$kills $b" >&2
+a=$(fingerprint "$work/ref")
+echo "[kill-resume] uninterrupted:" >&2
+echo "$a" >&2
+if [[ "$method" == compare ]]; then
+  # Each kill on a fresh copy of the assets (a finished compare is all cached: a second kill would
+  # land on nothing), then a rerun that must complete with the uninterrupted results.
+  for i in $(seq 1 "$kills"); do
+    rm -rf "$work/killed"
+    mkdir -p "$work/killed"
+    cp -r "$work/ref/assets" "$work/killed/assets"
+    kill_once "$i"
+    run "$work/killed" >/dev/null 2>&1
+    b=$(fingerprint "$work/killed")
+    if [[ "$a" != "$b" ]]; then
+      echo "[kill-resume] FAIL: the rerun after kill $i differs:" >&2
+      echo "$b" >&2
+      exit 1
+    fi
+  done
+  echo "[kill-resume] ok: $kills kills, each rerun identical" >&2
+  exit 0
+fi
+
+# A training run: every kill on the same run folder, then one final resume.
+for i in $(seq 1 "$kills"); do kill_once "$i"; done
+echo "[kill-resume] final resume" >&2
+run "$work/killed" >/dev/null 2>&1
+b=$(fingerprint "$work/killed")
+echo "[kill-resume] killed x$kills:" >&2
+echo "$b" >&2
 if [[ "$a" != "$b" ]]; then
   echo "[kill-resume] FAIL: the resumed run's weights differ" >&2
   exit 1

@@ -101,6 +101,22 @@ torch::Tensor to_torch(const Eigen::MatrixXd& m) {
   return torch::from_blob(r.data(), {r.rows(), r.cols()}, torch::kFloat64).clone();
 }
 
+// A row-major torch copy [rows, cols] of a column-major Eigen matrix, in one allocation.
+torch::Tensor row_major_copy(const Eigen::MatrixXd& m) {
+  auto out = torch::empty({m.rows(), m.cols()}, torch::kFloat64);
+  if (m.size() == 0) return out;
+  const auto view = torch::from_blob(const_cast<double*>(m.data()), {m.rows(), m.cols()}, {1, m.rows()},
+                                     torch::kFloat64);
+  out.copy_(view);
+  return out;
+}
+
+// A [rows, cols] view of a column-major Eigen matrix's memory (no copy; the matrix must outlive it).
+torch::Tensor column_major_view(const Eigen::MatrixXd& m) {
+  return torch::from_blob(const_cast<double*>(m.data()), {m.rows(), m.cols()}, {1, std::max<int64_t>(m.rows(), 1)},
+                          torch::kFloat64);
+}
+
 Eigen::MatrixXd from_torch(const torch::Tensor& t) {
   auto c = t.to(torch::kFloat64).contiguous();
   const int64_t rows = c.dim() >= 1 ? c.size(0) : 1, cols = c.dim() == 2 ? c.size(1) : 1;
@@ -188,21 +204,32 @@ double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2) {
 // smaller than the dimension.
 class WeightedFd {
  public:
+  // Reads x1 and x2 in place when N >= D: they must outlive this object.
   WeightedFd(const Eigen::MatrixXd& x1, const Eigen::MatrixXd& x2, CovNormaliser n) : n_(n) {
-    const auto a = to_torch(x1), b = to_torch(x2);
-    const auto m1 = a.mean(0), m2 = b.mean(0);
-    a_ = a - m1;
-    b_ = b - m2;
-    dm_ = m1 - m2;
-    gram_ = a.size(0) < a.size(1) && b.size(0) < b.size(1);
-    if (gram_) {
-      g11_ = a_.matmul(a_.t());
-      g22_ = b_.matmul(b_.t());
-      g12_ = a_.matmul(b_.t());
-      v1_ = a_.matmul(dm_);
-      v2_ = b_.matmul(dm_);
-      dm2_ = dm_.dot(dm_).item<double>();
+    gram_ = x1.rows() < x1.cols() && x2.rows() < x2.cols();
+    if (!gram_) {
+      // The covariance form reads the rows where the statistics keep them, a block at a time
+      // (centred per block): no copy of the N x D features.
+      a_ = column_major_view(x1);
+      b_ = column_major_view(x2);
+      m1_ = to_torch(Eigen::VectorXd(x1.colwise().mean().transpose())).reshape({x1.cols()});
+      m2_ = to_torch(Eigen::VectorXd(x2.colwise().mean().transpose())).reshape({x2.cols()});
+      dm_ = m1_ - m2_;
+      return;
     }
+    // One row-major copy of each feature set (N < D: smaller than D x D), centred in place.
+    a_ = row_major_copy(x1);
+    b_ = row_major_copy(x2);
+    const auto m1 = a_.mean(0), m2 = b_.mean(0);
+    a_.sub_(m1);
+    b_.sub_(m2);
+    dm_ = m1 - m2;
+    g11_ = a_.matmul(a_.t());
+    g22_ = b_.matmul(b_.t());
+    g12_ = a_.matmul(b_.t());
+    v1_ = a_.matmul(dm_);
+    v2_ = b_.matmul(dm_);
+    dm2_ = dm_.dot(dm_).item<double>();
   }
 
   bool gram() const { return gram_; }
@@ -213,16 +240,27 @@ class WeightedFd {
     const double d1 = n_ == CovNormaliser::N ? n1 : n1 - 1.0, d2 = n_ == CovNormaliser::N ? n2 : n2 - 1.0;
     if (d1 <= 0 || d2 <= 0) throw InputError("a Fréchet distance needs at least 2 videos per set");
     if (!gram_) {
-      auto moments = [&](const torch::Tensor& all, const torch::Tensor& weights, double n, double d) {
-        // Rows of weight 0 (a third of a bootstrap resample) dropped before the products.
-        const auto keep = weights.nonzero().squeeze(1);
-        const auto x = all.index_select(0, keep), w = weights.index_select(0, keep);
-        const auto delta = x.t().matmul(w) / n;  // [D]: resampled mean minus the full mean
-        auto cov = (x * w.unsqueeze(1)).t().matmul(x) - n * torch::outer(delta, delta);
+      auto moments = [&](const torch::Tensor& all, const torch::Tensor& mean, const torch::Tensor& weights, double n,
+                         double d) {
+        // In blocks of rows (the working set is a block, not a copy of all N rows); rows of weight
+        // 0 (a third of a bootstrap resample) dropped before the products.
+        constexpr int64_t kBlock = 256;
+        const int64_t D = all.size(1);
+        auto sum = torch::zeros({D}, torch::kFloat64), outer = torch::zeros({D, D}, torch::kFloat64);
+        for (int64_t b = 0; b < all.size(0); b += kBlock) {
+          const int64_t e = std::min(all.size(0), b + kBlock);
+          const auto wb = weights.slice(0, b, e);
+          const auto keep = wb.nonzero().squeeze(1);
+          const auto x = all.slice(0, b, e).index_select(0, keep) - mean, w = wb.index_select(0, keep);
+          sum.add_(x.t().matmul(w));
+          outer.add_((x * w.unsqueeze(1)).t().matmul(x));
+        }
+        const auto delta = sum / n;  // [D]: resampled mean minus the full mean
+        auto cov = outer - n * torch::outer(delta, delta);
         return std::pair{delta, cov / d};
       };
-      const auto [delta1, c1] = moments(a_, w1, n1, d1);
-      const auto [delta2, c2] = moments(b_, w2, n2, d2);
+      const auto [delta1, c1] = moments(a_, m1_, w1, n1, d1);
+      const auto [delta2, c2] = moments(b_, m2_, w2, n2, d2);
       const auto mu = dm_ + delta1 - delta2;
       return mu.dot(mu).item<double>() + c1.trace().item<double>() + c2.trace().item<double>() -
              2.0 * trace_sqrt_product(c1, c2);
@@ -249,7 +287,9 @@ class WeightedFd {
  private:
   CovNormaliser n_;
   bool gram_ = false;
-  torch::Tensor a_, b_, dm_;                // centred rows [N1, D], [N2, D]; m1 - m2 [D]
+  // Gram form: centred rows [N1, D], [N2, D]; covariance form: views of the uncentred features and
+  // their means m1_, m2_ [D]. dm_ = m1 - m2 [D].
+  torch::Tensor a_, b_, m1_, m2_, dm_;
   torch::Tensor g11_, g22_, g12_, v1_, v2_;  // Gram matrices; centred rows . (m1 - m2)
   double dm2_ = 0;
 };

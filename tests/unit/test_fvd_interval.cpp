@@ -40,6 +40,13 @@ TEST(FvdInterval, GramFormEqualsTheCovarianceForm) {
   const auto c = gaussian_set(200, sd.slice(0, 0, 16), 0.0, 3), d = gaussian_set(150, sd.slice(0, 0, 16), 0.1, 4);
   const double sums = frechet_distance(c, d, CovNormaliser::N);
   EXPECT_NEAR(frechet_distance_from_features(c, d, CovNormaliser::N), sums, 1e-10 * sums);
+  // Sets longer than the covariance form's block of rows (read in blocks of 256, each centred on
+  // its own): still the value from sums, a set of 3 blocks against one of 2 unequal ones.
+  const auto e = gaussian_set(700, sd.slice(0, 0, 16), 0.0, 5), f = gaussian_set(300, sd.slice(0, 0, 16), 0.1, 6);
+  for (auto n : {CovNormaliser::N, CovNormaliser::NMinus1}) {
+    const double ef = frechet_distance(e, f, n);
+    EXPECT_NEAR(frechet_distance_from_features(e, f, n), ef, 1e-10 * ef);
+  }
 }
 
 // The Cholesky path (S1 full rank) and the eigendecomposition path (S1 singular) agree with the
