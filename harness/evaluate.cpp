@@ -91,7 +91,8 @@ void FrameSpool::append(const torch::Tensor& frames) {
   if (shape != frame_shape_)
     throw InputError(fmt::format("conditioning frames of size [{}] after frames of size [{}]", fmt::join(shape, ", "),
                                  fmt::join(frame_shape_, ", ")));
-  const auto c = frames.contiguous();
+  if (frames.size(0) == 0) return;
+  const auto c = frames.to(torch::kCPU).contiguous();
   const auto bytes = static_cast<std::size_t>(c.numel());
   const auto frame_bytes = static_cast<std::size_t>(c[0].numel());
   const auto* p = static_cast<const char*>(c.data_ptr());
@@ -99,7 +100,9 @@ void FrameSpool::append(const torch::Tensor& frames) {
   for (std::size_t done = 0; done < bytes;) {
     const auto w = ::pwrite(fd_, p + done, bytes - done, off + static_cast<off_t>(done));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw InputError(fmt::format("writing conditioning frames to a temporary file: {}", std::strerror(errno)));
+    if (w <= 0)
+      throw InputError(fmt::format("writing conditioning frames to a temporary file: {}",
+                                   w == 0 ? "no space written" : std::strerror(errno)));
     done += static_cast<std::size_t>(w);
   }
   count_ += c.size(0);

@@ -29,14 +29,17 @@ case "$method" in
   *) echo "method: animatelcm, sfv, osv or compare" >&2; exit 2 ;;
 esac
 
-run() {  # run <runs dir>: the command under test
+# The command under test on a runs folder, as an array (started directly, not through a shell
+# function: `$!` must be osvbench itself, or kill -9 would hit a subshell and leave the run going).
+command_for() {  # command_for <runs dir>: sets cmd
   if [[ "$method" == compare ]]; then
-    "$exe" compare --methods teacher,animatelcm --steps 1,2 --cfg none --format json "${knobs[@]}" \
-      --runs "$1" --out "$1/report"
+    cmd=("$exe" compare --methods teacher,animatelcm --steps 1,2 --cfg none --format json "${knobs[@]}"
+      --runs "$1" --out "$1/report")
   else
-    "$exe" train --method "$method" "${knobs[@]}" --runs "$1"
+    cmd=("$exe" train --method "$method" "${knobs[@]}" --runs "$1")
   fi
 }
+run() { command_for "$1"; "${cmd[@]}"; }
 
 # What must not differ: trained weights, or every row's measured numbers (not timings or RSS).
 fingerprint() {
@@ -66,19 +69,26 @@ duration=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 echo "[kill-resume] it took ${duration} s" >&2
 [[ "$method" == compare ]] && max_sleep=$duration
 
+late=0  # kills that came after the run had finished (they test nothing)
 kill_once() {  # kill_once <i>: start a run in the killed folder, SIGKILL it after a random delay
-  run "$work/killed" >/dev/null 2>&1 &
+  command_for "$work/killed"
+  "${cmd[@]}" >/dev/null 2>&1 &
   pid=$!
   delay=$(awk -v s="$RANDOM" -v m="$max_sleep" 'BEGIN { srand(s); printf "%.2f", 0.5 + m * rand() }')
   sleep "$delay"
   if kill -9 "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null || true
+    if pgrep -f -- "--runs $work/killed" >/dev/null; then
+      echo "[kill-resume] FAIL: a process of the killed run is still running" >&2
+      exit 1
+    fi
     # The most recently written file of the killed runs folder: where the kill landed.
     last=$(find "$work/killed" -type f -newer "$work/killed/assets" -printf '%T@ %P\n' 2>/dev/null | sort -n |
       tail -n 1 | cut -d' ' -f2-)
     echo "[kill-resume] kill $1 after ${delay} s; last file written: ${last:-none}" >&2
   else
     wait "$pid" || true
+    late=$((late + 1))
     echo "[kill-resume] kill $1 after ${delay} s: the run had already finished" >&2
   fi
 }
@@ -102,7 +112,11 @@ if [[ "$method" == compare ]]; then
       exit 1
     fi
   done
-  echo "[kill-resume] ok: $kills kills, each rerun identical" >&2
+  if ((late * 2 > kills)); then
+    echo "[kill-resume] FAIL: $late of $kills kills came after the run had finished" >&2
+    exit 1
+  fi
+  echo "[kill-resume] ok: $((kills - late)) kills during the run ($late after it), each rerun identical" >&2
   exit 0
 fi
 

@@ -94,7 +94,9 @@ bool load_adam(torch::optim::Optimizer& base, const std::string& key, const Chec
       };
       s->exp_avg(moment("exp_avg"));
       s->exp_avg_sq(moment("exp_avg_sq"));
-      if (r.has_tensor(moment_name(key, g, i, "max_exp_avg_sq"))) s->max_exp_avg_sq(moment("max_exp_avg_sq"));
+      // amsgrad's running maximum: required when the group uses it (Adam's step reads it).
+      if (o.amsgrad() || r.has_tensor(moment_name(key, g, i, "max_exp_avg_sq")))
+        s->max_exp_avg_sq(moment("max_exp_avg_sq"));
       opt->state()[id] = std::move(s);
     }
   }
@@ -153,6 +155,9 @@ void CheckpointReader::read_into(const std::string& name, torch::Tensor& dst) co
                                  "different configuration or version — delete it to restart this run",
                                  path().string(), name, shape_str(dst.sizes())));
   const auto& e = file_.entry(name);
+  if (safetensors_dtype(e.dtype) != dst.scalar_type())
+    throw InputError(fmt::format("{}: tensor '{}' is {} in the checkpoint, the run expects {}", path().string(), name,
+                                 e.dtype, safetensors_dtype_name(dst.scalar_type())));
   if (torch::IntArrayRef(e.shape) != dst.sizes())
     throw InputError(fmt::format("{}: tensor '{}' has shape {} in the checkpoint, the run expects {}",
                                  path().string(), name, shape_str(e.shape), shape_str(dst.sizes())));

@@ -253,6 +253,23 @@ TEST(Checkpoint, AdamWStateRoundTripsExactly) {
   fs::remove(file);
 }
 
+// A stored tensor of another dtype is refused, not converted (a bf16 run resumed as fp32 is
+// another run).
+TEST(Checkpoint, AnotherDtypeIsAnInputError) {
+  const auto file = fs::temp_directory_path() / ("osv_ckpt_dtype_" + std::to_string(::getpid()) + ".safetensors");
+  CheckpointWriter w;
+  w.tensor("x", torch::ones({2}, torch::kFloat64));
+  w.save(file);
+  auto dst = torch::zeros({2}, torch::kFloat32);
+  try {
+    CheckpointReader::open(file).read_into("x", dst);
+    FAIL() << "an F64 tensor was read into an F32 one";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("F64"), std::string::npos) << e.what();
+  }
+  fs::remove(file);
+}
+
 // Skipped discriminator updates are counted like skipped generator steps, and a run that skipped
 // more than train.max_skipped_share of its updates is not finished (run_training throws).
 TEST(TrainLoopSkips, TooManySkippedUpdatesDoNotFinishARun) {
