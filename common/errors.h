@@ -15,6 +15,7 @@ enum ExitCode : int {
   kExitUsage = 2,
   kExitNotImplemented = 3,
   kExitBadInput = 4,
+  kExitNotComparable = 5,  // regress: this run's assets are other bits than the baseline's
 };
 
 // A mistake in how osvbench was called: unknown key, wrong type, bad value.

@@ -372,7 +372,13 @@ std::string write_video(const fs::path& path, const torch::Tensor& frames_in, do
   ctx.p->gop_size = 12;
   ctx.p->thread_count = 1;  // threaded encoders may pick different bits run to run; the written files must not
   if (enc->id == AV_CODEC_ID_MPEG4) ctx.p->bit_rate = static_cast<int64_t>(W) * H * 8;
-  if (enc->id == AV_CODEC_ID_H264) av_opt_set(ctx.p->priv_data, "crf", "18", 0);
+  if (enc->id == AV_CODEC_ID_H264) {
+    av_opt_set(ctx.p->priv_data, "crf", "18", 0);
+    // x264 picks its SIMD kernels from the CPU, and its float kernels (macroblock-tree rate control)
+    // round differently with AVX-512 than with AVX2: the same clip would be other bytes on another
+    // machine. Capped at AVX2 where the CPU has it, as the numerics of every computation here are.
+    if (__builtin_cpu_supports("avx2")) av_opt_set(ctx.p->priv_data, "x264-params", "asm=AVX2", 0);
+  }
   if (out.p->oformat->flags & AVFMT_GLOBALHEADER) ctx.p->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   if (int e = avcodec_open2(ctx.p, enc, nullptr); e < 0)
     throw std::runtime_error(fmt::format("write_video '{}': cannot open {}: {}", path.string(), enc->name, av_error(e)));

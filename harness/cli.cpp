@@ -20,7 +20,8 @@ namespace {
 
 constexpr const char* kExitCodes =
     "Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown command/option/key, bad value),\n"
-    "            3 not implemented yet, 4 bad input data or checkpoint.\n"
+    "            3 not implemented yet, 4 bad input data or checkpoint,\n"
+    "            5 regress only: not comparable (this machine's assets are other bits than the baseline's).\n"
     "Config overrides are key=value pairs after the options (`osvbench info --config-keys` lists the keys);\n"
     "a unique key suffix works too: steps=8 means sample.steps=8.";
 

@@ -17,7 +17,19 @@ ctest --preset default -L "${OSVBENCH_TEST_LABELS:-unit|parity|e2e}" -j "$(nproc
 # row's FVD is worse beyond the statistical tolerance (harness/regress.h). Refresh the baseline
 # after an intended change with --update.
 echo "[test] FVD regression gate against tests/baselines/regress_tiny.json" >&2
-build/default/harness/osvbench regress --baseline tests/baselines/regress_tiny.json --runs build/default/regress-runs
+# Exit 5 (NOT COMPARABLE): this machine trained the tiny assets to other bits than the machine that
+# wrote the baseline (the table above names the first asset), so no FVD of it can be judged. That is
+# not a regression of the change under test: it is reported loudly and, unless
+# OSVBENCH_GATE_STRICT=1, does not fail the run (an unchanged tree must pass on any AVX2 machine).
+gate=0
+build/default/harness/osvbench regress --baseline tests/baselines/regress_tiny.json --runs build/default/regress-runs || gate=$?
+if [[ $gate == 5 && "${OSVBENCH_GATE_STRICT:-0}" != 1 ]]; then
+  echo "[test] WARNING: the FVD gate could not judge on this machine: its tiny assets are other bits than" \
+    "the baseline's (see the asset table above; lscpu: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'))." \
+    "No FVD regression was checked. OSVBENCH_GATE_STRICT=1 makes this fail." >&2
+elif [[ $gate != 0 ]]; then
+  exit "$gate"
+fi
 # libFuzzer with ASan + UBSan over the parsers of untrusted bytes (safetensors, config, CSV, video),
 # a bounded slice of OSVBENCH_FUZZ_SECONDS per target (0 skips; longer runs by hand: scripts/fuzz.sh 600).
 if [[ "${OSVBENCH_FUZZ_SECONDS:-45}" != 0 ]]; then

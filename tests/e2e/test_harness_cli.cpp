@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "common/errors.h"
 #include "datasets/video_backend.h"
 #include "tests/e2e/e2e_util.h"
 
@@ -29,10 +30,20 @@ TEST(HarnessCli, RegressionGatePassesCleanAndCatchesAPlantedFault) {
   fs::remove_all(dir);
   const std::string common = "--baseline " + kBaseline.string() + " --runs " + dir.string();
   auto [code, out] = run("regress " + common);
+  if (code == kExitNotComparable) {
+    // This machine trains the tiny assets to other bits than the one that wrote the baseline: the
+    // gate says so, naming the first asset and both hashes, and exits 5 (not a regression; the
+    // test script warns). Nothing below can be judged here (every row's detector differs).
+    EXPECT_NE(out.find("ASSET BITS DIFFER: '"), std::string::npos) << out;
+    EXPECT_NE(out.find("NOT COMPARABLE"), std::string::npos) << out;
+    EXPECT_EQ(out.find("REGRESSION: at least one row"), std::string::npos) << out;
+    GTEST_SKIP() << "this machine computes other bits than the baseline's; the gate cannot judge here:\n"
+                 << out.substr(out.find("ASSET BITS DIFFER"));
+  }
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("no regression"), std::string::npos) << out;
-  // Every asset is the baseline's bits (this is the cross-machine check: a CPU that computes other
-  // bits fails here, naming the asset), and a baseline whose VAE is other bits is not comparable.
+  // Every asset is the baseline's bits (the cross-machine check: a CPU that computes other bits
+  // exits 5 above, naming the asset), and a baseline whose VAE is other bits is not comparable.
   EXPECT_EQ(out.find("| DIFFER |"), std::string::npos) << out;
   for (const char* a : {"| data | ", "| detector | ", "| vae | ", "| image_encoder | ", "| teacher | "})
     EXPECT_NE(out.find(a), std::string::npos) << a << "\n" << out;
@@ -42,7 +53,7 @@ TEST(HarnessCli, RegressionGatePassesCleanAndCatchesAPlantedFault) {
       if (a["asset"] == "vae") a["sha256"] = std::string(64, '0');
     atomic_write(dir / "tampered.json", doc.dump(2));
     auto [ct, ot] = run("regress --baseline " + (dir / "tampered.json").string() + " --runs " + dir.string());
-    EXPECT_EQ(ct, 1) << ot;
+    EXPECT_EQ(ct, kExitNotComparable) << ot;
     EXPECT_NE(ot.find("ASSET BITS DIFFER: 'vae' is "), std::string::npos) << ot;
     EXPECT_NE(ot.find("NOT COMPARABLE"), std::string::npos) << ot;
     EXPECT_EQ(ot.find("REGRESSION: at least one row"), std::string::npos) << ot;
