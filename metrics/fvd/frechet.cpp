@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 #include <tuple>
+#include <type_traits>
 
 #include "common/errors.h"
 #include "models/safetensors.h"
@@ -25,59 +26,136 @@ std::string cov_normaliser_name(CovNormaliser n) { return n == CovNormaliser::N 
 FrechetStats::FrechetStats(int64_t dim, bool keep_features) : dim_(dim), keep_(keep_features) {
   sum_ = Eigen::VectorXd::Zero(dim);
   sum_outer_ = Eigen::MatrixXd::Zero(dim, dim);
-  features_.resize(0, dim);
 }
 
-void FrechetStats::add(const Eigen::MatrixXd& x) {
+void FrechetStats::add_sums(const Eigen::MatrixXd& x) {
   if (x.cols() != dim_)
     throw std::invalid_argument(fmt::format("FrechetStats: features of dimension {} into statistics of {}", x.cols(), dim_));
   sum_ += x.colwise().sum().transpose();
   sum_outer_.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
   count_ += x.rows();
-  if (keep_) blocks_.push_back(x);
 }
 
-const Eigen::MatrixXd& FrechetStats::features() const {
-  if (!blocks_.empty()) {
-    Eigen::Index rows = features_.rows();
-    for (const auto& b : blocks_) rows += b.rows();
-    Eigen::MatrixXd joined(rows, dim_);
-    joined.topRows(features_.rows()) = features_;
-    Eigen::Index at = features_.rows();
-    for (const auto& b : blocks_) {
-      joined.middleRows(at, b.rows()) = b;
-      at += b.rows();
+namespace {
+
+// Appends n row-major rows of dim values to chunks of FrechetStats::kChunkRows rows; `held` is the
+// number of rows the chunks hold before.
+template <class S, class T>
+void append_rows(std::vector<std::vector<S>>& chunks, int64_t held, int64_t dim, const T* src, int64_t n) {
+  constexpr int64_t K = FrechetStats::kChunkRows;
+  while (n > 0) {
+    if (held % K == 0) {
+      chunks.emplace_back();
+      chunks.back().reserve(static_cast<std::size_t>(K * dim));
     }
-    features_.swap(joined);
-    blocks_.clear();
+    const int64_t take = std::min(n, K - held % K);
+    auto& c = chunks.back();
+    c.insert(c.end(), src, src + take * dim);
+    held += take;
+    src += take * dim;
+    n -= take;
   }
-  return features_;
+}
+
+}  // namespace
+
+// Called before add_sums: count_ is the number of rows held.
+template <class T>
+void FrechetStats::keep_rows(const T* rows, int64_t n) {
+  if (!keep_ || n == 0) return;
+  if constexpr (std::is_same_v<T, double>) {
+    if (!double_) {  // the rows held so far become double (exact)
+      for (const auto& c : f32_) f64_.emplace_back(c.begin(), c.end());
+      for (auto& c : f64_) c.reserve(static_cast<std::size_t>(kChunkRows * dim_));
+      f32_.clear();
+      double_ = true;
+    }
+  }
+  if (double_)
+    append_rows(f64_, count_, dim_, rows, n);
+  else
+    append_rows(f32_, count_, dim_, rows, n);
+}
+
+void FrechetStats::add(const Eigen::MatrixXd& x) {
+  if (x.cols() != dim_)
+    throw std::invalid_argument(fmt::format("FrechetStats: features of dimension {} into statistics of {}", x.cols(), dim_));
+  const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> r = x;
+  keep_rows(r.data(), r.rows());
+  add_sums(x);
 }
 
 void FrechetStats::add(const double* features, int64_t rows) {
-  add(Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_)
-          .cast<double>()
-          .eval());
+  const Eigen::MatrixXd x =
+      Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_);
+  keep_rows(features, rows);
+  add_sums(x);
 }
 
 void FrechetStats::add(const float* features, int64_t rows) {
-  add(Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_)
-          .cast<double>()
-          .eval());
+  const Eigen::MatrixXd x =
+      Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_)
+          .cast<double>();
+  keep_rows(features, rows);
+  add_sums(x);
+}
+
+int64_t FrechetStats::feature_chunks() const {
+  return static_cast<int64_t>(double_ ? f64_.size() : f32_.size());
+}
+
+at::Tensor FrechetStats::feature_chunk(int64_t i) const {
+  if (i < 0 || i >= feature_chunks())
+    throw std::out_of_range(fmt::format("FrechetStats::feature_chunk {} of {}", i, feature_chunks()));
+  const auto u = static_cast<std::size_t>(i);
+  if (double_)
+    return torch::from_blob(const_cast<double*>(f64_[u].data()),
+                            {static_cast<int64_t>(f64_[u].size()) / std::max<int64_t>(dim_, 1), dim_}, torch::kFloat64);
+  return torch::from_blob(const_cast<float*>(f32_[u].data()),
+                          {static_cast<int64_t>(f32_[u].size()) / std::max<int64_t>(dim_, 1), dim_}, torch::kFloat32);
+}
+
+Eigen::MatrixXd FrechetStats::features() const {
+  Eigen::MatrixXd out(keep_ ? count_ : 0, dim_);
+  Eigen::Index at = 0;
+  auto copy = [&](const auto& chunks) {
+    for (const auto& c : chunks) {
+      const Eigen::Index rows = static_cast<Eigen::Index>(c.size()) / std::max<Eigen::Index>(dim_, 1);
+      using T = typename std::decay_t<decltype(c)>::value_type;
+      out.middleRows(at, rows) =
+          Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(c.data(), rows, dim_)
+              .template cast<double>();
+      at += rows;
+    }
+  };
+  if (double_)
+    copy(f64_);
+  else
+    copy(f32_);
+  return out;
 }
 
 void FrechetStats::merge(const FrechetStats& o) {
   if (o.dim_ != dim_) throw InputError(fmt::format("cannot merge statistics of dimension {} and {}", dim_, o.dim_));
+  if (keep_ && o.keep_) {
+    for (const auto& c : o.f64_) {
+      keep_rows(c.data(), static_cast<int64_t>(c.size()) / dim_);
+      count_ += static_cast<int64_t>(c.size()) / dim_;  // keep_rows reads count_ as the rows held
+    }
+    for (const auto& c : o.f32_) {
+      keep_rows(c.data(), static_cast<int64_t>(c.size()) / dim_);
+      count_ += static_cast<int64_t>(c.size()) / dim_;
+    }
+    count_ -= o.count_;
+  } else {
+    keep_ = false;
+    double_ = false;
+    f32_.clear();
+    f64_.clear();
+  }
   sum_ += o.sum_;
   sum_outer_ += o.sum_outer_;
   count_ += o.count_;
-  if (keep_ && o.keep_) {
-    blocks_.push_back(o.features());
-  } else {
-    keep_ = false;
-    features_.resize(0, dim_);
-    blocks_.clear();
-  }
 }
 
 Eigen::VectorXd FrechetStats::mean() const {
@@ -101,22 +179,6 @@ torch::Tensor to_torch(const Eigen::MatrixXd& m) {
   return torch::from_blob(r.data(), {r.rows(), r.cols()}, torch::kFloat64).clone();
 }
 
-// A row-major torch copy [rows, cols] of a column-major Eigen matrix, in one allocation.
-torch::Tensor row_major_copy(const Eigen::MatrixXd& m) {
-  auto out = torch::empty({m.rows(), m.cols()}, torch::kFloat64);
-  if (m.size() == 0) return out;
-  const auto view = torch::from_blob(const_cast<double*>(m.data()), {m.rows(), m.cols()}, {1, m.rows()},
-                                     torch::kFloat64);
-  out.copy_(view);
-  return out;
-}
-
-// A [rows, cols] view of a column-major Eigen matrix's memory (no copy; the matrix must outlive it).
-torch::Tensor column_major_view(const Eigen::MatrixXd& m) {
-  return torch::from_blob(const_cast<double*>(m.data()), {m.rows(), m.cols()}, {1, std::max<int64_t>(m.rows(), 1)},
-                          torch::kFloat64);
-}
-
 Eigen::MatrixXd from_torch(const torch::Tensor& t) {
   auto c = t.to(torch::kFloat64).contiguous();
   const int64_t rows = c.dim() >= 1 ? c.size(0) : 1, cols = c.dim() == 2 ? c.size(1) : 1;
@@ -133,7 +195,12 @@ void FrechetStats::save(const std::filesystem::path& path) const {
       {"sum", to_torch(sum_).reshape({dim_})},
       {"sum_outer", to_torch(full)},
   };
-  if (keep_) t.emplace_back("features", to_torch(features()));
+  if (keep_) {  // in the dtype they are kept in
+    std::vector<torch::Tensor> chunks;
+    for (int64_t i = 0; i < feature_chunks(); ++i) chunks.push_back(feature_chunk(i));
+    t.emplace_back("features", chunks.empty() ? torch::empty({0, dim_}, double_ ? torch::kFloat64 : torch::kFloat32)
+                                              : torch::cat(chunks));
+  }
   auto meta = info;
   meta["osvbench_fvd_stats"] = "1";
   save_safetensors(path, t, meta);
@@ -169,14 +236,19 @@ FrechetStats FrechetStats::load(const std::filesystem::path& path) {
   FrechetStats s(dim, f.contains("features"));
   s.sum_ = from_torch(sum.reshape({-1, 1}));
   s.sum_outer_ = from_torch(f.tensor("sum_outer"));
-  s.count_ = count;
   if (s.sum_outer_.rows() != s.dim_ || s.sum_outer_.cols() != s.dim_)
     throw InputError(fmt::format("{}: sum_outer is not {}x{}", path.string(), s.dim_, s.dim_));
-  if (s.keep_) {
-    s.features_ = from_torch(f.tensor("features"));
-    if (s.features_.rows() != s.count_ || s.features_.cols() != s.dim_)
-      throw InputError(fmt::format("{}: features do not match count {} and dimension {}", path.string(), s.count_, s.dim_));
+  if (s.keep_) {  // kept as stored: float32 or float64 (anything else as float64)
+    auto x = f.tensor("features");
+    if (x.scalar_type() == torch::kFloat32) {
+      x = x.contiguous();
+      s.keep_rows(x.data_ptr<float>(), count);
+    } else {
+      x = x.to(torch::kFloat64).contiguous();
+      s.keep_rows(x.data_ptr<double>(), count);
+    }
   }
+  s.count_ = count;
   for (const auto& [k, v] : f.metadata())
     if (k != "osvbench_fvd_stats") s.info[k] = v;
   return s;
@@ -199,27 +271,36 @@ double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2) {
   return torch::linalg_eigvalsh(m).clamp_min(0).sqrt().sum().item<double>();
 }
 
+// All kept rows of a set as one row-major double tensor [count, dim] (a copy).
+torch::Tensor feature_rows(const FrechetStats& s) {
+  std::vector<torch::Tensor> chunks;
+  for (int64_t i = 0; i < s.feature_chunks(); ++i) chunks.push_back(s.feature_chunk(i).to(torch::kFloat64));
+  return chunks.empty() ? torch::empty({0, s.dim()}, torch::kFloat64) : torch::cat(chunks);
+}
+
+torch::Tensor mean_of(const FrechetStats& s) { return to_torch(s.mean()).reshape({s.dim()}); }
+
 // FD of weighted subsets of two feature sets (weights = integer counts: a bootstrap resample,
 // or 0/1: a subset). Precomputes what every resample shares; the N x N form when both sets are
 // smaller than the dimension.
 class WeightedFd {
  public:
-  // Reads x1 and x2 in place when N >= D: they must outlive this object.
-  WeightedFd(const Eigen::MatrixXd& x1, const Eigen::MatrixXd& x2, CovNormaliser n) : n_(n) {
-    gram_ = x1.rows() < x1.cols() && x2.rows() < x2.cols();
+  // Reads the kept features of a and b in place when N >= D: they must outlive this object.
+  WeightedFd(const FrechetStats& a, const FrechetStats& b, CovNormaliser n) : n_(n) {
+    gram_ = a.count() < a.dim() && b.count() < b.dim();
     if (!gram_) {
-      // The covariance form reads the rows where the statistics keep them, a block at a time
-      // (centred per block): no copy of the N x D features.
-      a_ = column_major_view(x1);
-      b_ = column_major_view(x2);
-      m1_ = to_torch(Eigen::VectorXd(x1.colwise().mean().transpose())).reshape({x1.cols()});
-      m2_ = to_torch(Eigen::VectorXd(x2.colwise().mean().transpose())).reshape({x2.cols()});
+      // The covariance form reads the rows where the statistics keep them, a chunk at a time
+      // (centred per chunk): no copy of the N x D features.
+      x1_ = &a;
+      x2_ = &b;
+      m1_ = mean_of(a);
+      m2_ = mean_of(b);
       dm_ = m1_ - m2_;
       return;
     }
     // One row-major copy of each feature set (N < D: smaller than D x D), centred in place.
-    a_ = row_major_copy(x1);
-    b_ = row_major_copy(x2);
+    a_ = feature_rows(a);
+    b_ = feature_rows(b);
     const auto m1 = a_.mean(0), m2 = b_.mean(0);
     a_.sub_(m1);
     b_.sub_(m2);
@@ -240,27 +321,28 @@ class WeightedFd {
     const double d1 = n_ == CovNormaliser::N ? n1 : n1 - 1.0, d2 = n_ == CovNormaliser::N ? n2 : n2 - 1.0;
     if (d1 <= 0 || d2 <= 0) throw InputError("a Fréchet distance needs at least 2 videos per set");
     if (!gram_) {
-      auto moments = [&](const torch::Tensor& all, const torch::Tensor& mean, const torch::Tensor& weights, double n,
+      auto moments = [&](const FrechetStats& all, const torch::Tensor& mean, const torch::Tensor& weights, double n,
                          double d) {
-        // In blocks of rows (the working set is a block, not a copy of all N rows); rows of weight
-        // 0 (a third of a bootstrap resample) dropped before the products.
-        constexpr int64_t kBlock = 256;
-        const int64_t D = all.size(1);
+        // A chunk of rows at a time (the working set is a chunk, not a copy of all N rows); rows of
+        // weight 0 (a third of a bootstrap resample) dropped before the products.
+        const int64_t D = all.dim();
         auto sum = torch::zeros({D}, torch::kFloat64), outer = torch::zeros({D, D}, torch::kFloat64);
-        for (int64_t b = 0; b < all.size(0); b += kBlock) {
-          const int64_t e = std::min(all.size(0), b + kBlock);
+        for (int64_t i = 0, b = 0; i < all.feature_chunks(); ++i) {
+          const auto chunk = all.feature_chunk(i);
+          const int64_t e = b + chunk.size(0);
           const auto wb = weights.slice(0, b, e);
           const auto keep = wb.nonzero().squeeze(1);
-          const auto x = all.slice(0, b, e).index_select(0, keep) - mean, w = wb.index_select(0, keep);
+          const auto x = chunk.index_select(0, keep).to(torch::kFloat64) - mean, w = wb.index_select(0, keep);
           sum.add_(x.t().matmul(w));
           outer.add_((x * w.unsqueeze(1)).t().matmul(x));
+          b = e;
         }
         const auto delta = sum / n;  // [D]: resampled mean minus the full mean
         auto cov = outer - n * torch::outer(delta, delta);
         return std::pair{delta, cov / d};
       };
-      const auto [delta1, c1] = moments(a_, m1_, w1, n1, d1);
-      const auto [delta2, c2] = moments(b_, m2_, w2, n2, d2);
+      const auto [delta1, c1] = moments(*x1_, m1_, w1, n1, d1);
+      const auto [delta2, c2] = moments(*x2_, m2_, w2, n2, d2);
       const auto mu = dm_ + delta1 - delta2;
       return mu.dot(mu).item<double>() + c1.trace().item<double>() + c2.trace().item<double>() -
              2.0 * trace_sqrt_product(c1, c2);
@@ -287,8 +369,9 @@ class WeightedFd {
  private:
   CovNormaliser n_;
   bool gram_ = false;
-  // Gram form: centred rows [N1, D], [N2, D]; covariance form: views of the uncentred features and
-  // their means m1_, m2_ [D]. dm_ = m1 - m2 [D].
+  // Gram form: centred rows [N1, D], [N2, D]; covariance form: the two statistics (their kept
+  // features read in place) and their means m1_, m2_ [D]. dm_ = m1 - m2 [D].
+  const FrechetStats *x1_ = nullptr, *x2_ = nullptr;
   torch::Tensor a_, b_, m1_, m2_, dm_;
   torch::Tensor g11_, g22_, g12_, v1_, v2_;  // Gram matrices; centred rows . (m1 - m2)
   double dm2_ = 0;
@@ -344,13 +427,13 @@ double frechet_distance(const FrechetStats& a, const FrechetStats& b, CovNormali
 
 double frechet_distance_from_features(const FrechetStats& a, const FrechetStats& b, CovNormaliser n) {
   require_features(a, b, "a Fréchet distance from features");
-  return WeightedFd(a.features(), b.features(), n)(ones(a.count()), ones(b.count()));
+  return WeightedFd(a, b, n)(ones(a.count()), ones(b.count()));
 }
 
 std::vector<double> bootstrap_fds(const FrechetStats& real, const FrechetStats& fake, CovNormaliser n,
                                   int resamples, uint64_t seed) {
   require_features(real, fake, "a bootstrap interval");
-  return resampled_fds(WeightedFd(real.features(), fake.features(), n), real.count(), fake.count(), resamples, seed);
+  return resampled_fds(WeightedFd(real, fake, n), real.count(), fake.count(), resamples, seed);
 }
 
 BootstrapSummary summarise_bootstrap(double fd, std::vector<double> draws, double confidence) {
@@ -372,16 +455,37 @@ BootstrapSummary summarise_bootstrap(double fd, std::vector<double> draws, doubl
   return s;
 }
 
-double tail_variance_share(const Eigen::MatrixXd& x, double fraction) {
-  if (x.rows() < 2) return 0.0;
-  const Eigen::RowVectorXd mu = x.colwise().mean();
-  std::vector<double> d(static_cast<std::size_t>(x.rows()));
-  for (Eigen::Index i = 0; i < x.rows(); ++i) d[static_cast<std::size_t>(i)] = (x.row(i) - mu).squaredNorm();
+namespace {
+
+// The share of sum(d) carried by its largest ceil(fraction * n) values.
+double tail_share_of(std::vector<double> d, double fraction) {
   const double total = std::accumulate(d.begin(), d.end(), 0.0);
   if (total <= 0) return 0.0;
   const auto k = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(d.size()))));
   std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), d.end(), std::greater<>());
   return std::accumulate(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), 0.0) / total;
+}
+
+}  // namespace
+
+double tail_variance_share(const Eigen::MatrixXd& x, double fraction) {
+  if (x.rows() < 2) return 0.0;
+  const Eigen::RowVectorXd mu = x.colwise().mean();
+  std::vector<double> d(static_cast<std::size_t>(x.rows()));
+  for (Eigen::Index i = 0; i < x.rows(); ++i) d[static_cast<std::size_t>(i)] = (x.row(i) - mu).squaredNorm();
+  return tail_share_of(std::move(d), fraction);
+}
+
+double tail_variance_share(const FrechetStats& s, double fraction) {
+  if (!s.has_features() || s.count() < 2) return 0.0;
+  const auto mu = mean_of(s);
+  std::vector<double> d;
+  d.reserve(static_cast<std::size_t>(s.count()));
+  for (int64_t i = 0; i < s.feature_chunks(); ++i) {
+    const auto di = (s.feature_chunk(i).to(torch::kFloat64) - mu).square().sum(1).contiguous();
+    d.insert(d.end(), di.data_ptr<double>(), di.data_ptr<double>() + di.numel());
+  }
+  return tail_share_of(std::move(d), fraction);
 }
 
 std::string heavy_tail_warning(const FvdResult& r, double threshold) {
@@ -419,14 +523,14 @@ FvdResult compute_fvd(const FrechetStats& real, const FrechetStats& fake, const 
   const bool have_features = real.has_features() && fake.has_features();
   std::optional<WeightedFd> weighted;
   if (have_features && (o.bootstrap > 0 || o.fd_inf || (r.n_real < r.dim && r.n_fake < r.dim)))
-    weighted.emplace(real.features(), fake.features(), o.normaliser);
+    weighted.emplace(real, fake, o.normaliser);
   // Fewer videos than dimensions: the N x N form, exact for the singular covariances.
   r.fvd = weighted && weighted->gram() ? (*weighted)(ones(r.n_real), ones(r.n_fake))
                                        : frechet_distance(mu1, s1, mu2, s2);
   r.mean_term = (mu1 - mu2).squaredNorm();
   r.mean_bias = s1.trace() / static_cast<double>(r.n_real) + s2.trace() / static_cast<double>(r.n_fake);
-  if (real.has_features()) r.real_tail_share = tail_variance_share(real.features());
-  if (fake.has_features()) r.fake_tail_share = tail_variance_share(fake.features());
+  if (real.has_features()) r.real_tail_share = tail_variance_share(real);
+  if (fake.has_features()) r.fake_tail_share = tail_variance_share(fake);
   if (o.bootstrap > 0) {
     if (!have_features) throw UsageError("a bootstrap interval needs per-video features in both statistics");
     const auto s =

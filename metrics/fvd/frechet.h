@@ -38,6 +38,10 @@
 #include <string>
 #include <vector>
 
+namespace at {
+class Tensor;
+}
+
 namespace osv {
 
 enum class CovNormaliser { N, NMinus1 };  // StyleGAN-V/cd-fvd: N; TF-GAN/VideoGPT: N-1
@@ -48,12 +52,19 @@ std::string cov_normaliser_name(CovNormaliser n);
 // independent of the number of videos. Optionally keeps the features for the bootstrap.
 class FrechetStats {
  public:
+  // Kept features are stored in chunks of this many rows (row-major): where the Fréchet distance's
+  // resampling reads them a chunk at a time, and the chunk boundaries depend only on the row order
+  // (so statistics merged from shards hold the same chunks as one pass over the same rows).
+  static constexpr int64_t kChunkRows = 256;
+
   explicit FrechetStats(int64_t dim = 0, bool keep_features = false);
-  // features: rows = videos, row-major float or double data of `rows` x dim()
+  // features: rows = videos, row-major float or double data of `rows` x dim(). Float rows (a
+  // detector's output) are kept as float: exact, at half the memory of double; once any double row
+  // is added, all kept rows are double.
   void add(const float* features, int64_t rows);
   void add(const double* features, int64_t rows);
   void add(const Eigen::MatrixXd& rows);
-  // Exact: counts and sums add; kept features are concatenated.
+  // Exact: counts and sums add; kept features are appended.
   void merge(const FrechetStats& other);
 
   int64_t dim() const { return dim_; }
@@ -61,10 +72,14 @@ class FrechetStats {
   Eigen::VectorXd mean() const;
   Eigen::MatrixXd covariance(CovNormaliser n) const;
   bool has_features() const { return keep_; }
-  // count x dim when kept. Batches added are kept as blocks and joined here, once: adding N videos
-  // in batches copies each feature row twice, not N/batch times. The join mutates the (mutable)
-  // cache: do not call it from two threads on the same statistics while blocks are pending.
-  const Eigen::MatrixXd& features() const;
+  // A double copy [count, dim] of the kept features (count x dim doubles: for tests and small sets;
+  // the distance and its bootstrap read the chunks in place).
+  Eigen::MatrixXd features() const;
+  // Kept features, chunk i of feature_chunks(): a [rows, dim] view (float32 or float64, no copy;
+  // valid until the next add or merge). Every chunk but the last has kChunkRows rows.
+  int64_t feature_chunks() const;
+  at::Tensor feature_chunk(int64_t i) const;
+  bool features_are_double() const { return double_; }
 
   // Provenance written with the statistics (detector id, weights sha256, preprocessing, ...).
   std::map<std::string, std::string> info;
@@ -73,13 +88,20 @@ class FrechetStats {
   static FrechetStats load(const std::filesystem::path& path);
 
  private:
+  template <class T>
+  void keep_rows(const T* rows, int64_t n);
+  void add_sums(const Eigen::MatrixXd& rows);
+
   int64_t dim_ = 0;
   int64_t count_ = 0;
   bool keep_ = false;
   Eigen::VectorXd sum_;
   Eigen::MatrixXd sum_outer_;
-  mutable Eigen::MatrixXd features_;
-  mutable std::vector<Eigen::MatrixXd> blocks_;  // added since features_ was last joined
+  // The kept rows: chunks of kChunkRows x dim row-major values, in f32_ while every row added was
+  // float, in f64_ (f32_ empty) once one was double.
+  bool double_ = false;
+  std::vector<std::vector<float>> f32_;
+  std::vector<std::vector<double>> f64_;
 };
 
 double frechet_distance(const Eigen::VectorXd& mu1, const Eigen::MatrixXd& s1, const Eigen::VectorXd& mu2,
@@ -110,6 +132,8 @@ struct FvdResult {
 
 // The tail share above for one set's features (rows = videos); 0 for fewer than 2 rows.
 double tail_variance_share(const Eigen::MatrixXd& features, double fraction = 0.05);
+// The same over a set's kept features, read in place (its mean from the running sums).
+double tail_variance_share(const FrechetStats& stats, double fraction = 0.05);
 // One line that warns when a set of at least 40 videos has a tail share above `threshold`;
 // empty otherwise.
 std::string heavy_tail_warning(const FvdResult& r, double threshold = 0.5);

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <random>
 
+#include <torch/torch.h>
+
 #include "common/errors.h"
 #include "metrics/fvd/frechet.h"
 #include "metrics/fvd/video_stats.h"
@@ -66,7 +68,7 @@ TEST(Frechet, SaveLoadAndMergeAreExact) {
   std::filesystem::remove_all(dir);
 }
 
-// Features added in batches (kept as blocks, joined once) read back as the rows in order, through
+// Features added in batches (kept in chunks of 256 rows) read back as the rows in order, through
 // adds after a read, merges and a save/load.
 TEST(Frechet, BatchedFeaturesReadBackInOrder) {
   const auto x = gaussian(70, 6, 0, 1, 3);
@@ -88,6 +90,64 @@ TEST(Frechet, BatchedFeaturesReadBackInOrder) {
   u.save(dir / "u.safetensors");
   EXPECT_EQ(FrechetStats::load(dir / "u.safetensors").features(), x);
   std::filesystem::remove_all(dir);
+}
+
+// A detector's float32 features are kept as float32 (half the memory of double) and give the same
+// distance, bootstrap draws and tail share, bit for bit, as the same values kept as double; a
+// double row added later turns the kept rows into double without changing them.
+TEST(Frechet, FloatFeaturesAreKeptAsFloatAndGiveTheSameNumbers) {
+  const auto xa = gaussian(600, 5, 0, 1, 21), xb = gaussian(530, 5, 0.3, 1.1, 22);
+  const Eigen::MatrixXf fa = xa.cast<float>(), fb = xb.cast<float>();
+  auto rows = [](const Eigen::MatrixXf& m) { return Eigen::Matrix<float, -1, -1, Eigen::RowMajor>(m); };
+  const auto ra = rows(fa), rb = rows(fb);
+  FrechetStats a32(5, true), b32(5, true), a64(5, true), b64(5, true);
+  const Eigen::Matrix<double, -1, -1, Eigen::RowMajor> da = ra.cast<double>(), db = rb.cast<double>();
+  for (int64_t at = 0; at < 600; at += 16) {  // the same batches: the same running sums
+    a32.add(ra.data() + at * 5, std::min<int64_t>(16, 600 - at));
+    a64.add(da.data() + at * 5, std::min<int64_t>(16, 600 - at));
+  }
+  b32.add(rb.data(), 530);
+  b64.add(db.data(), 530);
+  EXPECT_FALSE(a32.features_are_double());
+  EXPECT_TRUE(a64.features_are_double());
+  ASSERT_EQ(a32.feature_chunks(), 3);  // 256 + 256 + 88 rows
+  EXPECT_EQ(a32.feature_chunk(0).scalar_type(), torch::kFloat32);
+  EXPECT_EQ(a32.feature_chunk(2).size(0), 88);
+  EXPECT_EQ(a32.features(), a64.features());
+  EXPECT_EQ(bootstrap_fds(a32, b32, CovNormaliser::N, 5, 7), bootstrap_fds(a64, b64, CovNormaliser::N, 5, 7));
+  EXPECT_EQ(tail_variance_share(a32), tail_variance_share(a64));
+  EXPECT_NEAR(tail_variance_share(a32), tail_variance_share(a32.features()), 1e-12);
+  // Saved as float32, loaded as float32.
+  const auto dir = std::filesystem::temp_directory_path() / "osvbench_test_frechet_f32";
+  std::filesystem::create_directories(dir);
+  a32.save(dir / "a.safetensors");
+  EXPECT_EQ(SafetensorsFile::open(dir / "a.safetensors").tensor("features").scalar_type(), torch::kFloat32);
+  const auto la = FrechetStats::load(dir / "a.safetensors");
+  EXPECT_FALSE(la.features_are_double());
+  EXPECT_EQ(la.features(), a64.features());
+  std::filesystem::remove_all(dir);
+  // A double row after float ones: all kept rows become double, values unchanged.
+  a32.add(Eigen::MatrixXd(xa.topRows(1)));
+  EXPECT_TRUE(a32.features_are_double());
+  Eigen::MatrixXd expect(601, 5);
+  expect << fa.cast<double>(), xa.topRows(1);
+  EXPECT_EQ(a32.features(), expect);
+}
+
+// Statistics merged from shards hold the same chunks of rows as one pass over the same rows.
+TEST(Frechet, MergedShardsHoldTheChunksOfOnePass) {
+  const auto x = gaussian(700, 3, 0, 1, 23);
+  FrechetStats whole(3, true), s1(3, true), s2(3, true), s3(3, true);
+  whole.add(x);
+  s1.add(Eigen::MatrixXd(x.topRows(100)));
+  s2.add(Eigen::MatrixXd(x.middleRows(100, 300)));
+  s3.add(Eigen::MatrixXd(x.bottomRows(300)));
+  s1.merge(s2);
+  s1.merge(s3);
+  ASSERT_EQ(s1.feature_chunks(), whole.feature_chunks());
+  for (int64_t i = 0; i < whole.feature_chunks(); ++i)
+    EXPECT_TRUE(s1.feature_chunk(i).equal(whole.feature_chunk(i))) << i;
+  EXPECT_EQ(s1.count(), 700);
 }
 
 TEST(Frechet, BootstrapIntervalIsSeededAndContainsTheEstimate) {
