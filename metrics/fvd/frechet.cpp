@@ -59,9 +59,9 @@ void append_rows(std::vector<std::vector<S>>& chunks, int64_t held, int64_t dim,
 
 }  // namespace
 
-// Called before add_sums: count_ is the number of rows held.
+// `held`: the rows kept before these.
 template <class T>
-void FrechetStats::keep_rows(const T* rows, int64_t n) {
+void FrechetStats::keep_rows(const T* rows, int64_t n, int64_t held) {
   if (!keep_ || n == 0) return;
   if constexpr (std::is_same_v<T, double>) {
     if (!double_) {  // the rows held so far become double (exact)
@@ -72,23 +72,23 @@ void FrechetStats::keep_rows(const T* rows, int64_t n) {
     }
   }
   if (double_)
-    append_rows(f64_, count_, dim_, rows, n);
+    append_rows(f64_, held, dim_, rows, n);
   else
-    append_rows(f32_, count_, dim_, rows, n);
+    append_rows(f32_, held, dim_, rows, n);
 }
 
 void FrechetStats::add(const Eigen::MatrixXd& x) {
   if (x.cols() != dim_)
     throw std::invalid_argument(fmt::format("FrechetStats: features of dimension {} into statistics of {}", x.cols(), dim_));
   const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> r = x;
-  keep_rows(r.data(), r.rows());
+  keep_rows(r.data(), r.rows(), count_);
   add_sums(x);
 }
 
 void FrechetStats::add(const double* features, int64_t rows) {
   const Eigen::MatrixXd x =
       Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_);
-  keep_rows(features, rows);
+  keep_rows(features, rows, count_);
   add_sums(x);
 }
 
@@ -96,7 +96,7 @@ void FrechetStats::add(const float* features, int64_t rows) {
   const Eigen::MatrixXd x =
       Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_)
           .cast<double>();
-  keep_rows(features, rows);
+  keep_rows(features, rows, count_);
   add_sums(x);
 }
 
@@ -137,16 +137,22 @@ Eigen::MatrixXd FrechetStats::features() const {
 
 void FrechetStats::merge(const FrechetStats& o) {
   if (o.dim_ != dim_) throw InputError(fmt::format("cannot merge statistics of dimension {} and {}", dim_, o.dim_));
+  if (&o == this) {  // appending its own chunks while reading them
+    const FrechetStats copy = o;
+    merge(copy);
+    return;
+  }
   if (keep_ && o.keep_) {
-    for (const auto& c : o.f64_) {
-      keep_rows(c.data(), static_cast<int64_t>(c.size()) / dim_);
-      count_ += static_cast<int64_t>(c.size()) / dim_;  // keep_rows reads count_ as the rows held
-    }
-    for (const auto& c : o.f32_) {
-      keep_rows(c.data(), static_cast<int64_t>(c.size()) / dim_);
-      count_ += static_cast<int64_t>(c.size()) / dim_;
-    }
-    count_ -= o.count_;
+    int64_t held = count_;
+    auto append = [&](const auto& chunks) {
+      for (const auto& c : chunks) {
+        const auto rows = static_cast<int64_t>(c.size()) / dim_;
+        keep_rows(c.data(), rows, held);
+        held += rows;
+      }
+    };
+    append(o.f64_);
+    append(o.f32_);
   } else {
     keep_ = false;
     double_ = false;
@@ -242,10 +248,10 @@ FrechetStats FrechetStats::load(const std::filesystem::path& path) {
     auto x = f.tensor("features");
     if (x.scalar_type() == torch::kFloat32) {
       x = x.contiguous();
-      s.keep_rows(x.data_ptr<float>(), count);
+      s.keep_rows(x.data_ptr<float>(), count, 0);
     } else {
       x = x.to(torch::kFloat64).contiguous();
-      s.keep_rows(x.data_ptr<double>(), count);
+      s.keep_rows(x.data_ptr<double>(), count, 0);
     }
   }
   s.count_ = count;

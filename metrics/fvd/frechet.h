@@ -89,7 +89,7 @@ class FrechetStats {
 
  private:
   template <class T>
-  void keep_rows(const T* rows, int64_t n);
+  void keep_rows(const T* rows, int64_t n, int64_t held);
   void add_sums(const Eigen::MatrixXd& rows);
 
   int64_t dim_ = 0;

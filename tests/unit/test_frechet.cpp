@@ -148,6 +148,14 @@ TEST(Frechet, MergedShardsHoldTheChunksOfOnePass) {
   for (int64_t i = 0; i < whole.feature_chunks(); ++i)
     EXPECT_TRUE(s1.feature_chunk(i).equal(whole.feature_chunk(i))) << i;
   EXPECT_EQ(s1.count(), 700);
+  // Merging statistics into themselves doubles them (it reads its own chunks while appending).
+  FrechetStats d(3, true);
+  d.add(Eigen::MatrixXd(x.topRows(300)));
+  d.merge(d);
+  Eigen::MatrixXd twice(600, 3);
+  twice << x.topRows(300), x.topRows(300);
+  EXPECT_EQ(d.count(), 600);
+  EXPECT_EQ(d.features(), twice);
 }
 
 TEST(Frechet, BootstrapIntervalIsSeededAndContainsTheEstimate) {
