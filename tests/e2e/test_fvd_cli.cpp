@@ -3,6 +3,7 @@
 // a broken file in a folder is skipped and reported.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <fmt/format.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 

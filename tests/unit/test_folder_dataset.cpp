@@ -1,6 +1,7 @@
 // Folder datasets: a folder mixing good videos and broken files loads the good ones and reports
 // every broken one with its reason; OpenVid CSV columns and rows; frame folders; the split.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <filesystem>
