@@ -66,7 +66,7 @@ void FrechetStats::keep_rows(const T* rows, int64_t n, int64_t held) {
   if constexpr (std::is_same_v<T, double>) {
     if (!double_) {  // the rows held so far become double (exact)
       for (const auto& c : f32_) f64_.emplace_back(c.begin(), c.end());
-      for (auto& c : f64_) c.reserve(static_cast<std::size_t>(kChunkRows * dim_));
+      if (!f64_.empty()) f64_.back().reserve(static_cast<std::size_t>(kChunkRows * dim_));  // the one still filling
       f32_.clear();
       double_ = true;
     }
