@@ -78,26 +78,25 @@ void FrechetStats::keep_rows(const T* rows, int64_t n, int64_t held) {
 }
 
 void FrechetStats::add(const Eigen::MatrixXd& x) {
-  if (x.cols() != dim_)
-    throw std::invalid_argument(fmt::format("FrechetStats: features of dimension {} into statistics of {}", x.cols(), dim_));
+  add_sums(x);  // checks the dimension first
+  if (!keep_) return;
   const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> r = x;
-  keep_rows(r.data(), r.rows(), count_);
-  add_sums(x);
+  keep_rows(r.data(), r.rows(), count_ - r.rows());
 }
 
 void FrechetStats::add(const double* features, int64_t rows) {
   const Eigen::MatrixXd x =
       Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_);
-  keep_rows(features, rows, count_);
   add_sums(x);
+  keep_rows(features, rows, count_ - rows);
 }
 
 void FrechetStats::add(const float* features, int64_t rows) {
   const Eigen::MatrixXd x =
       Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(features, rows, dim_)
           .cast<double>();
-  keep_rows(features, rows, count_);
   add_sums(x);
+  keep_rows(features, rows, count_ - rows);
 }
 
 int64_t FrechetStats::feature_chunks() const {
