@@ -161,7 +161,8 @@ torch::Tensor resize_with_antialiasing(const torch::Tensor& x, int64_t height, i
   if (ky % 2 == 0) ++ky;
   if (kx % 2 == 0) ++kx;
   // sigma in the input dtype, as the reference computes it
-  const double sy_t = torch::tensor(sy, x.options()).item<double>(), sx_t = torch::tensor(sx, x.options()).item<double>();
+  const auto host = x.options().device(torch::kCPU);  // a rounding, not data: no device round trip
+  const double sy_t = torch::tensor(sy, host).item<double>(), sx_t = torch::tensor(sx, host).item<double>();
   auto blurred = filter2d(x, gaussian_kernel(kx, sx_t, x.options()).view({1, kx}));
   blurred = filter2d(blurred, gaussian_kernel(ky, sy_t, x.options()).view({ky, 1}));
   return F::interpolate(blurred, F::InterpolateFuncOptions()

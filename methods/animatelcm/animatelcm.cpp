@@ -103,24 +103,26 @@ struct AnimateLcmTask : TrainTask {
 
   StepOutput step(int64_t step) override {
     student->train();
-    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);
-    auto z0 = data.latents.index_select(0, idx);
+    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);  // host: the data order
+    auto z0 = rows(data.latents, idx);
     auto cd = training_conditioning(pipe, data, idx);
     const int64_t N = static_cast<int64_t>(grid_asc.size());
     const int64_t n = torch::randint(N - 1, {1}).item<int64_t>();
     const double s_hi = grid_asc[static_cast<std::size_t>(n + 1)], s_lo = grid_asc[static_cast<std::size_t>(n)];
     const double wmin = pick(c.get<std::vector<double>>("osv.cfg_wmin_choices"));
     const double wmax = pick(c.get<std::vector<double>>("osv.cfg_wmax_choices"));
-    auto x = z0 + s_hi * torch::randn(z0.sizes());
+    auto x = z0 + s_hi * torch::randn_like(z0);
     torch::Tensor x_phi;
     {  // one Euler step of the teacher with the CFG ramp between adjacent grid points
       torch::NoGradGuard g;
       x_phi = euler_solve(conditioned_network(pipe.models().unet, cd), x, {s_hi, s_lo}, true, wmin, wmax);
     }
     auto target = with_ema_weights(params, ema, [&] {  // the target from the EMA weights
-      return consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
+      return consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()), param,
+                                  sigma_min);
     });
-    auto p = consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi), param, sigma_min);
+    auto p = consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param,
+                                  sigma_min);
     const double w = lambda_weight(s_lo, s_hi, lambda_power);
     auto loss = w * huber(target, p).mean();
     const auto g = active_group(step);
@@ -143,6 +145,15 @@ struct AnimateLcmTask : TrainTask {
     for (std::size_t i = 0; i < opts.size(); ++i) a.optimizer(fmt::format("opt{}", i), *opts[i]);
   }
 };
+
+// The student (a copy of the teacher's UNet, LoRA added for the lora strategy) and its task.
+std::unique_ptr<AnimateLcmTask> new_task(const Config& c, SvdPipeline& pipe, const EncodedClips& data) {
+  const auto strategy = c.get<std::string>("animatelcm.strategy");
+  auto student = copy_unet(pipe.models().unet);
+  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 61);
+  if (strategy == "lora") add_lora(*student, student_lora_config(c));
+  return std::make_unique<AnimateLcmTask>(c, pipe, data, student, strategy);
+}
 
 // animatelcm.weights: a safetensors file, or a diffusers unet/ folder holding one.
 fs::path released_unet_file(const fs::path& p) {
@@ -182,6 +193,10 @@ std::unique_ptr<Method> make_animatelcm_method(const Config& c, std::shared_ptr<
 
 }  // namespace
 
+std::unique_ptr<TrainTask> make_animatelcm_task(const Config& c, SvdPipeline& pipe, const EncodedClips& data) {
+  return new_task(c, pipe, data);
+}
+
 fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   const auto key = animatelcm_key(c, pipe->models().root);
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / ("animatelcm-" + digest12(key));
@@ -189,10 +204,9 @@ fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   const fs::path out = dir / (strategy == "lora" ? "lora.safetensors" : "unet.safetensors");
   cached_run(dir, out, key, "animatelcm", [&]() -> std::function<void()> {
     auto data = load_train_data(c, *pipe, "animatelcm");
-    auto student = copy_unet(pipe->models().unet);
-    torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 61);
-    if (strategy == "lora") add_lora(*student, student_lora_config(c));
-    AnimateLcmTask task(c, *pipe, data, student, strategy);
+    const auto owned = new_task(c, *pipe, data);
+    auto& task = *owned;
+    auto student = task.student;
     const auto s = run_training(task, train_loop_options(c, dir, "animatelcm", c.get<long long>("animatelcm.iters")));
     log::info("animatelcm: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
     {

@@ -15,10 +15,16 @@ namespace osv {
 class Config;
 class MethodRegistry;
 class SvdPipeline;
+class TrainTask;
+struct EncodedClips;
 
 // Trains AnimateLCM unless its run is cached; returns its weights (unet.safetensors for
 // whole/decoupled, lora.safetensors for lora).
 std::filesystem::path train_animatelcm(const Config& config, std::shared_ptr<SvdPipeline> pipe);
+
+// One training step of AnimateLCM on `data` (a fresh student from the pipeline's UNet; the
+// device-placement tests and benchmarks run it without a runs folder).
+std::unique_ptr<TrainTask> make_animatelcm_task(const Config& config, SvdPipeline& pipe, const EncodedClips& data);
 
 // Temporal layers of the SVD UNet (decoupled strategy's second phase): names matching this.
 bool is_temporal_parameter(const std::string& name);

@@ -45,14 +45,16 @@ EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::stri
   return d;
 }
 
+torch::Tensor rows(const torch::Tensor& t, const torch::Tensor& idx) { return t.index_select(0, idx.to(t.device())); }
+
 Conditioning training_conditioning(SvdPipeline& pipe, const EncodedClips& data, const torch::Tensor& idx) {
   torch::NoGradGuard g;
   const auto& co = pipe.conditioning_options();
   Conditioning cd;
-  auto img = to_unit_range(data.first_frames.index_select(0, idx));                               // [B, 3, H, W]
-  cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes())).mode();  // [B, C, h, w]
-  cd.image_embeds = data.embeds.index_select(0, idx);                                             // [B, 1, D]
-  cd.added_time_ids = added_time_ids(co, idx.size(0));                                            // [B, 3]
+  auto img = to_unit_range(rows(data.first_frames, idx).to(pipe.device()));                     // [B, 3, H, W]
+  cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn_like(img)).mode();  // [B, C, h, w]
+  cd.image_embeds = rows(data.embeds, idx);                                                     // [B, 1, D]
+  cd.added_time_ids = added_time_ids(co, idx.size(0), img.options());                           // [B, 3]
   return cd;
 }
 

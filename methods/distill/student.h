@@ -31,6 +31,9 @@ UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src
 // area-downscaled to half the preset's height and width first (the low resolution of Table 2g/2h).
 EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label, bool half = false);
 
+// Rows `idx` (int64, drawn on the host: the data order) of `t`, on t's device.
+torch::Tensor rows(const torch::Tensor& t, const torch::Tensor& idx);
+
 // The conditioning of training clips `idx`: noise-augmented first-frame latent (mode), CLIP
 // embedding, added_time_ids. No grad.
 Conditioning training_conditioning(SvdPipeline& pipe, const EncodedClips& data, const torch::Tensor& idx);

@@ -108,11 +108,11 @@ struct SimMimTask : TrainTask {
   StepOutput step(int64_t) override {
     model->train();
     auto idx = torch::randint(pool.size(0), {batch}, torch::kInt64);
-    auto x = pool.index_select(0, idx);  // [B, 3, S, S]
-    auto flip = torch::rand({batch}) < 0.5;  // horizontal flips
+    auto x = pool.index_select(0, idx).to(params.front().device());  // [B, 3, S, S]
+    auto flip = torch::rand({batch}, x.options()) < 0.5;              // horizontal flips
     x = torch::where(flip.view({-1, 1, 1, 1}), x.flip({3}), x);
     const int64_t N = (x.size(2) / patch) * (x.size(3) / patch);
-    auto mask = torch::rand({batch, N}) < mask_ratio;  // [B, N]
+    auto mask = torch::rand({batch, N}, x.options()) < mask_ratio;  // [B, N]
     auto h = model->forward(x, false, mask).last_hidden_state.slice(1, 1);  // [B, N, D]
     auto pred = head->forward(h);                                          // [B, N, P*P*3]
     auto err = (pred - patchify(x, patch)).abs().mean(2);                  // [B, N]

@@ -153,14 +153,15 @@ struct OsvStageTask : TrainTask {
     const int64_t nb = std::min<int64_t>(4, data.latents.size(0));
     probe_idx = torch::arange(nb);
     probe_z0 = data.latents.slice(0, 0, nb);
-    probe_eps = torch::randn(probe_z0.sizes(), gen);
+    probe_eps = torch::randn(probe_z0.sizes(), gen).to(probe_z0.device());  // drawn once, on the host
     {
       torch::NoGradGuard g;
       const auto& co = pipe.conditioning_options();
       auto img = to_unit_range(data.first_frames.slice(0, 0, nb));
-      probe_cond.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn(img.sizes(), gen)).mode();
+      img = (img + co.noise_aug * torch::randn(img.sizes(), gen)).to(pipe.device());
+      probe_cond.image_latent = pipe.models().vae->encode(img).mode();
       probe_cond.image_embeds = data.embeds.slice(0, 0, nb);
-      probe_cond.added_time_ids = added_time_ids(co, nb);
+      probe_cond.added_time_ids = added_time_ids(co, nb, probe_z0.options());
     }
     const auto n = grid_desc.size();
     probe_sigmas = {grid_desc[n / 4], grid_desc[n / 2], grid_desc[3 * n / 4]};
@@ -176,7 +177,7 @@ struct OsvStageTask : TrainTask {
     student->eval();
     double total = 0;
     for (double s : probe_sigmas) {
-      auto sig = torch::full({probe_z0.size(0)}, s);
+      auto sig = torch::full({probe_z0.size(0)}, s, probe_z0.options());
       auto p = consistency_fn_batch(net(student, probe_cond), probe_z0 + s * probe_eps, sig, param, sigma_min);
       total += huber(probe_z0, p).mean().item<double>();
     }
@@ -200,8 +201,8 @@ struct OsvStageTask : TrainTask {
     disc->train();
     const bool low = low_resolution_step(c, stage, step, iters);
     const EncodedClips& d = sets.get(low);
-    auto idx = torch::randint(d.latents.size(0), {batch}, torch::kInt64);
-    auto z0 = d.latents.index_select(0, idx);  // [B, T, C, h, w]
+    auto idx = torch::randint(d.latents.size(0), {batch}, torch::kInt64);  // host: the data order
+    auto z0 = rows(d.latents, idx);  // [B, T, C, h, w]
     auto cd = training_conditioning(pipe, d, idx);
     torch::Tensor p, target, weight;
     std::map<std::string, double> m;
@@ -209,11 +210,11 @@ struct OsvStageTask : TrainTask {
     double lambda_adv = stage == 1 ? c.get<double>("osv.lambda_lgp") : c.get<double>("osv.lambda_acd");
     if (stage == 1) {
       auto n = torch::randint(static_cast<int64_t>(grid_desc.size()), {batch}, torch::kInt64);
-      auto sigma = torch::tensor(grid_desc, torch::kDouble).index_select(0, n).to(torch::kFloat32);
-      auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn(z0.sizes());
+      auto sigma = torch::tensor(grid_desc, torch::kDouble).index_select(0, n).to(z0.options());  // [B]
+      auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn_like(z0);
       p = consistency_fn_batch(net(student, cd), x, sigma, param, sigma_min);
       target = z0;
-      weight = torch::ones({batch});
+      weight = torch::ones({batch}, z0.options());
       m["sigma"] = sigma.mean().item<double>();
     } else {
       const int64_t msteps = c.get<long long>("osv.solver_steps");
@@ -224,14 +225,15 @@ struct OsvStageTask : TrainTask {
       const double wmin = wmins[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(wmins.size()), {1}).item<int64_t>())];
       const double wmax = wmaxs[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(wmaxs.size()), {1}).item<int64_t>())];
       const double s_hi = grid_asc[static_cast<std::size_t>(n + msteps)], s_lo = grid_asc[static_cast<std::size_t>(n)];
-      auto x = z0 + s_hi * torch::randn(z0.sizes());
+      auto x = z0 + s_hi * torch::randn_like(z0);
       auto x_phi = teacher_solve(x, n + msteps, n, cd, wmin, wmax);
       target = with_ema_weights(g_params, ema, [&] {  // the target from the EMA weights
-        return consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo), param, sigma_min);
+        return consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()), param, sigma_min);
       });
-      p = consistency_fn_batch(net(student, cd), x, torch::full({batch}, s_hi), param, sigma_min);
+      p = consistency_fn_batch(net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param, sigma_min);
       weight = torch::full({batch}, lambda_weight(s_lo, grid_asc[static_cast<std::size_t>(n + 1)],
-                                                  c.get<double>("train.lambda_power")));
+                                                  c.get<double>("train.lambda_power")),
+                           z0.options());
       m["sigma"] = s_hi;
       m["cfg_wmax"] = wmax;
     }
@@ -291,7 +293,9 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
   // generator, loading it does not — the heads must start from the same state either way.
   auto backbone = load_backbone(c);
   torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 21);
-  return LatentDiscriminator(o, std::move(backbone), o.kind == "decoder" ? pipe.models().vae : nullptr);
+  LatentDiscriminator disc(o, std::move(backbone), o.kind == "decoder" ? pipe.models().vae : nullptr);
+  disc->to(pipe.device());  // the backbone is loaded on the host; the heads are built there
+  return disc;
 }
 
 // Runs one stage unless its lora.safetensors exists; returns its directory.
@@ -347,7 +351,29 @@ std::unique_ptr<Method> make_osv_method(const Config& c, std::shared_ptr<SvdPipe
   return make_consistency_student(std::move(s));
 }
 
+// A stage's task that owns its training set (no runs folder, no lazily encoded half-size set).
+struct StandaloneStageTask : TrainTask {
+  TrainSets sets;
+  std::unique_ptr<OsvStageTask> task;
+  StandaloneStageTask(int stage, const Config& c, SvdPipeline& pipe, const EncodedClips& data, LatentDiscriminator disc)
+      : sets{c, pipe, std::make_unique<EncodedClips>(data), nullptr} {
+    auto student = copy_unet(pipe.models().unet);
+    torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 20 + stage);
+    add_lora(*student, student_lora_config(c));
+    task = std::make_unique<OsvStageTask>(stage, c, pipe, sets, student, std::move(disc));
+  }
+  StepOutput step(int64_t step) override { return task->step(step); }
+  void save(CheckpointWriter& a) override { task->save(a); }
+  void load(const CheckpointReader& a) override { task->load(a); }
+};
+
 }  // namespace
+
+std::unique_ptr<TrainTask> make_osv_stage_task(int stage, const Config& c, SvdPipeline& pipe, const EncodedClips& data,
+                                               LatentDiscriminator disc) {
+  if (stage != 1 && stage != 2) throw UsageError(fmt::format("osv has stages 1 and 2, not {}", stage));
+  return std::make_unique<StandaloneStageTask>(stage, c, pipe, data, std::move(disc));
+}
 
 std::vector<std::string> osv_trainable_names(torch::nn::Module& student, int stage,
                                              const std::vector<std::string>& extra_patterns) {

@@ -22,6 +22,9 @@ namespace osv {
 class Config;
 class MethodRegistry;
 class SvdPipeline;
+class TrainTask;
+class LatentDiscriminator;
+struct EncodedClips;
 
 // The embedded discriminator backbone (methods/osv/embedded_backbone.cpp): DINOv2 at a small
 // config, pretrained by masked image modelling on synthetic frames of its own seed (an objective
@@ -44,6 +47,11 @@ std::filesystem::path train_osv(const Config& config, std::shared_ptr<SvdPipelin
 // names match `extra_patterns` (ECMAScript regexes; osv.extra_trainable).
 std::vector<std::string> osv_trainable_names(torch::nn::Module& student, int stage,
                                              const std::vector<std::string>& extra_patterns);
+
+// One OSV stage's training step on `data` (1 = LGP, 2 = ACD; a fresh LoRA student from the pipeline's
+// UNet, the given discriminator; the device-placement tests run it without a runs folder).
+std::unique_ptr<TrainTask> make_osv_stage_task(int stage, const Config& config, SvdPipeline& pipe,
+                                               const EncodedClips& data, LatentDiscriminator disc);
 
 void register_osv(MethodRegistry& registry);
 }  // namespace osv

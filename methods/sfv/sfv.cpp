@@ -100,13 +100,13 @@ struct SfvTask : TrainTask {
   StepOutput step(int64_t) override {
     gen->train();
     disc->train();
-    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);
-    auto z0 = data.latents.index_select(0, idx);  // [B, T, C, h, w]
+    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);  // host: the data order
+    auto z0 = rows(data.latents, idx);  // [B, T, C, h, w]
     auto cd = training_conditioning(pipe, data, idx);
     // Generator: one step from a noise level of the grid (SF-V eq. 5: every point but sigma_min).
     auto n = torch::randint(static_cast<int64_t>(gen_grid.size()), {batch}, torch::kInt64);
-    auto sigma = torch::tensor(gen_grid, torch::kDouble).index_select(0, n).to(torch::kFloat32);
-    auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn(z0.sizes());
+    auto sigma = torch::tensor(gen_grid, torch::kDouble).index_select(0, n).to(z0.options());  // [B]
+    auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn_like(z0);
     auto p = consistency_fn_batch(preconditioned_net(gen, cd), x, sigma, ConsistencyParam::Svd, sigma_min);
     std::map<std::string, double> m;
     StepOutput out;
@@ -116,7 +116,7 @@ struct SfvTask : TrainTask {
     {
       auto s_real = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
       auto s_fake = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
-      torch::Tensor d_real, r1 = torch::zeros({});
+      torch::Tensor d_real, r1 = torch::zeros({}, z0.options());
       if (r1_gamma > 0) {
         MathAttentionGuard math;  // the penalty differentiates through attention twice
         auto real = z0.detach().clone().requires_grad_(true);
@@ -154,6 +154,14 @@ struct SfvTask : TrainTask {
   void load(const CheckpointReader& a) override { state().load(a); }
 };
 
+std::unique_ptr<SfvTask> new_task(const Config& c, SvdPipeline& pipe, const EncodedClips& data) {
+  auto gen = copy_unet(pipe.models().unet);
+  torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 51);
+  UNetEncoderDiscriminator disc(copy_unet(pipe.models().unet));
+  disc->to(pipe.device());  // the heads are built on the host
+  return std::make_unique<SfvTask>(c, pipe, data, gen, disc);
+}
+
 // SF-V's generator (the whole UNet, EMA), sampled at its training noise levels with the SVD
 // denoiser's parameterisation it was fine-tuned in; no CFG.
 std::unique_ptr<Method> make_sfv_method(const Config& c, std::shared_ptr<SvdPipeline> pipe, const fs::path& weights) {
@@ -172,16 +180,20 @@ std::unique_ptr<Method> make_sfv_method(const Config& c, std::shared_ptr<SvdPipe
 
 }  // namespace
 
+std::unique_ptr<TrainTask> make_sfv_task(const Config& c, SvdPipeline& pipe, const EncodedClips& data) {
+  return new_task(c, pipe, data);
+}
+
 fs::path train_sfv(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
   const auto key = sfv_key(c, pipe->models().root);
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / ("sfv-" + digest12(key));
   const fs::path out = dir / "unet.safetensors";
   cached_run(dir, out, key, "sfv", [&]() -> std::function<void()> {
     auto data = load_train_data(c, *pipe, "sfv");
-    auto gen = copy_unet(pipe->models().unet);
-    torch::manual_seed(static_cast<uint64_t>(c.get<long long>("seed")) + 51);
-    UNetEncoderDiscriminator disc(copy_unet(pipe->models().unet));
-    SfvTask task(c, *pipe, data, gen, disc);
+    const auto owned = new_task(c, *pipe, data);
+    auto& task = *owned;
+    auto gen = task.gen;
+    auto disc = task.disc;
     const auto s = run_training(task, train_loop_options(c, dir, "sfv", c.get<long long>("sfv.iters")));
     log::info("sfv: {} steps, final loss {:.4f}, {} skipped", s.total_steps, s.final_loss, s.skipped_nonfinite);
     {

@@ -16,6 +16,8 @@ namespace osv {
 class Config;
 class MethodRegistry;
 class SvdPipeline;
+class TrainTask;
+struct EncodedClips;
 
 // The generator's noise levels, descending: sfv.gen_grid Karras points, without sigma_min when
 // sfv.gen_levels = top (SF-V: {700, 70.5, 2.27} on 4 points). Sampling uses these levels too.
@@ -26,6 +28,10 @@ std::vector<double> sfv_sampling_sigmas(const std::vector<double>& levels, int64
 
 // Trains SF-V unless its run is cached; returns the generator's weights file.
 std::filesystem::path train_sfv(const Config& config, std::shared_ptr<SvdPipeline> pipe);
+
+// One training step of SF-V on `data` (a fresh generator and discriminator from the pipeline's
+// UNet; the device-placement tests run it without a runs folder).
+std::unique_ptr<TrainTask> make_sfv_task(const Config& config, SvdPipeline& pipe, const EncodedClips& data);
 
 void register_sfv(MethodRegistry& registry);
 }  // namespace osv

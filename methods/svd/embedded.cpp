@@ -188,7 +188,7 @@ struct VaeTask : TrainTask {
     vae->train();
     const int64_t T = clips.size(1);
     auto idx = torch::randint(clips.size(0), {batch}, torch::kInt64);
-    auto x = to_unit_range(clips.index_select(0, idx));                   // [B, T, 3, H, W]
+    auto x = to_unit_range(clips.index_select(0, idx).to(vae->parameters().front().device()));  // [B, T, 3, H, W]
     if (crop > 0 && crop < x.size(3)) {  // a random crop (the networks are convolutional): cheaper steps
       const auto y0 = torch::randint(x.size(3) - crop + 1, {1}).item<int64_t>();
       const auto x0 = torch::randint(x.size(4) - crop + 1, {1}).item<int64_t>();
@@ -248,7 +248,7 @@ struct ImageEncoderTask : TrainTask {
     auto frames = clips.index_select(0, idx);  // [B, T, 3, H, W]
     std::vector<torch::Tensor> f;
     for (int64_t i = 0; i < batch; ++i) f.push_back(frames[i][t[i].item<int64_t>()]);
-    auto x01 = torch::stack(f).to(torch::kFloat32) / 255.0;  // [B, 3, H, W]
+    auto x01 = torch::stack(f).to(enc->parameters().front().device()).to(torch::kFloat32) / 255.0;  // [B, 3, H, W]
     auto emb = enc->forward(svd_clip_preprocess(x01, enc->config().image_size, norm)).image_embeds;  // [B, E]
     auto target = torch::adaptive_avg_pool2d(x01 * 2.0 - 1.0, {kThumb, kThumb}).flatten(1);    // [B, 3*8*8]
     auto loss = (head->forward(emb) - target).pow(2).mean();
@@ -291,23 +291,24 @@ struct TeacherTask : TrainTask {
   StepOutput step(int64_t step) override {
     unet->train();
     const int64_t B = batch;
-    auto idx = torch::randint(latents.size(0), {B}, torch::kInt64);
-    auto z = latents.index_select(0, idx);  // [B, T, C, h, w]
+    auto idx = torch::randint(latents.size(0), {B}, torch::kInt64);  // host: the data order
+    auto z = latents.index_select(0, idx.to(latents.device()));       // [B, T, C, h, w]
+    const auto opts = z.options();
     Conditioning cd;
     {
       torch::NoGradGuard g;
-      auto img = to_unit_range(first_frames.index_select(0, idx));
-      cd.image_latent = vae->encode(img + cond.noise_aug * torch::randn(img.sizes())).mode();  // [B, C, h, w]
+      auto img = to_unit_range(first_frames.index_select(0, idx.to(first_frames.device())).to(z.device()));
+      cd.image_latent = vae->encode(img + cond.noise_aug * torch::randn_like(img)).mode();  // [B, C, h, w]
     }
-    cd.image_embeds = embeds.index_select(0, idx);
-    cd.added_time_ids = added_time_ids(cond, B);
+    cd.image_embeds = embeds.index_select(0, idx.to(embeds.device()));
+    cd.added_time_ids = added_time_ids(cond, B, opts);
     // Conditioning dropout: both the embedding and the image latent, as the unconditional branch.
-    auto keep = (torch::rand({B}) >= dropout).to(torch::kFloat32);
+    auto keep = (torch::rand({B}, opts) >= dropout).to(torch::kFloat32);
     cd.image_latent = cd.image_latent * keep.view({B, 1, 1, 1});
     cd.image_embeds = cd.image_embeds * keep.view({B, 1, 1});
-    auto sigma = torch::exp(p_mean + p_std * torch::randn({B})).clamp(sigma_min, sigma_max);  // [B]
+    auto sigma = torch::exp(p_mean + p_std * torch::randn({B}, opts)).clamp(sigma_min, sigma_max);  // [B]
     auto s = sigma.view({B, 1, 1, 1, 1});
-    auto x = z + s * torch::randn(z.sizes());
+    auto x = z + s * torch::randn_like(z);
     auto c_in = 1.0 / torch::sqrt(s * s + 1.0), c_skip = 1.0 / (s * s + 1.0), c_out = -s / torch::sqrt(s * s + 1.0);
     auto f = unet_forward(unet, x * c_in, 0.25 * torch::log(sigma), cd, true);
     auto target = (z - c_skip * x) / c_out;

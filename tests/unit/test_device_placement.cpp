@@ -1,0 +1,246 @@
+// Device placement without a GPU: every method's training step and every sampler run with their
+// models and data on a second device (tests/unit/fake_device.h), where a CPU tensor mixed into a
+// device computation throws as it does on CUDA. A tensor created on the host by mistake (noise
+// from torch::randn(sizes), an index or a sigma built with default options, a module left on the
+// host) fails these tests on a CPU-only CI machine.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "methods/animatelcm/animatelcm.h"
+#include "methods/api/train_loop.h"
+#include "methods/distill/consistency.h"
+#include "methods/distill/student.h"
+#include "methods/distill/student_method.h"
+#include "methods/osv/discriminator.h"
+#include "methods/osv/osv.h"
+#include "methods/sfv/sfv.h"
+#include "methods/svd/embedded.h"
+#include "methods/svd/svd_pipeline.h"
+#include "methods/teacher/teacher.h"
+#include "tests/unit/fake_device.h"
+
+namespace osv {
+namespace {
+
+using osv::testing::fake_device;
+
+// The tiny preset's embedded SVD with seeded random weights on `device`, and four training clips
+// encoded through it (latents and embeddings on the device, first frames on the host, as
+// load_train_data leaves them).
+struct World {
+  Config c;
+  std::shared_ptr<SvdPipeline> pipe;
+  EncodedClips data;
+};
+
+std::unique_ptr<World> make_world(c10::Device device, const std::vector<std::string>& overrides = {}) {
+  auto w = std::make_unique<World>(World{Config::resolve("tiny", overrides), nullptr, {}});
+  const auto e = embedded_svd_config(w->c);
+  torch::manual_seed(0);
+  SvdFolder f;
+  f.unet = UNetSpatioTemporalConditionModel(e.unet);
+  f.vae = AutoencoderKLTemporalDecoder(e.vae);
+  f.image_encoder = ClipVisionModelWithProjection(e.image_encoder);
+  f.unet->to(device);
+  f.vae->to(device);
+  f.image_encoder->to(device);
+  w->pipe = std::make_shared<SvdPipeline>(f, 1.0, conditioning_options(w->c));
+  const int64_t T = w->c.get<long long>("data.frames"), H = w->c.get<long long>("data.height"),
+                W = w->c.get<long long>("data.width");
+  auto videos = torch::randint(0, 256, {4, T, 3, H, W}).to(torch::kUInt8);
+  w->data = encode_clips(*w->pipe, videos);
+  return w;
+}
+
+// OSV's latent discriminator on a two-block random DINOv2, on the pipeline's device.
+LatentDiscriminator tiny_disc(SvdPipeline& pipe, const std::string& kind) {
+  Dinov2Config d;
+  d.hidden_size = 32;
+  d.num_hidden_layers = 2;
+  d.num_attention_heads = 2;
+  d.patch_size = 14;
+  d.image_size = 56;
+  torch::manual_seed(3);
+  LatentDiscriminatorOptions o;
+  o.kind = kind;
+  o.input_size = 56;
+  o.taps = {0, 1};
+  o.head_channels = 16;
+  LatentDiscriminator disc(o, Dinov2Model(d), kind == "decoder" ? pipe.models().vae : nullptr);
+  disc->to(pipe.device());
+  return disc;
+}
+
+// Runs `f`, reporting an exception as a failure of `what` (the first line of its message: which
+// operator met a host tensor) and going on with the next case.
+void expect_runs(const std::string& what, const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    const std::string m = e.what();
+    ADD_FAILURE() << what << ": " << m.substr(0, m.find('\n'));
+  }
+}
+
+// Two steps of `task`, seeded as the training loop seeds them; the losses it logged.
+std::vector<double> two_steps(TrainTask& task) {
+  std::vector<double> losses;
+  for (int64_t step = 0; step < 2; ++step) {
+    torch::manual_seed(1000 + static_cast<uint64_t>(step));
+    const auto out = task.step(step);
+    EXPECT_TRUE(out.finite) << "step " << step;
+    losses.push_back(out.metrics.at("loss"));
+  }
+  return losses;
+}
+
+bool all_on(const std::vector<torch::Tensor>& ts, c10::Device d) {
+  for (const auto& t : ts)
+    if (t.device() != d) return false;
+  return true;
+}
+
+TEST(DevicePlacement, TheFakeDeviceComputesAndRefusesHostTensors) {
+  const auto dev = fake_device();
+  torch::manual_seed(7);
+  auto host = torch::randn({3, 5});
+  auto x = host.to(dev);
+  osv::testing::reset_fake_device_ops();
+  auto y = torch::tanh(x.matmul(x.t())).sum(1);
+  EXPECT_EQ(y.device(), dev);
+  EXPECT_GT(osv::testing::fake_device_ops(), 0);  // the work ran through the device, not around it
+  EXPECT_TRUE(torch::allclose(y.cpu(), torch::tanh(host.matmul(host.t())).sum(1), 1e-6, 1e-6));
+  // A 0-dim host tensor is a scalar (allowed, as on CUDA); anything larger is a leak.
+  EXPECT_NO_THROW(x * torch::tensor(2.0));
+  EXPECT_ANY_THROW(x + torch::randn({3, 5}));
+  EXPECT_ANY_THROW(x.index_select(0, torch::tensor({0, 2})));
+  EXPECT_NO_THROW(x.index_select(0, torch::tensor({0, 2}).to(dev)));
+  // Random numbers drawn on the device come from the CPU generator: a seeded draw is the same.
+  torch::manual_seed(11);
+  auto a = torch::randn_like(x);
+  torch::manual_seed(11);
+  EXPECT_TRUE(torch::equal(a.cpu(), torch::randn_like(host)));
+}
+
+// The leak this suite exists for, planted: noise drawn with the host's default options next to
+// device latents (what AnimateLCM's and OSV's steps did), and a network fed a host tensor.
+TEST(DevicePlacement, APlantedLeakFailsAndItsFixPasses) {
+  auto w = make_world(fake_device());
+  auto z0 = w->data.latents.slice(0, 0, 2);
+  EXPECT_ANY_THROW(z0 + 0.5 * torch::randn(z0.sizes()));
+  EXPECT_NO_THROW(z0 + 0.5 * torch::randn_like(z0));
+  auto cond = w->pipe->encode_conditioning(w->data.first_frames.slice(0, 0, 2));
+  auto& unet = w->pipe->models().unet;
+  EXPECT_ANY_THROW(denoise(unet, z0.cpu(), torch::full({2}, 1.0), cond));
+  EXPECT_NO_THROW(denoise(unet, z0, torch::full({2}, 1.0), cond));
+  // A host index into device latents (the data order is drawn on the host; rows() moves it).
+  auto idx = torch::tensor({1, 0});
+  EXPECT_ANY_THROW(w->data.latents.index_select(0, idx));
+  EXPECT_EQ(rows(w->data.latents, idx).device(), fake_device());
+}
+
+TEST(DevicePlacement, EveryTrainingStepRunsOnTheDevice) {
+  const auto dev = fake_device();
+  auto w = make_world(dev, {"train.batch=2"});
+  expect_runs("teacher", [&] {
+    auto e = embedded_svd_config(w->c);
+    torch::manual_seed(5);
+    UNetSpatioTemporalConditionModel unet(e.unet);
+    unet->to(dev);
+    auto task = make_teacher_task(w->c, unet, w->pipe->models().vae, w->data.latents, w->data.embeds,
+                                  w->data.first_frames);
+    for (double l : two_steps(*task)) EXPECT_TRUE(std::isfinite(l));
+    EXPECT_TRUE(all_on(unet->parameters(), dev));
+  });
+  for (const std::string strategy : {"whole", "decoupled", "lora"}) {
+    expect_runs("animatelcm " + strategy, [&] {
+      auto c = Config::resolve("tiny", {"train.batch=2", "animatelcm.strategy=" + strategy});
+      auto task = make_animatelcm_task(c, *w->pipe, w->data);
+      for (double l : two_steps(*task)) EXPECT_TRUE(std::isfinite(l)) << strategy;
+    });
+  }
+  expect_runs("sfv", [&] {
+    auto task = make_sfv_task(w->c, *w->pipe, w->data);
+    for (double l : two_steps(*task)) EXPECT_TRUE(std::isfinite(l));
+  });
+  for (int stage : {1, 2}) {
+    for (const std::string kind : {"upsampler", "decoder"}) {
+      const auto what = "osv stage " + std::to_string(stage) + " " + kind;
+      expect_runs(what, [&] {
+        auto disc = tiny_disc(*w->pipe, kind);
+        auto task = make_osv_stage_task(stage, w->c, *w->pipe, w->data, disc);
+        for (double l : two_steps(*task)) EXPECT_TRUE(std::isfinite(l)) << what;
+        EXPECT_TRUE(all_on(disc->trainable_parameters(), dev)) << what;
+      });
+    }
+  }
+}
+
+// On the device the step computes what it computes on the CPU: the same seeds give the same losses
+// (within float tolerance: the kernels may differ in their summation order), so nothing was skipped
+// or drawn differently when the data moved.
+TEST(DevicePlacement, AStepOnTheDeviceMatchesTheSameStepOnTheCpu) {
+  std::vector<std::vector<double>> losses;
+  for (const auto dev : {c10::Device(c10::kCPU), fake_device()}) {
+    auto w = make_world(dev, {"train.batch=2"});
+    auto task = make_osv_stage_task(2, w->c, *w->pipe, w->data, tiny_disc(*w->pipe, "upsampler"));
+    losses.push_back(two_steps(*task));
+  }
+  for (std::size_t i = 0; i < losses[0].size(); ++i) EXPECT_NEAR(losses[1][i], losses[0][i], 1e-4 * std::abs(losses[0][i]));
+}
+
+TEST(DevicePlacement, EverySamplerRunsOnTheDevice) {
+  const auto dev = fake_device();
+  auto w = make_world(dev);
+  auto cond = w->pipe->encode_conditioning(w->data.first_frames.slice(0, 0, 2));
+  EXPECT_EQ(cond.image_latent.device(), dev);
+  EXPECT_EQ(cond.added_time_ids.device(), dev);
+  auto noise = torch::randn_like(w->data.latents.slice(0, 0, 2));
+  const auto check = [&](Method& m, const SampleOptions& o) {
+    const auto what = m.name() + " " + o.sampler + (o.cfg ? " cfg" : "");
+    expect_runs(what, [&] {
+      auto r = m.sample(cond, noise, o);
+      EXPECT_EQ(r.latents.device(), dev) << what;
+      EXPECT_TRUE(torch::isfinite(r.latents).all().item<bool>()) << what;
+      auto video = w->pipe->decode(r.latents);  // decoded on the device, handed back on the host
+      EXPECT_TRUE(video.device().is_cpu()) << what;
+      EXPECT_EQ(video.scalar_type(), torch::kUInt8) << what;
+    });
+  };
+  TeacherMethod teacher(w->pipe, w->c.get<double>("edm.sigma_min"), w->c.get<double>("edm.sigma_max"));
+  SampleOptions o;
+  o.sampler = "euler";
+  o.steps = 2;
+  o.cfg = true;
+  o.cfg_min = 1.0f;
+  o.cfg_max = 3.0f;
+  check(teacher, o);
+  for (auto variant : {TtsVariant::Exact, TtsVariant::Printed}) {
+    ConsistencyStudentSpec s;
+    s.name = "student";
+    s.student = copy_unet(w->pipe->models().unet);
+    s.sigmas = [](int64_t k) { return consistency_sigmas(20, k, 0.002, 700.0); };
+    s.tts = variant;
+    auto student = make_consistency_student(std::move(s));
+    for (const std::string sampler : {"consistency", "tts"}) {
+      for (bool cfg : {false, true}) {
+        SampleOptions so;
+        so.sampler = sampler;
+        so.steps = 2;
+        so.cfg = cfg;
+        so.cfg_max = 2.0f;
+        check(*student, so);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace osv
