@@ -52,7 +52,12 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("device", T::String, "cpu", "torch device: cpu, cuda, cuda:N", {}, {}, {}, false));
   s.back().pattern = "cpu|cuda(:[0-9]{1,3})?";  // reaches child processes' argument vectors (ablate fig3)
   s.back().pattern_doc = "cpu, cuda or cuda:N";
-  // Training and sampling run in fp32; this dtype drives only the discriminator cost measurement
+  s.push_back(K("precision", T::String, "fp32",
+                "autocast of the networks' forward passes when the distilled methods train and every method "
+                "samples: fp32 [default], bf16, or fp16 (sampling only: fp16 training would need loss scaling); "
+                "weights, optimiser state and losses stay fp32. The embedded models prepare builds train in fp32",
+                {"fp32", "bf16", "fp16"}));
+  // This dtype drives only the discriminator cost measurement
   // (`ablate --table fig3` passes it to `disc-cost --dtype`). Named for what it does.
   s.push_back(K("disc_cost.dtype", T::String, "fp32",
                 "dtype of the discriminator cost measurement (ablate --table fig3); training and sampling run in fp32",
@@ -288,7 +293,7 @@ const std::map<std::string, Json>& presets() {
             {"fvd.input_size", 64},
             {"fvd.bootstrap", 200}}},
       {"svd",
-       Json{{"device", "cuda"}, {"disc_cost.dtype", "fp16"}, {"data.source", "openvid"}, {"data.frames", 14},
+       Json{{"device", "cuda"}, {"precision", "bf16"}, {"disc_cost.dtype", "fp16"}, {"data.source", "openvid"}, {"data.frames", 14},
             {"data.height", 576}, {"data.width", 1024}, {"sample.num_samples", 1000}}},
   };
   return p;

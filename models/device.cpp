@@ -1,5 +1,6 @@
 #include "models/device.h"
 
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 
@@ -13,6 +14,23 @@
 #endif
 
 namespace osv {
+
+AutocastScope::AutocastScope(c10::Device device, c10::ScalarType dtype) : type_(device.type()) {
+  if (dtype == c10::kFloat || (type_ != c10::kCPU && type_ != c10::kCUDA)) return;
+  active_ = true;
+  prev_enabled_ = at::autocast::is_autocast_enabled(type_);
+  prev_dtype_ = at::autocast::get_autocast_dtype(type_);
+  at::autocast::set_autocast_enabled(type_, true);
+  at::autocast::set_autocast_dtype(type_, dtype);
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // casts cached for this scope
+  at::autocast::set_autocast_enabled(type_, prev_enabled_);
+  at::autocast::set_autocast_dtype(type_, prev_dtype_);
+}
 
 bool cuda_available() { return OSV_WITH_CUDA && torch::cuda::is_available(); }
 

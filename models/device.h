@@ -18,6 +18,24 @@ c10::Device parse_device(std::string_view name);
 c10::ScalarType parse_dtype(std::string_view name);
 std::string dtype_name(c10::ScalarType t);
 
+// Autocast of the forward passes on `device`'s type (CPU or CUDA) to `dtype` while alive; fp32,
+// and devices autocast does not cover, leave everything as it is. Weights stay in their dtype; the
+// ops autocast keeps in fp32 (norms, softmax, exp/log/pow, reductions) stay fp32. Nests: the
+// previous state comes back when it ends. Backward passes belong outside it.
+class AutocastScope {
+ public:
+  AutocastScope(c10::Device device, c10::ScalarType dtype);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType type_ = c10::kCPU;
+  bool active_ = false;
+  bool prev_enabled_ = false;
+  c10::ScalarType prev_dtype_ = c10::kFloat;
+};
+
 struct AcceleratorInfo {
   int index = 0;
   std::string name;

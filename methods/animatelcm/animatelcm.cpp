@@ -14,6 +14,7 @@
 #include "methods/distill/student_method.h"
 #include "methods/svd/edm.h"
 #include "methods/svd/svd_pipeline.h"
+#include "models/device.h"
 #include "models/lora.h"
 #include "models/safetensors.h"
 #include "models/weights.h"
@@ -59,6 +60,7 @@ struct AnimateLcmTask : TrainTask {
   double sigma_min, mu, lambda_power;
   Huber huber;
   int64_t batch, iters;
+  c10::ScalarType precision;
 
   AnimateLcmTask(const Config& cfg, SvdPipeline& p, const EncodedClips& d, UNetSpatioTemporalConditionModel st,
                  const std::string& strategy)
@@ -73,6 +75,7 @@ struct AnimateLcmTask : TrainTask {
     lambda_power = c.get<double>("train.lambda_power");
     batch = c.get<long long>("train.batch");
     iters = c.get<long long>("animatelcm.iters");
+    precision = training_precision(c);
     std::vector<torch::Tensor> spatial, temporal, all;
     for (auto& np : student->named_parameters(true)) {
       const auto& n = np.key();
@@ -112,17 +115,21 @@ struct AnimateLcmTask : TrainTask {
     const double wmin = pick(c.get<std::vector<double>>("osv.cfg_wmin_choices"));
     const double wmax = pick(c.get<std::vector<double>>("osv.cfg_wmax_choices"));
     auto x = z0 + s_hi * torch::randn_like(z0);
-    torch::Tensor x_phi;
-    {  // one Euler step of the teacher with the CFG ramp between adjacent grid points
+    const auto dev = z0.device();  // forward passes autocast to `precision`; losses and backward in fp32
+    auto x_phi = autocast_forward(dev, precision, [&] {  // one Euler step of the teacher with the CFG ramp
       torch::NoGradGuard g;
-      x_phi = euler_solve(conditioned_network(pipe.models().unet, cd), x, {s_hi, s_lo}, true, wmin, wmax);
-    }
-    auto target = with_ema_weights(params, ema, [&] {  // the target from the EMA weights
-      return consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()), param,
+      return euler_solve(conditioned_network(pipe.models().unet, cd), x, {s_hi, s_lo}, true, wmin, wmax);
+    });
+    auto target = autocast_forward(dev, precision, [&] {
+      return with_ema_weights(params, ema, [&] {  // the target from the EMA weights
+        return consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()),
+                                    param, sigma_min);
+      });
+    });
+    auto p = autocast_forward(dev, precision, [&] {
+      return consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param,
                                   sigma_min);
     });
-    auto p = consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param,
-                                  sigma_min);
     const double w = lambda_weight(s_lo, s_hi, lambda_power);
     auto loss = w * huber(target, p).mean();
     const auto g = active_group(step);
@@ -186,6 +193,7 @@ std::unique_ptr<Method> make_animatelcm_method(const Config& c, std::shared_ptr<
   }
   s.param = parse_consistency_param(c.get<std::string>("train.consistency_param"));
   s.sigma_min = c.get<double>("edm.sigma_min");
+  s.precision = parse_dtype(c.get<std::string>("precision"));
   s.sigmas = [n = c.get<long long>("animatelcm.grid_n"), lo = s.sigma_min, hi = c.get<double>("edm.sigma_max"),
               rho = c.get<double>("edm.rho")](int64_t k) { return consistency_sigmas(n, k, lo, hi, rho); };
   return make_consistency_student(std::move(s));

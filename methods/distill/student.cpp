@@ -13,6 +13,7 @@
 #include "datasets/clip_set.h"
 #include "methods/api/train_loop.h"
 #include "methods/svd/edm.h"
+#include "models/device.h"
 
 namespace osv {
 
@@ -86,6 +87,23 @@ Huber huber_from_config(const Config& c, HuberMode reference) {
   h.c = c.get<double>("train.huber_c");
   h.c_scales_with_sqrt_dim = c.get<std::string>("train.huber_c_scaling") == "sqrt_dim";
   return h;
+}
+
+c10::ScalarType training_precision(const Config& c) {
+  const auto t = parse_dtype(c.get<std::string>("precision"));
+  if (t == c10::kHalf)
+    throw UsageError("precision=fp16 trains without loss scaling here, which underflows gradients: use bf16 "
+                     "(fp32's range) or fp32 to train; fp16 is for sampling");
+  return t;
+}
+
+torch::Tensor autocast_forward(c10::Device device, c10::ScalarType precision, const std::function<torch::Tensor()>& f) {
+  torch::Tensor out;
+  {
+    AutocastScope autocast(device, precision);
+    out = f();
+  }
+  return out.is_floating_point() ? out.to(torch::kFloat32) : out;
 }
 
 LoraConfig student_lora_config(const Config& c) {
@@ -175,6 +193,7 @@ nlohmann::json run_key(const Config& c, std::initializer_list<const char*> names
   k["svd"] = svd.string();
   k["data"] = data_identity(c);
   k["version"] = version;
+  k["precision"] = c.get<std::string>("precision");  // training_precision: the forward passes' autocast
   return k;
 }
 

@@ -51,6 +51,14 @@ ConsistencyNet sampling_net(UNetSpatioTemporalConditionModel& u, const Condition
 // method's own source), train.huber_c, train.huber_c_scaling.
 Huber huber_from_config(const Config& c, HuberMode reference);
 
+// The autocast dtype of a distilled method's training forward passes (config "precision"): fp32 or
+// bf16; fp16 is refused (it would need loss scaling, which is not implemented).
+c10::ScalarType training_precision(const Config& c);
+
+// f() with its forward passes autocast to `precision` on `device`'s type (fp32: as it is); a floating
+// result comes back in fp32, so that losses and backward passes are taken in fp32.
+torch::Tensor autocast_forward(c10::Device device, c10::ScalarType precision, const std::function<torch::Tensor()>& f);
+
 // LoRA on the attention projections and ResNet convolutions (spatial and temporal), rank/alpha
 // from osv.lora_rank / osv.lora_alpha (SPEC §3 [default]).
 LoraConfig student_lora_config(const Config& c);

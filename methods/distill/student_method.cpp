@@ -4,6 +4,7 @@
 
 #include "common/errors.h"
 #include "methods/distill/student.h"
+#include "models/device.h"
 
 namespace osv {
 namespace {
@@ -19,6 +20,7 @@ class ConsistencyStudent : public Method {
     int64_t calls = 0;
     ConsistencyNet net = sampling_net(s_.student, cond, o.cfg, o.cfg_min, o.cfg_max, &calls);
     ConsistencySampleResult r;
+    AutocastScope autocast(noise.device(), s_.precision);
     if (o.sampler == "tts" && s_.tts) {
       r = tts_sample(net, noise, s_.sigmas(o.steps), s_.sigmas(o.steps + 1), s_.param, s_.sigma_min, *s_.tts,
                      s_.tts_fresh_noise);

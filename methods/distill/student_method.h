@@ -26,6 +26,7 @@ struct ConsistencyStudentSpec {
   std::string cfg_refusal;                       // the UsageError text when CFG is asked for and not allowed
   std::optional<TtsVariant> tts;                 // set: the method also samples with "tts" (2 NFE per step)
   bool tts_fresh_noise = false;
+  c10::ScalarType precision = c10::kFloat;       // the UNet's forward passes autocast to it (fp32: as they are)
 };
 
 // The samplers the spec offers: "consistency", and "tts" when spec.tts is set.

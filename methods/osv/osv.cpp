@@ -23,6 +23,7 @@
 #include "methods/distill/student_method.h"
 #include "methods/svd/edm.h"
 #include "methods/svd/svd_pipeline.h"
+#include "models/device.h"
 #include "models/lora.h"
 #include "models/safetensors.h"
 #include "models/weights.h"
@@ -120,6 +121,7 @@ struct OsvStageTask : TrainTask {
   Huber huber;
   HingeReduction hinge;
   int64_t batch;
+  c10::ScalarType precision;
 
   OsvStageTask(int s, const Config& cfg, SvdPipeline& p, TrainSets& ts, UNetSpatioTemporalConditionModel st,
                LatentDiscriminator ds)
@@ -133,6 +135,7 @@ struct OsvStageTask : TrainTask {
     huber = huber_from_config(c, HuberMode::Whole);  // the paper's d(x, y) over the whole sample
     hinge = parse_hinge_reduction(c.get<std::string>("disc.hinge"));
     batch = c.get<long long>("train.batch");
+    precision = training_precision(c);
     const auto names = osv_trainable_names(*student, stage,
                                            stage == 2 ? c.get<std::vector<std::string>>("osv.extra_trainable")
                                                       : std::vector<std::string>{});
@@ -205,6 +208,7 @@ struct OsvStageTask : TrainTask {
     auto z0 = rows(d.latents, idx);  // [B, T, C, h, w]
     auto cd = training_conditioning(pipe, d, idx);
     torch::Tensor p, target, weight;
+    const auto dev = z0.device();  // forward passes autocast to `precision`; losses and backward in fp32
     std::map<std::string, double> m;
     const bool adversarial = c.get<bool>(stage == 1 ? "osv.adversarial_stage1" : "osv.adversarial");
     double lambda_adv = stage == 1 ? c.get<double>("osv.lambda_lgp") : c.get<double>("osv.lambda_acd");
@@ -212,7 +216,7 @@ struct OsvStageTask : TrainTask {
       auto n = torch::randint(static_cast<int64_t>(grid_desc.size()), {batch}, torch::kInt64);
       auto sigma = torch::tensor(grid_desc, torch::kDouble).index_select(0, n).to(z0.options());  // [B]
       auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn_like(z0);
-      p = consistency_fn_batch(net(student, cd), x, sigma, param, sigma_min);
+      p = autocast_forward(dev, precision, [&] { return consistency_fn_batch(net(student, cd), x, sigma, param, sigma_min); });
       target = z0;
       weight = torch::ones({batch}, z0.options());
       m["sigma"] = sigma.mean().item<double>();
@@ -226,11 +230,15 @@ struct OsvStageTask : TrainTask {
       const double wmax = wmaxs[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(wmaxs.size()), {1}).item<int64_t>())];
       const double s_hi = grid_asc[static_cast<std::size_t>(n + msteps)], s_lo = grid_asc[static_cast<std::size_t>(n)];
       auto x = z0 + s_hi * torch::randn_like(z0);
-      auto x_phi = teacher_solve(x, n + msteps, n, cd, wmin, wmax);
-      target = with_ema_weights(g_params, ema, [&] {  // the target from the EMA weights
-        return consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()), param, sigma_min);
+      auto x_phi = autocast_forward(dev, precision, [&] { return teacher_solve(x, n + msteps, n, cd, wmin, wmax); });
+      target = autocast_forward(dev, precision, [&] {
+        return with_ema_weights(g_params, ema, [&] {  // the target from the EMA weights
+          return consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()), param, sigma_min);
+        });
       });
-      p = consistency_fn_batch(net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param, sigma_min);
+      p = autocast_forward(dev, precision, [&] {
+        return consistency_fn_batch(net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param, sigma_min);
+      });
       weight = torch::full({batch}, lambda_weight(s_lo, grid_asc[static_cast<std::size_t>(n + 1)],
                                                   c.get<double>("train.lambda_power")),
                            z0.options());
@@ -242,7 +250,8 @@ struct OsvStageTask : TrainTask {
     if (step % probe_every == 0) m["probe_recon"] = probe_recon();
     // Discriminator step: real (stage 1) or teacher-solved target (stage 2) vs the prediction.
     if (adversarial) {
-      auto d_real = disc->forward(target.detach()), d_fake = disc->forward(p.detach());
+      auto d_real = autocast_forward(dev, precision, [&] { return disc->forward(target.detach()); });
+      auto d_fake = autocast_forward(dev, precision, [&] { return disc->forward(p.detach()); });
       auto loss_d = hinge_d_loss(d_real, d_fake, hinge);
       m["loss_d"] = loss_d.item<double>();
       m["d_real"] = d_real.mean().item<double>();
@@ -252,7 +261,8 @@ struct OsvStageTask : TrainTask {
     auto recon = (weight.to(p.options()) * huber(target.detach(), p)).mean();
     auto loss_g = recon;
     if (adversarial) {
-      auto adv = hinge_g_loss(disc->forward(p), hinge);  // eq. 7/12: ReLU(1 - D), per logit
+      auto d_gen = autocast_forward(dev, precision, [&] { return disc->forward(p); });
+      auto adv = hinge_g_loss(d_gen, hinge);  // eq. 7/12: ReLU(1 - D), per logit
       m["adv_g"] = adv.item<double>();
       loss_g = loss_g + lambda_adv * adv;
     }
@@ -348,6 +358,7 @@ std::unique_ptr<Method> make_osv_method(const Config& c, std::shared_ptr<SvdPipe
               rho = c.get<double>("edm.rho")](int64_t k) { return consistency_sigmas(n, k, lo, hi, rho); };
   s.tts = parse_tts_variant(c.get<std::string>("osv.tts"));
   s.tts_fresh_noise = c.get<bool>("sample.tts_fresh_noise");
+  s.precision = parse_dtype(c.get<std::string>("precision"));
   return make_consistency_student(std::move(s));
 }
 

@@ -14,6 +14,7 @@
 #include "methods/distill/student_method.h"
 #include "methods/sfv/unet_disc.h"
 #include "methods/svd/svd_pipeline.h"
+#include "models/device.h"
 #include "models/nn_util.h"
 #include "models/safetensors.h"
 #include "models/weights.h"
@@ -70,6 +71,7 @@ struct SfvTask : TrainTask {
   HingeReduction hinge;
   bool linear_g;
   int64_t batch;
+  c10::ScalarType precision;
 
   SfvTask(const Config& cfg, SvdPipeline& p, const EncodedClips& d, UNetSpatioTemporalConditionModel g,
           UNetEncoderDiscriminator ds)
@@ -87,6 +89,7 @@ struct SfvTask : TrainTask {
     p_std = c.get<double>("sfv.p_std");
     mu = c.get<double>("sfv.ema");
     batch = c.get<long long>("train.batch");
+    precision = training_precision(c);
     for (auto& p : gen->parameters()) {
       p.set_requires_grad(true);
       g_params.push_back(p);
@@ -107,7 +110,10 @@ struct SfvTask : TrainTask {
     auto n = torch::randint(static_cast<int64_t>(gen_grid.size()), {batch}, torch::kInt64);
     auto sigma = torch::tensor(gen_grid, torch::kDouble).index_select(0, n).to(z0.options());  // [B]
     auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn_like(z0);
-    auto p = consistency_fn_batch(preconditioned_net(gen, cd), x, sigma, ConsistencyParam::Svd, sigma_min);
+    const auto dev = z0.device();  // forward passes autocast to `precision`; losses and backward in fp32
+    auto p = autocast_forward(dev, precision, [&] {
+      return consistency_fn_batch(preconditioned_net(gen, cd), x, sigma, ConsistencyParam::Svd, sigma_min);
+    });
     std::map<std::string, double> m;
     StepOutput out;
     m["sigma"] = sigma.mean().item<double>();
@@ -120,13 +126,14 @@ struct SfvTask : TrainTask {
       if (r1_gamma > 0) {
         MathAttentionGuard math;  // the penalty differentiates through attention twice
         auto real = z0.detach().clone().requires_grad_(true);
-        d_real = disc->forward(noised_disc_input(real, s_real), s_real, cd);
+        d_real = autocast_forward(dev, precision, [&] { return disc->forward(noised_disc_input(real, s_real), s_real, cd); });
         auto grad = torch::autograd::grad({clip_logit(d_real).sum()}, {real}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
         r1 = grad.pow(2).flatten(1).sum(1).mean();
       } else {
-        d_real = disc->forward(noised_disc_input(z0, s_real), s_real, cd);
+        d_real = autocast_forward(dev, precision, [&] { return disc->forward(noised_disc_input(z0, s_real), s_real, cd); });
       }
-      auto d_fake = disc->forward(noised_disc_input(p.detach(), s_fake), s_fake, cd);
+      auto d_fake =
+          autocast_forward(dev, precision, [&] { return disc->forward(noised_disc_input(p.detach(), s_fake), s_fake, cd); });
       auto loss_d = hinge_d_loss(d_real, d_fake, hinge) + 0.5 * r1_gamma * r1;
       m["loss_d"] = loss_d.item<double>();
       m["d_real"] = d_real.mean().item<double>();
@@ -136,7 +143,7 @@ struct SfvTask : TrainTask {
     }
     // Generator: adversarial term (eq. 8: linear in D by default) + 0.1 pseudo-Huber reconstruction (eq. 9-10).
     auto s_g = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
-    auto d_gen = disc->forward(noised_disc_input(p, s_g), s_g, cd);
+    auto d_gen = autocast_forward(dev, precision, [&] { return disc->forward(noised_disc_input(p, s_g), s_g, cd); });
     auto adv = linear_g ? linear_g_loss(d_gen, hinge) : hinge_g_loss(d_gen, hinge);
     auto recon = huber(z0, p).mean();
     auto loss = adv + recon_weight * recon;
@@ -174,6 +181,7 @@ std::unique_ptr<Method> make_sfv_method(const Config& c, std::shared_ptr<SvdPipe
   s.sigma_min = c.get<double>("edm.sigma_min");
   s.sigmas = [levels = sfv_generator_sigmas(c)](int64_t k) { return sfv_sampling_sigmas(levels, k); };
   s.allow_cfg = false;
+  s.precision = parse_dtype(c.get<std::string>("precision"));
   s.cfg_refusal = "sfv samples without CFG: use --cfg none";
   return make_consistency_student(std::move(s));
 }
