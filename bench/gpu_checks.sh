@@ -4,7 +4,8 @@
 #   1. the discriminator-path cost at SVD scale (the paper's Figure 3): bench_disc for the
 #      upsampler, the VAE decoder and SF-V's UNet encoder, 14 frames at 512x512 (latents 64x64),
 #      bf16, random weights;
-#   2. the gpu-labelled tests (UNet and VAE bf16 on CUDA vs fp32 on the CPU);
+#   2. the gpu-labelled tests (UNet and VAE bf16 on CUDA vs fp32 on the CPU; every method trains two
+#      steps and samples a clip on CUDA in fp32 and bf16, at the tiny shape and at SVD's 14x72x128 latents);
 #   3. the full-size SVD UNet's latency per NFE (bench_unet_nfe);
 #   4. `osvbench ablate --table fig3 --preset svd disc_cost.dtype=bf16`: the same whole-step costs through
 #      the harness (each path in its own process), written under $out/runs/.
