@@ -193,7 +193,7 @@ Evaluator::Evaluator(const Config& base) : base_(base) {
   // as the detector always sees them), the first frames of the first n_fake kept.
   real_ = make_stats_for(*detector_, 0, fvd_frames, true);
   int64_t seen = 0;
-  const auto report = for_each_clip_batch(split_dir(base, "test"), base, std::max(n_real, n_fake), 16,
+  const auto report = for_each_clip_batch(clip_split(base, "test"), base, std::max(n_real, n_fake), 16,
                                           [&](const torch::Tensor& b) {
                                             const int64_t bn = b.size(0);
                                             if (seen < n_fake)

@@ -53,7 +53,7 @@ void sample(const Config& cfg, const std::vector<std::string>& images, const std
     first = torch::stack(f);
   } else {
     const int64_t n = cfg.get<long long>("sample.num_samples");
-    auto set = load_clip_folder(split_dir(cfg, "test"), cfg, n);
+    auto set = load_clips(clip_split(cfg, "test"), cfg, n);
     first = set.videos.select(1, 0).contiguous();
     for (const auto& p : set.files) names.push_back(p.stem().string());
   }

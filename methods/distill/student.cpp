@@ -29,7 +29,7 @@ UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src
 }
 
 EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label, bool half) {
-  auto videos = load_clip_folder(split_dir(c, "train"), c).videos;  // uint8 [N, T, 3, H, W]
+  auto videos = load_clips(clip_split(c, "train"), c).videos;  // uint8 [N, T, 3, H, W]
   if (half) {
     const auto s = videos.sizes();
     if (s[3] % 2 != 0 || s[4] % 2 != 0)
@@ -198,8 +198,13 @@ nlohmann::json run_key(const Config& c, std::initializer_list<const char*> names
 }
 
 std::string data_identity(const Config& c) {
-  return c.get<std::string>("data.source") == "synthetic" ? std::filesystem::path(synthetic_data_dir(c)).filename().string()
-                                                          : c.get<std::string>("data.root");
+  const auto source = c.get<std::string>("data.source");
+  if (source == "synthetic") return std::filesystem::path(synthetic_data_dir(c)).filename().string();
+  if (source == "openvid")  // which rows the train split holds depends on all of these
+    return fmt::format("openvid:{}:{}:test{}:train{}:seed{}", c.get<std::string>("data.csv"),
+                       c.get<std::string>("data.root"), c.get<long long>("data.num_test"),
+                       c.get<long long>("data.num_train"), c.get<long long>("data.split_seed"));
+  return source + ":" + c.get<std::string>("data.root");
 }
 
 std::vector<std::string> names_matching(torch::nn::Module& m, const std::vector<std::string>& patterns) {

@@ -483,7 +483,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
   torch::Tensor train_clips;
   auto clips = [&]() -> const torch::Tensor& {
     if (!train_clips.defined()) {
-      auto set = load_clip_folder(split_dir(c, "train"), c);
+      auto set = load_clips(clip_split(c, "train"), c);
       log::info("training clips: {} ({})", set.videos.size(0), set.report.summary());
       train_clips = set.videos;
     }

@@ -15,10 +15,14 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "datasets/synthetic.h"
 #include "datasets/video_backend.h"
+#include "datasets/video_io.h"
 #include "tests/e2e/e2e_util.h"
 
 namespace osv {
@@ -212,6 +216,47 @@ TEST_F(TeacherCli, CompareScoresTeacherRowsWithFvd) {
     EXPECT_TRUE(r.contains("ci"));
     EXPECT_EQ(r["n_fake"], 8);
   }
+}
+
+// The paper-scale preset on OpenVid-1M-shaped data, through the code path a GPU run takes (the svd
+// preset: bf16 autocast, OpenVid's CSV and split) with device=cpu, small clip sizes, the tiny
+// embedded SVD folder standing in for SVD-xt and the tiny detector for I3D: a CSV with OpenVid-1M's
+// columns (a quoted caption with a comma, a row whose file is missing) over mp4s of several sizes
+// and frame rates, resampled and resized as the data.* keys say.
+TEST_F(TeacherCli, CompareRunsTheSvdPresetOnOpenVidShapedData) {
+  const auto root = dir / "openvid";
+  fs::create_directories(root / "videos");
+  std::string csv = "video,caption,aesthetic score,motion score,temporal consistency score,camera motion,frame,fps,seconds\n";
+  const std::array<std::array<int64_t, 2>, 3> sizes{{{48, 64}, {36, 64}, {64, 48}}};
+  const std::array<double, 3> rates{7.0, 24.0, 30.0};
+  for (int i = 0; i < 10; ++i) {
+    SyntheticOptions o;
+    o.height = sizes[i % 3][0];
+    o.width = sizes[i % 3][1];
+    o.fps = rates[i % 3];
+    o.frames = static_cast<int64_t>(o.fps);  // one second
+    o.seed = 77;
+    const auto name = fmt::format("videos/clip_{:02d}.mp4", i);
+    write_video(root / name, synthetic_clip(o, i).video, o.fps);
+    csv += fmt::format("{},\"shapes move, slowly ({})\",5.1,3.2,0.98,static,{},{},1.0\n", name, i, o.frames, o.fps);
+  }
+  csv += "videos/not_there.mp4,a row without its file,4.0,1.0,0.9,pan,30,30,1.0\n";
+  atomic_write(root / "OpenVid-1M.csv", csv);
+  const auto svd = find_one(dir / "a" / "assets", "svd-embedded-");
+  const auto out_dir = dir / "compare-openvid";
+  auto [code, out] = run("compare --methods teacher --steps 1 --preset svd --runs " + (dir / "a").string() +
+                         " --out " + out_dir.string() + " device=cpu model.path=" + svd.string() +
+                         " data.csv=" + (root / "OpenVid-1M.csv").string() + " data.root=" + root.string() +
+                         " data.frames=4 data.height=32 data.width=32 data.num_test=4 sample.num_samples=4"
+                         " fvd.num_real=4 fvd.num_fake=4 fvd.frames=4 fvd.bootstrap=20 fvd.input_size=32"
+                         " fvd.embedded_train_steps=2");
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("missing 1"), std::string::npos) << out;  // the row without its file, counted
+  const auto j = nlohmann::json::parse(read_file(out_dir / "results.json"));
+  ASSERT_EQ(j["rows"].size(), 1u);
+  EXPECT_EQ(j["rows"][0]["n_fake"], 4);
+  EXPECT_GT(j["rows"][0]["fvd"].get<double>(), 0.0);
+  EXPECT_NE(j.dump().find("bf16"), std::string::npos);  // the svd preset's precision, in the provenance
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <set>
 
 #include "common/atomic_file.h"
 #include "common/errors.h"
@@ -85,6 +86,44 @@ TEST_F(FolderDataset, StreamedAndWholeLoadsAgreeAndNameEachClip) {
   EXPECT_TRUE(torch::equal(torch::cat(batches), set.videos));
   EXPECT_EQ(files, set.files);
   EXPECT_EQ(report.loaded, 3);
+}
+
+// data.source=openvid: the CSV's rows with a file split by the seed into num_test test clips and the
+// train clips (num_train caps them); the two are disjoint and cover every present row.
+TEST_F(FolderDataset, OpenVidSplitIsSeededDisjointAndCapped) {
+  std::string csv = "video,caption,aesthetic score,motion score,frame,fps,seconds\n";
+  for (int i = 0; i < 3; ++i) csv += fmt::format("good{}.mp4,\"a, b\",5,3,8,7,1.1\n", i);
+  for (int i = 0; i < 3; ++i) {
+    fs::copy_file(dir_ / "good0.mp4", dir_ / fmt::format("copy{}.mp4", i));
+    csv += fmt::format("copy{}.mp4,c,5,3,8,7,1.1\n", i);
+  }
+  csv += "gone.mp4,d,5,3,8,7,1.1\n";
+  atomic_write(dir_ / "list.csv", csv);
+  const std::vector<std::string> base = {"data.source=openvid", "data.csv=" + (dir_ / "list.csv").string(),
+                                         "data.root=" + dir_.string(), "data.frames=6", "data.fps=7",
+                                         "data.height=32", "data.width=32", "data.num_test=2"};
+  const auto files = [&](const std::string& split, std::vector<std::string> extra) {
+    auto o = base;
+    o.insert(o.end(), extra.begin(), extra.end());
+    const Config c = Config::resolve("tiny", o);
+    const auto set = load_clips(clip_split(c, split), c);
+    EXPECT_EQ(set.report.skipped_by_reason.at("missing"), 1);  // gone.mp4, counted
+    std::vector<std::string> names;
+    for (const auto& f : set.files) names.push_back(f.filename().string());
+    return names;
+  };
+  const auto test = files("test", {}), train = files("train", {});
+  EXPECT_EQ(test.size(), 2u);
+  EXPECT_EQ(train.size(), 4u);
+  std::set<std::string> all(test.begin(), test.end());
+  all.insert(train.begin(), train.end());
+  EXPECT_EQ(all.size(), 6u);
+  EXPECT_EQ(files("test", {}), test);                              // the same seed, the same split
+  bool other = false;  // other seeds draw other splits (any one may coincide: 15 possible)
+  for (int seed = 1; seed <= 4; ++seed) other = other || files("test", {fmt::format("data.split_seed={}", seed)}) != test;
+  EXPECT_TRUE(other);
+  EXPECT_EQ(files("train", {"data.num_train=3"}).size(), 3u);
+  EXPECT_THROW(clip_split(Config::resolve("tiny", {"data.source=openvid"}), "test"), InputError);  // no CSV named
 }
 
 // A file name that is not UTF-8 cannot go into JSON reports: it is skipped with its reason, and
