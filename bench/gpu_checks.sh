@@ -7,14 +7,18 @@
 #   2. the gpu-labelled tests (UNet and VAE bf16 on CUDA vs fp32 on the CPU; every method trains two
 #      steps and samples a clip on CUDA in fp32 and bf16, at the tiny shape and at SVD's 14x72x128 latents);
 #   3. the full-size SVD UNet's latency per NFE (bench_unet_nfe);
+#   3b. clip latency through osvbench's sampling path at SVD-xt's size, bf16 (bench_pipeline): VAE
+#      decode of 14 frames, a 1-step OSV clip end to end, the teacher's 25-step CFG clip, each with
+#      its ratio to the diffusers peer figure;
 #   4. `osvbench ablate --table fig3 --preset svd disc_cost.dtype=bf16`: the same whole-step costs through
 #      the harness (each path in its own process), written under $out/runs/.
 # Each result is written as soon as it exists, to ${1:-out/gpu}/*.json / *.log.
 #   OSVBENCH_PYTHON             python whose torch to build against (default python3)
 #   OSVBENCH_EXTRA_INCLUDE      a folder holding headers the machine lacks (CLI/CLI.hpp, stb/stb_image*.h)
-#   OSVBENCH_GPU_CHECKS         which checks (default "disc gen tests unet"): disc = the discriminator
+#   OSVBENCH_GPU_CHECKS         which checks (default "disc gen tests unet pipeline"): disc = the discriminator
 #                               paths alone, gen = whole training steps (generator included), tests =
-#                               the gpu tests, unet = the UNet latency, fig3 = ablate --table fig3
+#                               the gpu tests, unet = the UNet latency, pipeline = clip latencies,
+#                               fig3 = ablate --table fig3
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${1:-out/gpu}"
@@ -31,12 +35,13 @@ start=$(date +%s)
 cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSVBENCH_WITH_CUDA=ON -DOSVBENCH_WITH_FFMPEG=OFF \
   -DOSVBENCH_USE_CCACHE=OFF -DCMAKE_PREFIX_PATH="$prefix" "${extra[@]}" >"$out/configure.log" 2>&1 ||
   { tail -30 "$out/configure.log"; exit 1; }
-checks="${OSVBENCH_GPU_CHECKS:-disc gen tests unet}"
+checks="${OSVBENCH_GPU_CHECKS:-disc gen tests unet pipeline}"
 has() { [[ " $checks " == *" $1 "* ]]; }
 targets=(bench_disc)
 has tests && targets+=(osvbench gpu_tests)
 has fig3 && targets+=(osvbench)
 has unet && targets+=(bench_unet_nfe)
+has pipeline && targets+=(bench_pipeline)
 cmake --build "$bdir" -j "$(nproc)" --target "${targets[@]}" >"$out/build.log" 2>&1 ||
   { grep -E "error|FAILED" "$out/build.log" | head -30; exit 1; }
 echo "[gpu] configured and built in $(( $(date +%s) - start )) s"
@@ -68,6 +73,10 @@ fi
 if has unet; then
   "$bdir/bench/bench_unet_nfe" --arch svd --frames 14 --height 72 --width 128 --dtype bf16 --device cuda \
     --iters 10 --warmup 3 2>&1 | tee "$out/unet_nfe.json"
+fi
+if has pipeline; then
+  "$bdir/bench/bench_pipeline" --arch svd --device cuda --precision bf16 --frames 14 --height 576 --width 1024 \
+    --iters 3 2>&1 | tee "$out/pipeline.json"
 fi
 if has fig3; then
   "$bdir/harness/osvbench" ablate --table fig3 --preset svd --runs "$out/runs" disc_cost.dtype=bf16 2>&1 | tee "$out/fig3.log" |

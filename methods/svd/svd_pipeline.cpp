@@ -2,6 +2,7 @@
 
 #include "common/config.h"
 #include "methods/svd/edm.h"
+#include "models/device.h"
 
 namespace osv {
 
@@ -46,10 +47,11 @@ EncodedClips encode_clips(SvdPipeline& pipe, const torch::Tensor& videos) {
 SvdPipeline::SvdPipeline(const std::filesystem::path& folder, const Config& c)
     : models_(load_svd_folder(folder, c10::kFloat, c10::Device(c.get<std::string>("device")))),
       scaling_factor_(pick_scaling(models_, c)),
-      cond_(osv::conditioning_options(c)) {}
+      cond_(osv::conditioning_options(c)),
+      precision_(parse_dtype(c.get<std::string>("precision"))) {}
 
-SvdPipeline::SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOptions cond)
-    : models_(std::move(models)), scaling_factor_(scaling_factor), cond_(cond) {}
+SvdPipeline::SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOptions cond, c10::ScalarType precision)
+    : models_(std::move(models)), scaling_factor_(scaling_factor), cond_(cond), precision_(precision) {}
 
 c10::Device SvdPipeline::device() const { return models_.vae->parameters().front().device(); }
 
@@ -57,7 +59,8 @@ torch::Tensor SvdPipeline::image_embeds(const torch::Tensor& first_frames) {
   torch::NoGradGuard g;
   const auto x01 = first_frames.to(device()).to(torch::kFloat32) / 255.0;
   const auto px = svd_clip_preprocess(x01, models_.image_encoder->config().image_size, models_.image_normalisation);
-  return models_.image_encoder->forward(px).image_embeds.unsqueeze(1);  // [B, 1, D]
+  AutocastScope autocast(device(), precision_);
+  return models_.image_encoder->forward(px).image_embeds.unsqueeze(1).to(torch::kFloat32);  // [B, 1, D]
 }
 
 Conditioning SvdPipeline::encode_conditioning(const torch::Tensor& first_frames, const torch::Tensor& aug_noise) {
@@ -67,7 +70,10 @@ Conditioning SvdPipeline::encode_conditioning(const torch::Tensor& first_frames,
   c.image_embeds = image_embeds(first_frames);
   auto img = to_unit_range(first_frames.to(device()));
   img = img + cond_.noise_aug * (aug_noise.defined() ? aug_noise.to(img.device()) : torch::randn(img.sizes(), img.options()));
-  c.image_latent = models_.vae->encode(img).mode();  // [B, C, h, w], not scaled (SPEC §1)
+  {
+    AutocastScope autocast(device(), precision_);
+    c.image_latent = models_.vae->encode(img).mode().to(torch::kFloat32);  // [B, C, h, w], not scaled (SPEC §1)
+  }
   c.added_time_ids = added_time_ids(cond_, B, img.options());
   return c;
 }
@@ -77,15 +83,19 @@ torch::Tensor SvdPipeline::encode_video(const torch::Tensor& videos, int64_t chu
   const int64_t B = videos.size(0), T = videos.size(1);
   auto flat = videos.reshape({B * T, videos.size(2), videos.size(3), videos.size(4)});
   std::vector<torch::Tensor> out;
-  for (int64_t i = 0; i < B * T; i += chunk)
-    out.push_back(models_.vae->encode(to_unit_range(flat.slice(0, i, std::min(B * T, i + chunk)).to(device()))).mode());
-  auto z = torch::cat(out) * scaling_factor_;  // [B*T, C, h, w]
+  {
+    AutocastScope autocast(device(), precision_);
+    for (int64_t i = 0; i < B * T; i += chunk)
+      out.push_back(models_.vae->encode(to_unit_range(flat.slice(0, i, std::min(B * T, i + chunk)).to(device()))).mode());
+  }
+  auto z = torch::cat(out).to(torch::kFloat32) * scaling_factor_;  // [B*T, C, h, w]
   return z.view({B, T, z.size(1), z.size(2), z.size(3)});
 }
 
 torch::Tensor SvdPipeline::decode(const torch::Tensor& latents, int64_t chunk) {
   torch::NoGradGuard g;
-  return from_unit_range(models_.vae->decode_video(latents / scaling_factor_, chunk)).cpu();
+  AutocastScope autocast(device(), precision_);
+  return from_unit_range(models_.vae->decode_video(latents / scaling_factor_, chunk).to(torch::kFloat32)).cpu();
 }
 
 torch::Tensor unet_forward(UNetSpatioTemporalConditionModel& unet, const torch::Tensor& x_in,

@@ -40,9 +40,11 @@ EncodedClips encode_clips(SvdPipeline& pipe, const torch::Tensor& videos);
 
 class SvdPipeline {
  public:
-  // Loads every component of `folder` (model.path, or the embedded folder prepare built).
+  // Loads every component of `folder` (model.path, or the embedded folder prepare built); the
+  // config's `precision` autocasts the VAE and CLIP passes below (their results come back fp32).
   SvdPipeline(const std::filesystem::path& folder, const Config& config);
-  SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOptions cond);
+  SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOptions cond,
+              c10::ScalarType precision = c10::kFloat);
 
   // first_frames: uint8 [B, 3, H, W]. The image latent is encoded from image + noise_aug * eps,
   // eps = aug_noise [B, 3, H, W] when given, else drawn from torch's default generator; taken as
@@ -64,6 +66,7 @@ class SvdPipeline {
   SvdFolder models_;
   double scaling_factor_;
   ConditioningOptions cond_;
+  c10::ScalarType precision_ = c10::kFloat;
 };
 
 // uint8 images [..., 3, H, W] -> float [-1, 1] and back.
