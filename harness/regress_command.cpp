@@ -30,6 +30,7 @@ namespace {
 
 struct RegressArgs {
   CommonOptions c;
+  std::vector<std::string> baselines;  // tried in order: the first whose assets this machine reproduces judges
   std::string baseline, result, out;
   bool update = false;
   RegressOptions o;
@@ -194,6 +195,35 @@ int run(RegressArgs a) {
   return differing ? kExitNotComparable : failed ? kExitFailure : kExitOk;
 }
 
+// Each baseline in turn (one machine class each: their assets are other bits), judged by the first
+// this run is comparable with; not comparable with all of them: exit 5.
+int run_all(const RegressArgs& a) {
+  if (a.baselines.size() > 1 && a.update)
+    throw UsageError("regress --update rewrites one baseline: name one --baseline");
+  std::vector<std::string> tried;
+  for (const auto& b : a.baselines) {
+    if (a.baselines.size() > 1 && !fs::exists(b)) {
+      std::cout << "baseline " << b << ": does not exist, skipped\n";
+      continue;
+    }
+    RegressArgs one = a;
+    one.baseline = b;
+    if (a.baselines.size() > 1) std::cout << "\n== baseline " << b << " ==\n";
+    const int code = run(one);
+    if (code != kExitNotComparable) {
+      if (a.baselines.size() > 1) std::cout << "judged against " << b << "\n";
+      return code;
+    }
+    tried.push_back(b);
+  }
+  if (tried.empty()) throw InputError("regress: none of the baselines exists");
+  std::string list;
+  for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+  std::cout << "NOT COMPARABLE with any baseline (" << list << "): this machine's assets are other bits than every "
+            << "baseline's, so no FVD was judged\n";
+  return kExitNotComparable;
+}
+
 }  // namespace
 
 void add_regress_command(CLI::App& app, CommandSet& set) {
@@ -203,7 +233,9 @@ void add_regress_command(CLI::App& app, CommandSet& set) {
       "regress",
       "CI gate: rerun the baseline's rows and fail (exit 1) when a row's FVD is worse beyond the statistical tolerance");
   add_common(sub, a->c);
-  sub->add_option("--baseline", a->baseline, "baseline JSON (rows, preset and overrides that produced them)")
+  sub->add_option("--baseline", a->baselines,
+                  "baseline JSON (rows, preset and overrides that produced them); repeat it for one baseline per "
+                  "machine class: the first whose assets this machine reproduces judges (missing files skipped)")
       ->required();
   sub->add_flag("--update", a->update,
                 "rerun and rewrite the baseline (creates it with the default regression rows when missing)");
@@ -212,7 +244,7 @@ void add_regress_command(CLI::App& app, CommandSet& set) {
   sub->add_option("--z", a->o.z, "z of the tolerance z * sqrt(se_base^2 + se_new^2)")->capture_default_str();
   sub->add_option("--rel-floor", a->o.rel_floor, "smallest tolerance, relative to the baseline FVD")
       ->capture_default_str();
-  set.add(sub, [a] { return run(*a); });
+  set.add(sub, [a] { return run_all(*a); });
 }
 
 }  // namespace osv
