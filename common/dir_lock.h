@@ -26,6 +26,11 @@ class DirLock {
 // The lock of a cached piece of work whose presence is marked by `done`: none when `done` exists,
 // else `lock_file` locked (waiting for another process that holds it). The caller checks `done`
 // again afterwards: the other process may have finished it.
+// In a process group (dist/), rank 0 holds the locks for the whole group and the other ranks
+// follow it in lockstep; they take none (else a rank waiting on a lock that rank 0 holds while
+// rank 0 waits on it in a collective would hang both). Called once by dist::init.
+void set_dir_locks_enabled(bool enabled);
+
 std::optional<DirLock> lock_unless_done(const std::filesystem::path& done, const std::filesystem::path& lock_file,
                                         const std::string& what);
 

@@ -1,5 +1,7 @@
 #include "common/progress.h"
 
+#include <atomic>
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -96,8 +98,14 @@ std::string Progress::line() const {
   return s;
 }
 
+namespace {
+std::atomic<bool> bars_enabled{true};
+}  // namespace
+
+void Progress::set_enabled(bool enabled) { bars_enabled = enabled; }
+
 void Progress::maybe_draw(bool force) {
-  if (finished_) return;
+  if (finished_ || !bars_enabled) return;
   const double now = opt_.clock();
   const double min_gap = tty_ ? 0.1 : opt_.interval_s;
   if (!force && now - last_draw_ < min_gap) return;
@@ -114,7 +122,7 @@ void Progress::maybe_draw(bool force) {
 void Progress::finish() {
   if (finished_) return;
   maybe_draw(true);
-  if (tty_) std::fputc('\n', opt_.out);
+  if (tty_ && bars_enabled) std::fputc('\n', opt_.out);
   std::fflush(opt_.out);
   finished_ = true;
   active_bars.erase(std::remove(active_bars.begin(), active_bars.end(), this), active_bars.end());

@@ -34,6 +34,9 @@ class Progress {
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
+  // Process-wide: false silences every bar (a process group's ranks other than 0; dist::init).
+  static void set_enabled(bool enabled);
+
   void advance(std::int64_t n = 1);
   void set(std::int64_t done);
   // Free text after the rate, e.g. "loss 0.123".

@@ -11,6 +11,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/text.h"
+#include "dist/dist.h"
 #include "harness/builtin_methods.h"
 #include "harness/options.h"
 #include "reports/provenance.h"
@@ -96,6 +97,9 @@ int run_cli(int argc, char** argv) {
                                            log_level));
       log::set_level(*l);
     }
+    // torchrun (or Slurm) launched this process as one rank of a group: join it before any work.
+    dist::init();
+    if (dist::rank() != 0 && log_level.empty()) log::set_level(log::Level::warn);  // rank 0 tells the story
     for (const auto& [sub, run] : commands.entries())
       if (sub->parsed()) return run();
     std::cerr << app.help();

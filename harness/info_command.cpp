@@ -15,6 +15,7 @@
 #include "harness/options.h"
 #include "methods/api/registry.h"
 #include "metrics/fvd/protocol.h"
+#include "dist/dist.h"
 #include "models/device.h"
 #include "models/numerics.h"
 #include "reports/provenance.h"
@@ -30,7 +31,10 @@ struct InfoOptions {
 
 void print_info(const InfoOptions& o) {
   if (o.json) {
-    std::cout << environment_info().dump(2) << "\n";
+    auto j = environment_info();
+    j["distributed"] = {{"rank", dist::rank()}, {"world_size", dist::world()}, {"local_rank", dist::local_rank()},
+                        {"backend", dist::backend()}};
+    std::cout << j.dump(2) << "\n";
     return;
   }
   if (o.config_keys) {
@@ -101,6 +105,12 @@ void print_info(const InfoOptions& o) {
     std::cout << fmt::format("{:<10} not in this build (OSVBENCH_WITH_FFMPEG=OFF): no mp4 decoding or writing\n",
                              "FFmpeg");
   }
+  if (dist::world() > 1)
+    std::cout << fmt::format("{:<10} rank {} of {} (local rank {}), backend {}: collectives over c10d's TCPStore\n",
+                             "dist", dist::rank(), dist::world(), dist::local_rank(), dist::backend());
+  else
+    std::cout << fmt::format("{:<10} one process (torchrun --nproc-per-node N --no-python osvbench ... runs N ranks)\n",
+                             "dist");
   std::cout << fmt::format("{:<10} {}, {}, fmt: {}\n", "build", b.build_type, b.compiler, b.fmt_source);
   std::cout << fmt::format("{:<10} {}\n", "presets", join(preset_names(), ", "));
   std::cout << fmt::format("{:<10} {}\n", "methods", join(MethodRegistry::instance().names(), ", "));

@@ -1,5 +1,9 @@
 #include "models/numerics.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
@@ -67,6 +71,15 @@ void configure_numerics(bool reproducible, long long threads) {
     log::warn("run.reproducible={} was set after the process chose its kernels (mode: {}); pass "
              "run.reproducible={} on the command line or OSVBENCH_REPRODUCIBLE to change it",
              reproducible, s.reproducible ? "reproducible" : "native", reproducible);
+  // Ranks of a process group on one machine (torchrun sets LOCAL_WORLD_SIZE) share its cores: by
+  // default each takes its share, else their thread pools oversubscribe the cores (measured: 2 ranks x
+  // 2 threads on 2 cores ran the tiny teacher's steps 70x slower than 2 x 1).
+  const long long local_world = std::max(1LL, std::atoll(env_or("LOCAL_WORLD_SIZE", "1").c_str()));
+  if (threads <= 0 && local_world > 1) {
+    const long long cores = s.reproducible ? kReproducibleThreads
+                                           : static_cast<long long>(std::thread::hardware_concurrency());
+    threads = std::max(1LL, cores / local_world);
+  }
   if (s.reproducible) {
     at::set_num_threads(static_cast<int>(threads > 0 ? threads : kReproducibleThreads));
     // Deterministic kernels where an op has both (CUDA scatter/index_add, cuDNN algorithm choice);

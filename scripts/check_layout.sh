@@ -47,13 +47,13 @@ while IFS= read -r line; do
         bad=1
       fi
       ;;
-    common/*|models/*|datasets/*|metrics/*)
+    common/*|dist/*|models/*|datasets/*|metrics/*)
       if [[ "$inc" == methods/* || "$inc" == harness/* ]]; then
         echo "layout: $file includes $inc (libraries below methods/ never include methods/ or harness/)"
         bad=1
       fi
       ;;
   esac
-done < <(grep -rn --include=*.h --include=*.cpp '#include "' common models datasets metrics methods harness)
+done < <(grep -rn --include=*.h --include=*.cpp '#include "' common dist models datasets metrics methods harness)
 if ((bad)); then exit 1; fi
 echo "layout: ok (methods include only methods/{api,svd,distill} and their own folder)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing (scripts/setup.sh), builds the CPU
 # preset and runs the test suites with ctest.
-#   OSVBENCH_TEST_LABELS  ctest label regex (default: unit|parity|e2e; add |slow for more)
+#   OSVBENCH_TEST_LABELS  ctest label regex (default: unit|parity|e2e|dist; add |slow for more)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh >/dev/null
@@ -12,7 +12,7 @@ echo "[test] built in $(( $(date +%s) - start )) s" >&2
 # Two test processes share the cores: OpenMP threads that spin while waiting for work would slow
 # each other down many times over, so they sleep instead.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-ctest --preset default -L "${OSVBENCH_TEST_LABELS:-unit|parity|e2e}" -j "$(nproc)"
+ctest --preset default -L "${OSVBENCH_TEST_LABELS:-unit|parity|e2e|dist}" -j "$(nproc)"
 # The FVD regression gate: reruns a committed tiny baseline's rows and fails (exit 1) when a row's
 # FVD is worse beyond the statistical tolerance (harness/regress.h). Refresh the baseline after an
 # intended change with --update (every file below).

@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "dist/dist.h"
 
 namespace osv {
 namespace fs = std::filesystem;
@@ -26,19 +27,53 @@ double grad_norm(const std::vector<torch::Tensor>& params) {
   return std::sqrt(sq);
 }
 
+bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite, double* loss) {
+  if (dist::world() == 1) return finite;
+  torch::NoGradGuard g;
+  std::vector<torch::Tensor> bucket;
+  bucket.reserve(params.size() + 2);
+  for (const auto& p : params) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    else if (!finite) p.mutable_grad().zero_();
+    bucket.push_back(p.grad());
+  }
+  auto flag = torch::full({1}, finite ? 1.0 : 0.0, torch::kFloat64);
+  auto mean_loss = torch::full({1}, loss && finite ? *loss : 0.0, torch::kFloat64);
+  bucket.push_back(flag);
+  bucket.push_back(mean_loss);
+  dist::all_reduce_mean(bucket);
+  const bool all = flag.item<double>() == 1.0;  // the mean of 0/1 flags is 1 only when every rank's was 1
+  if (loss && all) *loss = mean_loss.item<double>();
+  return all;
+}
+
+torch::Tensor local_rows(const torch::Tensor& global_batch) { return dist::local_rows(global_batch); }
+
+torch::Tensor randn_rows(const torch::Tensor& local) {
+  if (dist::world() == 1) return torch::randn_like(local);
+  auto sizes = local.sizes().vec();
+  sizes[0] *= dist::world();
+  return dist::local_rows(torch::randn(sizes, local.options()));
+}
+
 bool cached_run(const std::filesystem::path& dir, const std::filesystem::path& done, const nlohmann::json& key,
                 const std::string& label, const std::function<std::function<void()>()>& train) {
+  // A process group trains as one: rank 0 holds the lock and decides whether the run is cached;
+  // every rank trains; only rank 0 writes the finished files, and the others wait for them.
   const auto lock = lock_unless_done(done, dir / ".lock", label + ": training " + dir.filename().string());
-  if (std::filesystem::exists(done)) {
+  bool cached = std::filesystem::exists(done);
+  if (dist::world() > 1) cached = dist::all_gather(cached ? "1" : "0").front() == "1";
+  if (cached) {
     log::info("{}: cached in {}", label, dir.string());
     return false;
   }
   std::filesystem::create_directories(dir);
-  atomic_write(dir / "key.json", key.dump(2));
+  if (dist::is_main()) atomic_write(dir / "key.json", key.dump(2));
   ConfigReadLog reads;  // what the run reads must be in its key (checked before it is marked done)
   const auto finish = train();
   check_stage_reads(label, reads, key);
-  finish();
+  if (dist::is_main()) finish();
+  dist::barrier(label + " finished");
   if (!std::filesystem::exists(done)) throw std::logic_error(label + ": finished without writing " + done.string());
   return true;
 }
@@ -117,8 +152,18 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     task.load(a);
     log::info("{}: resuming at step {}/{} from {}", o.label, s.resumed_from, o.steps, ckpt.string());
   }
-  truncate_metrics(metrics, s.resumed_from);
+  const bool main = dist::is_main();  // in a process group only rank 0 writes; every rank resumes from its file
+  if (dist::world() > 1) {
+    const auto at = dist::all_gather(std::to_string(s.resumed_from));
+    for (std::size_t r = 0; r < at.size(); ++r)
+      if (at[r] != at.front())
+        throw std::runtime_error(fmt::format("{}: rank {} resumes at step {} but rank 0 at step {} (do the ranks "
+                                             "share one runs folder?)",
+                                             o.label, r, at[r], at.front()));
+  }
+  if (main) truncate_metrics(metrics, s.resumed_from);
   auto save = [&](int64_t steps_done) {
+    if (!main) return;
     CheckpointWriter a;
     a.scalar("loop.step", steps_done);
     a.scalar("loop.skipped", s.skipped_nonfinite);
@@ -128,7 +173,8 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     if (fs::exists(legacy)) fs::remove(legacy);
   };
 
-  std::ofstream log_out(metrics, std::ios::app);
+  std::ofstream log_out;
+  if (main) log_out.open(metrics, std::ios::app);
   Progress::Options po;
   po.interval_s = o.progress_interval_s;
   Progress bar(o.steps - s.resumed_from,
@@ -153,8 +199,10 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     nlohmann::json j = {{"step", step}, {"it_per_s", dt > 0 ? 1.0 / dt : 0.0}, {"skipped", s.skipped_nonfinite},
                         {"skipped_disc", s.skipped_disc}};
     for (const auto& [k, v] : out.metrics) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-    log_out << j.dump() << "\n";
-    log_out.flush();
+    if (main) {
+      log_out << j.dump() << "\n";
+      log_out.flush();
+    }
     ++s.steps_done;
     if (out.finite && out.metrics.count("loss")) {
       recent.push_back(out.metrics.at("loss"));

@@ -87,6 +87,22 @@ bool cached_run(const std::filesystem::path& dir, const std::filesystem::path& d
 TrainLoopOptions train_loop_options(const Config& config, const std::filesystem::path& dir, const std::string& label,
                                     int64_t steps);
 
+// Data-parallel training (dist/, launched by torchrun). Call after backward and before the
+// optimiser step: averages the gradients of `params` over the ranks (a parameter without a
+// gradient counts as zeros; a rank whose loss was not finite contributes zeros) and `*loss` (the
+// logged metric), and returns whether every rank's loss was finite — false makes every rank skip
+// the update, so the ranks never diverge. A non-finite gradient on one rank makes the average
+// non-finite on all, which the caller's grad-norm check then skips everywhere. One process:
+// returns `finite` and touches nothing.
+bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite, double* loss = nullptr);
+
+// Data-parallel draws. A task draws its random numbers for the whole global batch on every rank
+// (same generator, same state) and keeps this rank's rows, so N ranks see exactly the rows and
+// the noise one process sees for the same global batch. `global_batch` rows -> this rank's.
+torch::Tensor local_rows(const torch::Tensor& global_batch);
+// This rank's rows of a standard normal drawn for the global batch; `local` has this rank's rows.
+torch::Tensor randn_rows(const torch::Tensor& local);
+
 // Shared helpers for tasks.
 bool all_finite(const torch::Tensor& t);
 // Global L2 norm of the parameters' gradients (0 when none).

@@ -118,8 +118,9 @@ bool discriminator_update(torch::optim::Optimizer& opt, const std::vector<torch:
                           const torch::Tensor& loss) {
   opt.zero_grad();
   bool skipped = true;
-  if (all_finite(loss)) {
-    loss.backward();
+  const bool finite = all_finite(loss);
+  if (finite) loss.backward();
+  if (sync_gradients(params, finite)) {  // data parallel: every rank's average
     if (std::isfinite(grad_norm(params))) {
       opt.step();
       skipped = false;
@@ -134,8 +135,9 @@ bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Ten
                       std::map<std::string, double>& m) {
   opt.zero_grad();
   bool ok = all_finite(loss);
+  if (ok) loss.backward();
+  ok = sync_gradients(params, ok, m.count("loss") ? &m["loss"] : nullptr);  // data parallel: every rank's average
   if (ok) {
-    loss.backward();
     const double gn = grad_norm(params);
     m["grad_norm"] = gn;
     ok = std::isfinite(gn);

@@ -121,14 +121,16 @@ struct SimMimTask : TrainTask {
     StepOutput out;
     opt->zero_grad();
     out.finite = all_finite(loss);
+    if (out.finite) loss.backward();
+    double mean_loss = loss.item<double>();
+    out.finite = sync_gradients(params, out.finite, &mean_loss);  // data parallel: every rank's average
     if (out.finite) {
-      loss.backward();
       out.metrics["grad_norm"] = grad_norm(params);
       out.finite = std::isfinite(out.metrics["grad_norm"]);
       if (out.finite) opt->step();
     }
     opt->zero_grad();
-    out.metrics["loss"] = loss.item<double>();
+    out.metrics["loss"] = mean_loss;
     out.metrics["lr"] = lr;
     return out;
   }

@@ -154,10 +154,11 @@ StepOutput finish_step(torch::optim::Optimizer& opt, const std::vector<torch::Te
   metrics["loss"] = loss.item<double>();
   metrics["lr"] = lr;
   opt.zero_grad();
-  if (!std::isfinite(metrics["loss"])) {
+  const bool finite = std::isfinite(metrics["loss"]);
+  if (finite) loss.backward();
+  if (!sync_gradients(params, finite, &metrics["loss"])) {  // data parallel: every rank's average
     out.finite = false;
   } else {
-    loss.backward();
     const double gn = grad_norm(params);
     metrics["grad_norm"] = gn;
     if (!std::isfinite(gn)) {
@@ -290,25 +291,27 @@ struct TeacherTask : TrainTask {
   }
   StepOutput step(int64_t step) override {
     unet->train();
-    const int64_t B = batch;
-    auto idx = torch::randint(latents.size(0), {B}, torch::kInt64);  // host: the data order
-    auto z = latents.index_select(0, idx.to(latents.device()));       // [B, T, C, h, w]
+    // Data parallel: every draw is made for the global batch (train.teacher_batch rows) and this
+    // rank keeps its B rows of it (all of them in one process).
+    auto idx = local_rows(torch::randint(latents.size(0), {batch}, torch::kInt64));  // host: the data order
+    const int64_t B = idx.size(0);
+    auto z = latents.index_select(0, idx.to(latents.device()));  // [B, T, C, h, w]
     const auto opts = z.options();
     Conditioning cd;
     {
       torch::NoGradGuard g;
       auto img = to_unit_range(first_frames.index_select(0, idx.to(first_frames.device())).to(z.device()));
-      cd.image_latent = vae->encode(img + cond.noise_aug * torch::randn_like(img)).mode();  // [B, C, h, w]
+      cd.image_latent = vae->encode(img + cond.noise_aug * randn_rows(img)).mode();  // [B, C, h, w]
     }
     cd.image_embeds = embeds.index_select(0, idx.to(embeds.device()));
     cd.added_time_ids = added_time_ids(cond, B, opts);
     // Conditioning dropout: both the embedding and the image latent, as the unconditional branch.
-    auto keep = (torch::rand({B}, opts) >= dropout).to(torch::kFloat32);
+    auto keep = local_rows(torch::rand({batch}, opts) >= dropout).to(torch::kFloat32);
     cd.image_latent = cd.image_latent * keep.view({B, 1, 1, 1});
     cd.image_embeds = cd.image_embeds * keep.view({B, 1, 1});
-    auto sigma = torch::exp(p_mean + p_std * torch::randn({B}, opts)).clamp(sigma_min, sigma_max);  // [B]
+    auto sigma = local_rows(torch::exp(p_mean + p_std * torch::randn({batch}, opts)).clamp(sigma_min, sigma_max));  // [B]
     auto s = sigma.view({B, 1, 1, 1, 1});
-    auto x = z + s * torch::randn_like(z);
+    auto x = z + s * randn_rows(z);
     auto c_in = 1.0 / torch::sqrt(s * s + 1.0), c_skip = 1.0 / (s * s + 1.0), c_out = -s / torch::sqrt(s * s + 1.0);
     auto f = unet_forward(unet, x * c_in, 0.25 * torch::log(sigma), cd, true);
     auto target = (z - c_skip * x) / c_out;

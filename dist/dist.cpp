@@ -1,0 +1,239 @@
+#include "dist/dist.h"
+
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include "common/dir_lock.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/progress.h"
+
+namespace osv::dist {
+namespace {
+
+int parse_int(const char* name, const char* value, int lo, int hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(value, &end, 10);
+  if (end == value || *end != '\0' || errno != 0 || v < lo || v > hi)
+    throw UsageError(fmt::format("{}={} is not an integer in [{}, {}]", name, value, lo, hi));
+  return static_cast<int>(v);
+}
+
+struct Group {
+  Env env;
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  std::string prefix;
+  uint64_t seq = 0;
+};
+
+std::mutex mu;
+std::optional<Group> group;  // set by init()
+
+Group& joined() {
+  if (!group) init();
+  return *group;
+}
+
+std::vector<uint8_t> to_bytes(const std::string& s) { return {s.begin(), s.end()}; }
+std::string from_bytes(const std::vector<uint8_t>& v) { return {v.begin(), v.end()}; }
+
+// One exchange: every rank publishes `mine` under fresh keys and reads every rank's (rank order).
+// Values go in chunks (the store's server refuses payloads over 8 MiB); a rank's chunk count is
+// written last, so a reader that sees it sees every chunk. The last rank to finish reading deletes
+// the keys.
+std::vector<std::string> exchange(Group& g, const std::string& mine, const std::string& what) {
+  constexpr std::size_t kChunk = std::size_t{4} << 20;
+  const std::string base = fmt::format("{}{}/{}/", g.prefix, what, g.seq++);
+  auto count_key = [&](int r) { return base + std::to_string(r); };
+  auto chunk_key = [&](int r, std::size_t i) { return fmt::format("{}{}/{}", base, r, i); };
+  const std::size_t n = std::max<std::size_t>(1, (mine.size() + kChunk - 1) / kChunk);
+  for (std::size_t i = 0; i < n; ++i)
+    g.store->set(chunk_key(g.env.rank, i), to_bytes(mine.substr(std::min(mine.size(), i * kChunk), kChunk)));
+  g.store->set(count_key(g.env.rank), to_bytes(std::to_string(n)));
+  std::vector<std::string> counts;
+  for (int r = 0; r < g.env.world; ++r) counts.push_back(count_key(r));
+  g.store->wait(counts);
+  std::vector<std::string> all(static_cast<std::size_t>(g.env.world));
+  std::vector<std::size_t> chunks(all.size());
+  for (int r = 0; r < g.env.world; ++r) {
+    chunks[r] = std::stoull(from_bytes(g.store->get(count_key(r))));
+    if (r == g.env.rank) {
+      all[r] = mine;
+      continue;
+    }
+    for (std::size_t i = 0; i < chunks[r]; ++i) all[r] += from_bytes(g.store->get(chunk_key(r, i)));
+  }
+  if (g.store->add(base + "read", 1) == g.env.world) {
+    for (int r = 0; r < g.env.world; ++r) {
+      for (std::size_t i = 0; i < chunks[r]; ++i) g.store->deleteKey(chunk_key(r, i));
+      g.store->deleteKey(count_key(r));
+    }
+    g.store->deleteKey(base + "read");
+  }
+  return all;
+}
+
+// All tensors flattened into one float64 host buffer (the bucket).
+torch::Tensor bucket(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> flat;
+  flat.reserve(tensors.size());
+  for (const auto& t : tensors) {
+    if (!t.defined()) throw std::logic_error("dist: a collective got an undefined tensor");
+    flat.push_back(t.detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
+  }
+  return flat.empty() ? torch::zeros({0}, torch::kFloat64) : torch::cat(flat).contiguous();
+}
+
+void unbucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard g;
+  int64_t at = 0;
+  for (const auto& t : tensors) {
+    const int64_t n = t.numel();
+    t.copy_(buf.slice(0, at, at + n).view(t.sizes()).to(t.device(), t.scalar_type()));
+    at += n;
+  }
+}
+
+std::string tensor_bytes(const torch::Tensor& buf) {
+  return {reinterpret_cast<const char*>(buf.data_ptr<double>()), static_cast<std::size_t>(buf.numel()) * sizeof(double)};
+}
+
+}  // namespace
+
+Env env_from(const std::function<const char*(const char*)>& getenv) {
+  Env e;
+  const char* world = getenv("WORLD_SIZE");
+  if (!world || !*world) return e;
+  e.launched = true;
+  e.world = parse_int("WORLD_SIZE", world, 1, 1 << 20);
+  const char* rank = getenv("RANK");
+  if (e.world > 1 && (!rank || !*rank)) throw UsageError("WORLD_SIZE is set but RANK is not (launch with torchrun)");
+  if (rank && *rank) e.rank = parse_int("RANK", rank, 0, e.world - 1);
+  if (const char* l = getenv("LOCAL_RANK"); l && *l) e.local_rank = parse_int("LOCAL_RANK", l, 0, 1 << 20);
+  if (const char* a = getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
+  else if (e.world > 1) throw UsageError("WORLD_SIZE > 1 but MASTER_ADDR is not set (launch with torchrun)");
+  if (const char* p = getenv("MASTER_PORT"); p && *p) e.master_port = parse_int("MASTER_PORT", p, 1, 65535);
+  else if (e.world > 1) throw UsageError("WORLD_SIZE > 1 but MASTER_PORT is not set (launch with torchrun)");
+  if (const char* r = getenv("TORCHELASTIC_RESTART_COUNT"); r && *r)
+    e.restart_count = parse_int("TORCHELASTIC_RESTART_COUNT", r, 0, 1 << 20);
+  if (const char* u = getenv("TORCHELASTIC_USE_AGENT_STORE"); u && *u) e.agent_store = std::string(u) == "True";
+  return e;
+}
+
+void init() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (group) return;
+  Group g;
+  g.env = env_from([](const char* n) { return std::getenv(n); });
+  if (g.env.world > 1) {
+    int timeout_s = 1800;
+    if (const char* t = std::getenv("OSVBENCH_DIST_TIMEOUT_S"); t && *t)
+      timeout_s = parse_int("OSVBENCH_DIST_TIMEOUT_S", t, 1, 1 << 24);
+    c10d::TCPStoreOptions o;
+    o.port = static_cast<uint16_t>(g.env.master_port);
+    // Under torchrun the agent already serves the store on MASTER_PORT; otherwise rank 0 does.
+    o.isServer = !g.env.agent_store && g.env.rank == 0;
+    o.numWorkers = g.env.world;
+    o.waitWorkers = false;
+    o.timeout = std::chrono::seconds(timeout_s);
+    try {
+      g.store = c10::make_intrusive<c10d::TCPStore>(g.env.master_addr, o);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("rank {}/{}: cannot reach the process group's store at {}:{}: {}",
+                                           g.env.rank, g.env.world, g.env.master_addr, g.env.master_port, e.what()));
+    }
+    g.prefix = fmt::format("osvbench/attempt_{}/", g.env.restart_count);
+    set_dir_locks_enabled(g.env.rank == 0);
+    Progress::set_enabled(g.env.rank == 0);
+    log::info("rank {}/{} (local {}): joined the process group at {}:{} (store collectives{})", g.env.rank, g.env.world,
+              g.env.local_rank, g.env.master_addr, g.env.master_port,
+              g.env.restart_count ? fmt::format(", restart {}", g.env.restart_count) : std::string());
+  }
+  group = std::move(g);
+}
+
+int rank() { return joined().env.rank; }
+int world() { return joined().env.world; }
+int local_rank() { return joined().env.local_rank; }
+std::string backend() { return world() > 1 ? "store" : "none"; }
+
+void all_reduce_mean(const std::vector<torch::Tensor>& tensors) {
+  auto& g = joined();
+  if (g.env.world == 1 || tensors.empty()) return;
+  const auto mine = bucket(tensors);
+  const auto all = exchange(g, tensor_bytes(mine), "all_reduce");
+  auto sum = torch::zeros_like(mine);
+  for (const auto& bytes : all) {  // rank order: the same bits on every rank
+    if (bytes.size() != static_cast<std::size_t>(mine.numel()) * sizeof(double))
+      throw std::runtime_error(fmt::format("all_reduce: ranks disagree on the bucket size ({} vs {} bytes)",
+                                           bytes.size(), mine.numel() * sizeof(double)));
+    sum.add_(torch::from_blob(const_cast<char*>(bytes.data()), {mine.numel()}, torch::kFloat64));
+  }
+  unbucket(sum / static_cast<double>(g.env.world), tensors);
+}
+
+bool all_true(bool flag) {
+  auto& g = joined();
+  if (g.env.world == 1) return flag;
+  bool all = true;
+  for (const auto& b : exchange(g, flag ? "1" : "0", "all_true")) all = all && b == "1";
+  return all;
+}
+
+void broadcast(const std::vector<torch::Tensor>& tensors, int root) {
+  auto& g = joined();
+  if (g.env.world == 1 || tensors.empty()) return;
+  const auto mine = bucket(tensors);
+  const auto all = exchange(g, g.env.rank == root ? tensor_bytes(mine) : std::string(), "broadcast");
+  const auto& bytes = all.at(static_cast<std::size_t>(root));
+  if (bytes.size() != static_cast<std::size_t>(mine.numel()) * sizeof(double))
+    throw std::runtime_error("broadcast: the root's tensors differ in size from this rank's");
+  unbucket(torch::from_blob(const_cast<char*>(bytes.data()), {mine.numel()}, torch::kFloat64).clone(), tensors);
+}
+
+std::vector<std::string> all_gather(const std::string& bytes) {
+  auto& g = joined();
+  if (g.env.world == 1) return {bytes};
+  return exchange(g, bytes, "all_gather");
+}
+
+void barrier(const std::string& name) {
+  auto& g = joined();
+  if (g.env.world == 1) return;
+  const auto names = exchange(g, name, "barrier");
+  for (std::size_t r = 0; r < names.size(); ++r)
+    if (names[r] != name)
+      throw std::logic_error(fmt::format("barrier: rank {} reached '{}' while rank {} reached '{}'", g.env.rank, name,
+                                         r, names[r]));
+}
+
+Rows rows_of(int64_t global, const std::string& what) {
+  const int w = world();
+  if (global % w != 0)
+    throw UsageError(fmt::format("{} = {} is not a multiple of the world size {}: every rank takes the same number "
+                                 "of the global batch's rows",
+                                 what, global, w));
+  const int64_t n = global / w;
+  return {rank() * n, (rank() + 1) * n};
+}
+
+torch::Tensor local_rows(const torch::Tensor& t) {
+  if (world() == 1) return t;
+  const auto r = rows_of(t.size(0), "the global batch");
+  return t.slice(0, r.begin, r.end);
+}
+
+void reset_for_tests() {
+  std::lock_guard<std::mutex> lock(mu);
+  group.reset();
+}
+
+}  // namespace osv::dist
