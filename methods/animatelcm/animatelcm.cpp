@@ -106,7 +106,9 @@ struct AnimateLcmTask : TrainTask {
 
   StepOutput step(int64_t step) override {
     student->train();
-    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);  // host: the data order
+    // Data parallel: draws are made for the global batch, this rank keeps its B rows.
+    auto idx = local_rows(torch::randint(data.latents.size(0), {batch}, torch::kInt64));  // host: the data order
+    const int64_t B = idx.size(0);
     auto z0 = rows(data.latents, idx);
     auto cd = training_conditioning(pipe, data, idx);
     const int64_t N = static_cast<int64_t>(grid_asc.size());
@@ -114,7 +116,7 @@ struct AnimateLcmTask : TrainTask {
     const double s_hi = grid_asc[static_cast<std::size_t>(n + 1)], s_lo = grid_asc[static_cast<std::size_t>(n)];
     const double wmin = pick(c.get<std::vector<double>>("osv.cfg_wmin_choices"));
     const double wmax = pick(c.get<std::vector<double>>("osv.cfg_wmax_choices"));
-    auto x = z0 + s_hi * torch::randn_like(z0);
+    auto x = z0 + s_hi * randn_rows(z0);
     const auto dev = z0.device();  // forward passes autocast to `precision`; losses and backward in fp32
     auto x_phi = autocast_forward(dev, precision, [&] {  // one Euler step of the teacher with the CFG ramp
       torch::NoGradGuard g;
@@ -122,12 +124,12 @@ struct AnimateLcmTask : TrainTask {
     });
     auto target = autocast_forward(dev, precision, [&] {
       return with_ema_weights(params, ema, [&] {  // the target from the EMA weights
-        return consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()),
+        return consistency_fn_batch(preconditioned_net(student, cd), x_phi, torch::full({B}, s_lo, z0.options()),
                                     param, sigma_min);
       });
     });
     auto p = autocast_forward(dev, precision, [&] {
-      return consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param,
+      return consistency_fn_batch(preconditioned_net(student, cd), x, torch::full({B}, s_hi, z0.options()), param,
                                   sigma_min);
     });
     const double w = lambda_weight(s_lo, s_hi, lambda_power);

@@ -53,7 +53,7 @@ Conditioning training_conditioning(SvdPipeline& pipe, const EncodedClips& data, 
   const auto& co = pipe.conditioning_options();
   Conditioning cd;
   auto img = to_unit_range(rows(data.first_frames, idx).to(pipe.device()));                     // [B, 3, H, W]
-  cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * torch::randn_like(img)).mode();  // [B, C, h, w]
+  cd.image_latent = pipe.models().vae->encode(img + co.noise_aug * randn_rows(img)).mode();  // [B, C, h, w]
   cd.image_embeds = rows(data.embeds, idx);                                                     // [B, 1, D]
   cd.added_time_ids = added_time_ids(co, idx.size(0), img.options());                           // [B, 3]
   return cd;

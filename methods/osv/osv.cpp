@@ -204,7 +204,9 @@ struct OsvStageTask : TrainTask {
     disc->train();
     const bool low = low_resolution_step(c, stage, step, iters);
     const EncodedClips& d = sets.get(low);
-    auto idx = torch::randint(d.latents.size(0), {batch}, torch::kInt64);  // host: the data order
+    // Data parallel: draws are made for the global batch (train.batch rows), this rank keeps its B rows.
+    auto idx = local_rows(torch::randint(d.latents.size(0), {batch}, torch::kInt64));  // host: the data order
+    const int64_t B = idx.size(0);
     auto z0 = rows(d.latents, idx);  // [B, T, C, h, w]
     auto cd = training_conditioning(pipe, d, idx);
     torch::Tensor p, target, weight;
@@ -213,12 +215,12 @@ struct OsvStageTask : TrainTask {
     const bool adversarial = c.get<bool>(stage == 1 ? "osv.adversarial_stage1" : "osv.adversarial");
     double lambda_adv = stage == 1 ? c.get<double>("osv.lambda_lgp") : c.get<double>("osv.lambda_acd");
     if (stage == 1) {
-      auto n = torch::randint(static_cast<int64_t>(grid_desc.size()), {batch}, torch::kInt64);
+      auto n = local_rows(torch::randint(static_cast<int64_t>(grid_desc.size()), {batch}, torch::kInt64));
       auto sigma = torch::tensor(grid_desc, torch::kDouble).index_select(0, n).to(z0.options());  // [B]
-      auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn_like(z0);
+      auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * randn_rows(z0);
       p = autocast_forward(dev, precision, [&] { return consistency_fn_batch(net(student, cd), x, sigma, param, sigma_min); });
       target = z0;
-      weight = torch::ones({batch}, z0.options());
+      weight = torch::ones({B}, z0.options());
       m["sigma"] = sigma.mean().item<double>();
     } else {
       const int64_t msteps = c.get<long long>("osv.solver_steps");
@@ -229,17 +231,17 @@ struct OsvStageTask : TrainTask {
       const double wmin = wmins[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(wmins.size()), {1}).item<int64_t>())];
       const double wmax = wmaxs[static_cast<std::size_t>(torch::randint(static_cast<int64_t>(wmaxs.size()), {1}).item<int64_t>())];
       const double s_hi = grid_asc[static_cast<std::size_t>(n + msteps)], s_lo = grid_asc[static_cast<std::size_t>(n)];
-      auto x = z0 + s_hi * torch::randn_like(z0);
+      auto x = z0 + s_hi * randn_rows(z0);
       auto x_phi = autocast_forward(dev, precision, [&] { return teacher_solve(x, n + msteps, n, cd, wmin, wmax); });
       target = autocast_forward(dev, precision, [&] {
         return with_ema_weights(g_params, ema, [&] {  // the target from the EMA weights
-          return consistency_fn_batch(net(student, cd), x_phi, torch::full({batch}, s_lo, z0.options()), param, sigma_min);
+          return consistency_fn_batch(net(student, cd), x_phi, torch::full({B}, s_lo, z0.options()), param, sigma_min);
         });
       });
       p = autocast_forward(dev, precision, [&] {
-        return consistency_fn_batch(net(student, cd), x, torch::full({batch}, s_hi, z0.options()), param, sigma_min);
+        return consistency_fn_batch(net(student, cd), x, torch::full({B}, s_hi, z0.options()), param, sigma_min);
       });
-      weight = torch::full({batch}, lambda_weight(s_lo, grid_asc[static_cast<std::size_t>(n + 1)],
+      weight = torch::full({B}, lambda_weight(s_lo, grid_asc[static_cast<std::size_t>(n + 1)],
                                                   c.get<double>("train.lambda_power")),
                            z0.options());
       m["sigma"] = s_hi;

@@ -103,13 +103,14 @@ struct SfvTask : TrainTask {
   StepOutput step(int64_t) override {
     gen->train();
     disc->train();
-    auto idx = torch::randint(data.latents.size(0), {batch}, torch::kInt64);  // host: the data order
+    // Data parallel: draws are made for the global batch, this rank keeps its rows.
+    auto idx = local_rows(torch::randint(data.latents.size(0), {batch}, torch::kInt64));  // host: the data order
     auto z0 = rows(data.latents, idx);  // [B, T, C, h, w]
     auto cd = training_conditioning(pipe, data, idx);
     // Generator: one step from a noise level of the grid (SF-V eq. 5: every point but sigma_min).
-    auto n = torch::randint(static_cast<int64_t>(gen_grid.size()), {batch}, torch::kInt64);
+    auto n = local_rows(torch::randint(static_cast<int64_t>(gen_grid.size()), {batch}, torch::kInt64));
     auto sigma = torch::tensor(gen_grid, torch::kDouble).index_select(0, n).to(z0.options());  // [B]
-    auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * torch::randn_like(z0);
+    auto x = z0 + sigma.view({-1, 1, 1, 1, 1}) * randn_rows(z0);
     const auto dev = z0.device();  // forward passes autocast to `precision`; losses and backward in fp32
     auto p = autocast_forward(dev, precision, [&] {
       return consistency_fn_batch(preconditioned_net(gen, cd), x, sigma, ConsistencyParam::Svd, sigma_min);
@@ -120,8 +121,8 @@ struct SfvTask : TrainTask {
     // Discriminator: hinge on noised real vs noised fake (per logit by default), + (γ/2) E‖∇_{z0} D̄(real)‖²
     // (R1 of each clip's mean logit, taken w.r.t. the clean real latent; SF-V gives neither γ nor the point).
     {
-      auto s_real = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
-      auto s_fake = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
+      auto s_real = local_rows(sample_sigma_prime(disc_grid, p_mean, p_std, batch));
+      auto s_fake = local_rows(sample_sigma_prime(disc_grid, p_mean, p_std, batch));
       torch::Tensor d_real, r1 = torch::zeros({}, z0.options());
       if (r1_gamma > 0) {
         MathAttentionGuard math;  // the penalty differentiates through attention twice
@@ -142,7 +143,7 @@ struct SfvTask : TrainTask {
       out.disc_skipped = discriminator_update(*opt_d, d_params, loss_d);  // counted like a skipped generator step
     }
     // Generator: adversarial term (eq. 8: linear in D by default) + 0.1 pseudo-Huber reconstruction (eq. 9-10).
-    auto s_g = sample_sigma_prime(disc_grid, p_mean, p_std, batch);
+    auto s_g = local_rows(sample_sigma_prime(disc_grid, p_mean, p_std, batch));
     auto d_gen = autocast_forward(dev, precision, [&] { return disc->forward(noised_disc_input(p, s_g), s_g, cd); });
     auto adv = linear_g ? linear_g_loss(d_gen, hinge) : hinge_g_loss(d_gen, hinge);
     auto recon = huber(z0, p).mean();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "methods/api/train_loop.h"
 #include "methods/distill/disc_heads.h"
 #include "methods/svd/svd_pipeline.h"
 
@@ -73,7 +74,7 @@ torch::Tensor sample_sigma_prime(const std::vector<double>& grid, double p_mean,
 
 torch::Tensor noised_disc_input(const torch::Tensor& x, const torch::Tensor& sigma_prime) {
   auto s = sigma_prime.to(x.options()).view({-1, 1, 1, 1, 1});
-  return (x + s * torch::randn_like(x)) / torch::sqrt(s * s + 1.0);
+  return (x + s * randn_rows(x)) / torch::sqrt(s * s + 1.0);  // data parallel: the global batch's noise, this rank's rows
 }
 
 }  // namespace osv
