@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <array>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -18,6 +20,7 @@
 #include "common/progress.h"
 #include "common/sha256.h"
 #include "datasets/folder_dataset.h"
+#include "dist/dist.h"
 #include "harness/assets.h"
 #include "harness/options.h"
 #include "metrics/fvd/detector.h"
@@ -59,9 +62,21 @@ FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std
   po.unit = "video";
   po.interval_s = c.get<double>("run.progress_interval_s");
   Progress progress(want, "fvd stats " + dir, po);
+  // In a process group every rank reads the folder (so all agree on the batches) and runs the
+  // detector on its share of the batches (batch i on rank i mod world); the features are then
+  // gathered and added in batch order: the statistics one process computes, bit for bit, at the
+  // same threads per process.
+  const int world = dist::world();
+  int64_t batch_no = 0;
+  std::map<int64_t, torch::Tensor> mine;  // batch number -> float32 features [n, D]
   auto flush = [&] {
     if (batch.empty()) return;
-    add_videos(detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()), batch_names);
+    if (world == 1) {
+      add_videos(detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()), batch_names);
+    } else if (batch_no % world == dist::rank()) {
+      mine[batch_no] = checked_features(detector, torch::stack(batch), batch_names);
+    }
+    ++batch_no;
     batch.clear();
     batch_names.clear();
   };
@@ -94,6 +109,31 @@ FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std
   }
   flush();
   progress.finish();
+  if (world > 1) {
+    std::string bytes;  // (batch number, rows, dim, float32 rows) records
+    for (const auto& [no, f] : mine) {
+      const int64_t head[3] = {no, f.size(0), f.size(1)};
+      bytes.append(reinterpret_cast<const char*>(head), sizeof head);
+      bytes.append(reinterpret_cast<const char*>(f.data_ptr<float>()), static_cast<std::size_t>(f.numel()) * sizeof(float));
+    }
+    std::map<int64_t, std::pair<std::string, std::array<int64_t, 2>>> all;
+    for (const auto& b : dist::all_gather(bytes))
+      for (std::size_t at = 0; at < b.size();) {
+        int64_t head[3];
+        std::memcpy(head, b.data() + at, sizeof head);
+        at += sizeof head;
+        const auto n = static_cast<std::size_t>(head[1] * head[2]) * sizeof(float);
+        all[head[0]] = {b.substr(at, n), {head[1], head[2]}};
+        at += n;
+      }
+    if (static_cast<int64_t>(all.size()) != batch_no)
+      throw std::runtime_error(fmt::format("fvd stats: {} of {} batches came back from the ranks", all.size(), batch_no));
+    for (const auto& [no, rec] : all) {
+      const auto& [data, shape] = rec;
+      if (stats.dim() == 0) stats = make_stats_for(detector, shape[1], rule.frames, true);
+      stats.add(reinterpret_cast<const float*>(data.data()), shape[0]);
+    }
+  }
   log::info("{}: {}", dir, ds.report().summary());
   const auto& skipped = ds.report().skipped;
   for (std::size_t i = 0; i < skipped.size() && i < 20; ++i) log::warn("skipped {}", skipped[i].second);
@@ -136,6 +176,7 @@ void fvd_stats_command(const Config& config, const std::string& videos, const st
                        const FvdProtocol* protocol, bool allow_fewer) {
   auto detector = make_detector(config);
   auto s = stats_from_folder(config, *detector, videos, folder_rule(config, protocol, true, allow_fewer));
+  if (!dist::is_main()) return;  // a process group: rank 0 writes
   s.save(output);
   std::cout << fmt::format("{} videos, {}-d {} features ({}) -> {}\n", s.count(), s.dim(), s.info["detector"],
                            s.info["preprocess"], output);
@@ -239,7 +280,7 @@ void fvd_compute_command(const Config& config, const std::string& real, const st
   if (res.real_tail_share) j["real_tail_share"] = *res.real_tail_share;
   if (res.fake_tail_share) j["fake_tail_share"] = *res.fake_tail_share;
   j["provenance"] = provenance(config);
-  if (!out_json.empty()) {
+  if (!out_json.empty() && dist::is_main()) {  // a process group: rank 0 writes
     atomic_write(out_json, j.dump(2) + "\n");
     std::cout << "wrote " << out_json << "\n";
   }

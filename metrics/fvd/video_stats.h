@@ -20,4 +20,9 @@ FrechetStats make_stats_for(const FvdDetector& detector, int64_t dim, int64_t fr
 void add_videos(FvdDetector& detector, FrechetStats& stats, const torch::Tensor& videos, int64_t batch = 8,
                 const std::vector<std::string>& names = {});
 
+// One batch's features, float32 [N, D], contiguous; an InputError naming the first video (names[i],
+// else its index) whose features are not finite.
+torch::Tensor checked_features(FvdDetector& detector, const torch::Tensor& videos,
+                               const std::vector<std::string>& names = {}, int64_t first_index = 0);
+
 }  // namespace osv

@@ -222,5 +222,29 @@ TEST_F(DistCli, AKilledRankRestartsTheGroupWhichResumesToTheSameCurve) {
   EXPECT_TRUE(fs::exists(t / "unet" / "diffusion_pytorch_model.safetensors"));
 }
 
+TEST_F(DistCli, ShardedFvdStatsEqualOneProcessBitForBit) {
+  // 36 clips = 5 detector batches (8, 8, 8, 8, 4): rank 0 runs 3 of them, rank 1 2.
+  fs::remove_all(root());
+  const auto runs = root() / "runs";
+  auto [code, out] = run("prepare --preset tiny --only data,detector data.num_train=36 --runs " + runs.string());
+  ASSERT_EQ(code, 0) << out;
+  const auto videos = find_one(runs / "assets", "synthetic-") / "train";
+  auto stats = [&](const fs::path& file, int ranks) {
+    // One process with the ranks' thread count: the detector's features depend on it (2 threads vs 1:
+    // 3.6e-5 apart, measured), so bit equality is a claim at equal threads per process.
+    const std::string args = "fvd stats --preset tiny --runs " + runs.string() + " --videos " + videos.string() +
+                             " --out " + file.string() + (ranks == 1 ? " run.threads=1" : "");
+    auto [c, o] = ranks == 1 ? run(args) : shell(torchrun(ranks, args));
+    EXPECT_EQ(c, 0) << o;
+    return sha256_file(file);
+  };
+  const auto one = stats(root() / "one.safetensors", 1), two = stats(root() / "two.safetensors", 2);
+  EXPECT_EQ(one, two) << "2-rank statistics differ from 1 process's";
+  auto [c, o] = run("fvd compute --preset tiny --runs " + runs.string() + " --real " + (root() / "one.safetensors").string() +
+                    " --fake " + (root() / "two.safetensors").string());
+  ASSERT_EQ(c, 0) << o;
+  EXPECT_NE(o.find("36 / fake 36"), std::string::npos) << o;
+}
+
 }  // namespace
 }  // namespace osv
