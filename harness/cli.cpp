@@ -100,8 +100,18 @@ int run_cli(int argc, char** argv) {
     // torchrun (or Slurm) launched this process as one rank of a group: join it before any work.
     dist::init();
     if (dist::rank() != 0 && log_level.empty()) log::set_level(log::Level::warn);  // rank 0 tells the story
-    for (const auto& [sub, run] : commands.entries())
-      if (sub->parsed()) return run();
+    for (const auto& [sub, run] : commands.entries()) {
+      if (!sub->parsed()) continue;
+      // What runs as a process group today: training (prepare, train) and FVD statistics. The
+      // rows runners (compare, ablate, regress) and sample would repeat every row on every rank
+      // and race on its cache: refused rather than run N times.
+      const std::string name = sub->get_name();
+      if (dist::world() > 1 && name != "train" && name != "prepare" && name != "fvd" && name != "info")
+        throw UsageError(fmt::format("`osvbench {}` does not run as a process group yet (WORLD_SIZE={}); run it as "
+                                     "one process. Data-parallel: prepare, train, fvd stats, fvd compute",
+                                     name, dist::world()));
+      return run();
+    }
     std::cerr << app.help();
     return kExitUsage;
   } catch (const UsageError& e) {
