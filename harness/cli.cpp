@@ -105,8 +105,11 @@ int run_cli(int argc, char** argv) {
       // What runs as a process group today: training (prepare, train) and FVD statistics. The
       // rows runners (compare, ablate, regress) and sample would repeat every row on every rank
       // and race on its cache: refused rather than run N times.
-      const std::string name = sub->get_name();
-      if (dist::world() > 1 && name != "train" && name != "prepare" && name != "fvd" && name != "info")
+      const auto* parent = sub->get_parent();
+      const std::string name =
+          (parent && parent->get_parent() ? parent->get_name() + " " : std::string()) + sub->get_name();
+      if (dist::world() > 1 && name != "train" && name != "prepare" && name != "fvd stats" && name != "fvd compute" &&
+          name != "info")
         throw UsageError(fmt::format("`osvbench {}` does not run as a process group yet (WORLD_SIZE={}); run it as "
                                      "one process. Data-parallel: prepare, train, fvd stats, fvd compute",
                                      name, dist::world()));

@@ -31,10 +31,7 @@ struct InfoOptions {
 
 void print_info(const InfoOptions& o) {
   if (o.json) {
-    auto j = environment_info();
-    j["distributed"] = {{"rank", dist::rank()}, {"world_size", dist::world()}, {"local_rank", dist::local_rank()},
-                        {"backend", dist::backend()}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << environment_info().dump(2) << "\n";
     return;
   }
   if (o.config_keys) {

@@ -10,6 +10,7 @@
 
 #include "common/build_info.h"
 #include "common/config.h"
+#include "dist/dist.h"
 #include "datasets/video_backend.h"
 #include "models/device.h"
 #include "models/numerics.h"
@@ -41,6 +42,8 @@ json environment_info() {
                   {"h264_encoder", v.h264_encoder}, {"mpeg4_encoder", v.mpeg4_encoder},
                   {"gif_encoder", v.gif_encoder}, {"webp_encoder", v.webp_encoder}}},
       {"host", host},
+      {"distributed", {{"rank", dist::rank()}, {"world_size", dist::world()}, {"local_rank", dist::local_rank()},
+                       {"backend", dist::backend()}}},
   };
 }
 

@@ -223,10 +223,12 @@ fs::path train_animatelcm(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
       torch::NoGradGuard g;  // the final student is the EMA target
       for (std::size_t i = 0; i < task.params.size(); ++i) task.params[i].copy_(task.ema[i]);
     }
-    atomic_write(dir / "run.json", nlohmann::json{{"method", "animatelcm"}, {"strategy", strategy},
-                                                  {"steps", s.total_steps}, {"skipped_nonfinite", s.skipped_nonfinite},
-                                                  {"final_loss", s.final_loss}}
-                                       .dump(2));
+    if (writes_run_files())
+      atomic_write(dir / "run.json", nlohmann::json{{"method", "animatelcm"}, {"strategy", strategy},
+                                                    {"steps", s.total_steps}, {"skipped_nonfinite", s.skipped_nonfinite},
+                                                    {"final_loss", s.final_loss},
+                                                    {"data_parallel", data_parallel_json(c.get<long long>("train.batch"))}}
+                                         .dump(2));
     return [student, strategy, out]() mutable {
       if (strategy == "lora") {
         save_lora(*student, out);

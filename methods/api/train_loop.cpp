@@ -49,6 +49,12 @@ bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite, doubl
 
 torch::Tensor local_rows(const torch::Tensor& global_batch) { return dist::local_rows(global_batch); }
 
+nlohmann::json data_parallel_json(int64_t global_batch) {
+  return {{"world_size", dist::world()}, {"global_batch", global_batch}, {"per_rank_batch", global_batch / dist::world()}};
+}
+
+bool writes_run_files() { return dist::is_main(); }
+
 torch::Tensor randn_rows(const torch::Tensor& local) {
   if (dist::world() == 1) return torch::randn_like(local);
   auto sizes = local.sizes().vec();

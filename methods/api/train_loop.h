@@ -103,6 +103,11 @@ torch::Tensor local_rows(const torch::Tensor& global_batch);
 // This rank's rows of a standard normal drawn for the global batch; `local` has this rank's rows.
 torch::Tensor randn_rows(const torch::Tensor& local);
 
+// Data parallel, for a run's summary file: {"world_size", "global_batch", "per_rank_batch"}.
+nlohmann::json data_parallel_json(int64_t global_batch);
+// Whether this process writes a run's files: rank 0 of a process group (always, without one).
+bool writes_run_files();
+
 // Shared helpers for tasks.
 bool all_finite(const torch::Tensor& t);
 // Global L2 norm of the parameters' gradients (0 when none).

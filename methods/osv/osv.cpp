@@ -333,10 +333,12 @@ fs::path run_stage(int stage, const Config& c, SvdPipeline& pipe, const nlohmann
       torch::NoGradGuard g;
       for (std::size_t i = 0; i < task.g_params.size(); ++i) task.g_params[i].copy_(task.ema[i]);
     }
-    atomic_write(dir / "stage.json", nlohmann::json{{"stage", stage}, {"steps", s.total_steps},
-                                                    {"skipped_nonfinite", s.skipped_nonfinite},
-                                                    {"final_loss", s.final_loss}}
-                                          .dump(2));
+    if (writes_run_files())
+      atomic_write(dir / "stage.json", nlohmann::json{{"stage", stage}, {"steps", s.total_steps},
+                                                      {"skipped_nonfinite", s.skipped_nonfinite},
+                                                      {"final_loss", s.final_loss},
+                                                      {"data_parallel", data_parallel_json(task.batch)}}
+                                            .dump(2));
     return [student, disc, dir]() mutable {
       save_disc(disc, dir / "disc.safetensors");
       save_lora(*student, dir / "lora.safetensors");  // last: its presence marks the stage done

@@ -212,11 +212,14 @@ fs::path train_sfv(const Config& c, std::shared_ptr<SvdPipeline> pipe) {
     std::vector<std::pair<std::string, torch::Tensor>> heads;
     auto dp = disc->trainable_parameters();
     for (std::size_t i = 0; i < dp.size(); ++i) heads.emplace_back(fmt::format("trainable.{}", i), dp[i].detach().cpu());
-    save_safetensors(dir / "disc.safetensors", heads, {{"what", "SF-V discriminator heads, in order"}});
-    atomic_write(dir / "run.json", nlohmann::json{{"method", "sfv"}, {"steps", s.total_steps},
-                                                  {"skipped_nonfinite", s.skipped_nonfinite}, {"final_loss", s.final_loss},
-                                                  {"optimizer", "Adam(0.5, 0.999); the paper used SM3"}}
-                                       .dump(2));
+    if (writes_run_files()) {
+      save_safetensors(dir / "disc.safetensors", heads, {{"what", "SF-V discriminator heads, in order"}});
+      atomic_write(dir / "run.json", nlohmann::json{{"method", "sfv"}, {"steps", s.total_steps},
+                                                    {"skipped_nonfinite", s.skipped_nonfinite}, {"final_loss", s.final_loss},
+                                                    {"optimizer", "Adam(0.5, 0.999); the paper used SM3"},
+                                                    {"data_parallel", data_parallel_json(c.get<long long>("train.batch"))}}
+                                         .dump(2));
+    }
     return [gen, out]() mutable {
       save_weights(*gen, out, {{"trained_by", "osvbench train --method sfv (EMA generator)"}});
     };

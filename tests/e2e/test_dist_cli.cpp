@@ -154,6 +154,10 @@ TEST_F(DistCli, TwoRanksTrainOsvStage2AsOneProcessWithTheSameGlobalBatch) {
     split += std::abs(a[i]["recon"].get<double>() - b[i]["recon"].get<double>()) > 1e-4 * a[i]["recon"].get<double>();
   }
   EXPECT_GE(split, 6) << "rank 0 saw both rows: the global batch was not split";
+  const auto dp = nlohmann::json::parse(std::ifstream(s2 / "stage.json"))["data_parallel"];
+  EXPECT_EQ(dp["world_size"], 2);
+  EXPECT_EQ(dp["global_batch"], 2);
+  EXPECT_EQ(dp["per_rank_batch"], 1);
   // Measured 1.1e-3 (a batch of 1 per rank runs other kernels than a batch of 2; the halves' mean is
   // another sum); the planted fault above: 5.4e-2.
   EXPECT_LT(weights_distance(s1 / "lora.safetensors", s2 / "lora.safetensors"), 5e-3);
