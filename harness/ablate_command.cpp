@@ -15,6 +15,7 @@
 #include "common/progress.h"
 #include "common/subprocess.h"
 #include "common/text.h"
+#include "dist/dist.h"
 #include "harness/ablate.h"
 #include "harness/disc_cost.h"
 #include "harness/options.h"
@@ -118,7 +119,11 @@ int ablate_cost(const CommonOptions& c, const nlohmann::json& table, const std::
 
 int ablate_table(const CommonOptions& c, const std::string& id, const std::vector<std::string>& formats) {
   auto table = load_table(id);
-  if (table.value("kind", "rows") == "cost") return ablate_cost(c, table, formats);
+  if (table.value("kind", "rows") == "cost") {
+    if (dist::world() > 1)  // timings of one process's training steps: N processes would contend
+      throw UsageError(fmt::format("ablate --table {} measures one process's training cost; run it as one process", id));
+    return ablate_cost(c, table, formats);
+  }
   if (table.contains("scale_key"))  // curve points are fractions of this knob's configured value
     table = expand_table(table, resolve_config(c, {}).get<long long>(table["scale_key"].get<std::string>()));
   std::vector<RowSpec> rows;
@@ -145,6 +150,7 @@ int ablate_table(const CommonOptions& c, const std::string& id, const std::vecto
     const Config& base = rows.front().config;
     out = fs::path(base.get<std::string>("run.root")) / ("ablate-" + id + "-" + base.short_hash());
     auto run = run_rows(rows, out, {}, std::find(formats.begin(), formats.end(), "jsonl") != formats.end());
+    if (!dist::is_main()) return kExitOk;  // a process group: rank 0 prints and writes
     for (std::size_t i = 0; i < rows.size(); ++i) {
       if (run.per_row[i].is_null()) {
         refused.emplace_back(labels[i], run.per_row_reason[i]);

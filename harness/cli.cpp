@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <set>
+#include <string>
 
 #include "common/build_info.h"
 #include "common/errors.h"
@@ -102,16 +104,18 @@ int run_cli(int argc, char** argv) {
     if (dist::rank() != 0 && log_level.empty()) log::set_level(log::Level::warn);  // rank 0 tells the story
     for (const auto& [sub, run] : commands.entries()) {
       if (!sub->parsed()) continue;
-      // What runs as a process group today: training (prepare, train) and FVD statistics. The
-      // rows runners (compare, ablate, regress) and sample would repeat every row on every rank
-      // and race on its cache: refused rather than run N times.
+      // What runs as a process group: training (prepare, train), FVD statistics and the rows
+      // runners (compare, ablate, regress: clips split across the ranks). sample writes one folder
+      // of videos and is refused rather than run N times.
       const auto* parent = sub->get_parent();
       const std::string name =
           (parent && parent->get_parent() ? parent->get_name() + " " : std::string()) + sub->get_name();
-      if (dist::world() > 1 && name != "train" && name != "prepare" && name != "fvd stats" && name != "fvd compute" &&
-          name != "info")
+      static const std::set<std::string> grouped = {"train",   "prepare", "fvd stats", "fvd compute",
+                                                    "compare", "ablate",  "regress",   "info"};
+      if (dist::world() > 1 && !grouped.count(name))
         throw UsageError(fmt::format("`osvbench {}` does not run as a process group yet (WORLD_SIZE={}); run it as "
-                                     "one process. Data-parallel: prepare, train, fvd stats, fvd compute",
+                                     "one process. Data-parallel: prepare, train, fvd stats, fvd compute, compare, "
+                                     "ablate, regress",
                                      name, dist::world()));
       return run();
     }

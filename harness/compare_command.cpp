@@ -9,6 +9,7 @@
 #include "common/errors.h"
 #include "common/sha256.h"
 #include "common/text.h"
+#include "dist/dist.h"
 #include "harness/options.h"
 #include "harness/results.h"
 #include "harness/rows.h"
@@ -52,6 +53,7 @@ int run(const CompareArgs& a) {
   const fs::path out = a.out.empty() ? root / ("compare-" + sha256_hex(key).substr(0, 12)) : fs::path(a.out);
   const bool jsonl = std::find(formats.begin(), formats.end(), "jsonl") != formats.end();
   auto run = run_rows(grid.rows, out, std::move(grid.refused), jsonl);
+  if (!dist::is_main()) return kExitOk;  // a process group: rank 0 prints and writes
   CompareResult result;
   result.rows = run.results;
   result.refused = run.refused;

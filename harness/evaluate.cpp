@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include "common/build_info.h"
 #include "common/errors.h"
@@ -21,7 +22,9 @@
 #include "common/progress.h"
 #include "datasets/clip_set.h"
 #include "datasets/video_io.h"
+#include "dist/dist.h"
 #include "harness/assets.h"
+#include "harness/sharded_features.h"
 #include "methods/api/registry.h"
 #include "methods/svd/embedded.h"
 #include "methods/svd/svd_pipeline.h"
@@ -138,18 +141,23 @@ Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor
 
 Generated generate_videos(Method& method, SvdPipeline& pipe, int64_t N, const FrameSource& first_frames,
                           const SampleOptions& o, int64_t frames, int64_t batch, double progress_interval_s,
-                          const std::string& label, const std::string& fault, const VideoSink& sink) {
+                          const std::string& label, const std::string& fault, const VideoSink& sink,
+                          const BatchFilter& take) {
   double sink_s = 0;
   Generated g;
   std::vector<torch::Tensor> out;
+  int64_t share = 0;
+  for (int64_t b = 0; b < N; b += batch)
+    if (!take || take(b)) share += std::min(N, b + batch) - b;
   Progress::Options po;
   po.unit = "clip";
   po.interval_s = progress_interval_s;
-  Progress bar(N, label, po);
+  Progress bar(share, label, po);
   const auto t0 = std::chrono::steady_clock::now();
   const auto& ucfg = pipe.models().unet->config();
   for (int64_t b = 0; b < N; b += batch) {
     const int64_t e = std::min(N, b + batch);
+    if (take && !take(b)) continue;
     auto ff = first_frames(b, e);
     std::vector<torch::Tensor> aug, noise;
     const int64_t H = ff.size(2), W = ff.size(3);
@@ -175,10 +183,13 @@ Generated generate_videos(Method& method, SvdPipeline& pipe, int64_t N, const Fr
     bar.advance(e - b);
   }
   bar.finish();
-  if (!sink) g.videos = torch::cat(out);
+  if (!sink && !out.empty()) g.videos = torch::cat(out);
+  g.clips = share;
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - sink_s;
-  g.latency_s = g.seconds / static_cast<double>(N);
-  g.clips_per_s = static_cast<double>(N) / g.seconds;
+  if (share > 0) {
+    g.latency_s = g.seconds / static_cast<double>(share);
+    g.clips_per_s = static_cast<double>(share) / g.seconds;
+  }
   return g;
 }
 
@@ -190,19 +201,25 @@ Evaluator::Evaluator(const Config& base) : base_(base) {
   const int64_t n_fake = base.get<long long>("sample.num_samples");
   const int64_t fvd_frames = base.get<long long>("fvd.frames");
   // One pass over the held-out clips: the first n_real into the real statistics (in batches of 16,
-  // as the detector always sees them), the first frames of the first n_fake kept.
+  // as the detector always sees them; in a process group batch j on rank j mod world), the first
+  // frames of the first n_fake kept (by every rank: each samples its share of them).
   real_ = make_stats_for(*detector_, 0, fvd_frames, true);
-  int64_t seen = 0;
+  ShardedFeatures features;
+  int64_t seen = 0, batches = 0;
   const auto report = for_each_clip_batch(clip_split(base, "test"), base, std::max(n_real, n_fake), 16,
                                           [&](const torch::Tensor& b) {
                                             const int64_t bn = b.size(0);
                                             if (seen < n_fake)
                                               first_.append(b.slice(0, 0, std::min(bn, n_fake - seen)).select(1, 0));
-                                            if (seen < n_real)
-                                              add_videos(*detector_, real_,
-                                                         b.slice(0, 0, std::min(bn, n_real - seen)).slice(1, 0, fvd_frames), 16);
+                                            if (seen < n_real) {
+                                              if (ShardedFeatures::mine(batches))
+                                                features.put(batches, checked_features(*detector_, b.slice(0, 0, std::min(bn, n_real - seen))
+                                                                                                       .slice(1, 0, fvd_frames)));
+                                              ++batches;
+                                            }
                                             seen += bn;
                                           });
+  features.add_to(real_, *detector_, fvd_frames, batches, "the held-out clips");
   if (seen < n_real || seen < n_fake)
     log::warn("only {} test clips load; fvd.num_real {} / sample.num_samples {} are capped to it", seen, n_real, n_fake);
   log::info("real statistics: {} held-out clips ({})", real_.count(), report.summary());
@@ -221,39 +238,45 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
   const int64_t fvd_frames = c.get<long long>("fvd.frames");
   const auto label = fmt::format("{} {} {} step(s){}", info.name, o.sampler, o.steps,
                                  o.cfg ? fmt::format(" cfg {}", o.cfg_max) : "");
-  // Streamed: the first 8 clips are written as sample videos (and the grid), and every clip goes
-  // into the statistics in batches of 16, as the detector saw them when clips were held whole.
+  // Streamed: the first 8 clips are written as sample videos (and the grid), and the clips go to the
+  // detector in batches of 16 (clips [16 j, 16 j + 16)), as it saw them when clips were held whole.
+  // In a process group detector batch j (two sampling batches of 8) is rank j mod world's.
+  constexpr int64_t kDetectorBatch = 16, kSampleBatch = 8;
+  static_assert(kDetectorBatch % kSampleBatch == 0, "a sampling batch lies in one detector batch");
   FrechetStats fake = make_stats_for(*detector_, 0, fvd_frames, true);
-  std::vector<torch::Tensor> shown, pending;
-  int64_t shown_n = 0, pending_n = 0, scored = 0;
+  ShardedFeatures features;
+  std::map<int64_t, std::vector<torch::Tensor>> partial;  // detector batch -> its clips decoded so far
+  std::vector<torch::Tensor> shown;
+  int64_t shown_n = 0;
   if (!videos_dir.empty()) fs::create_directories(videos_dir);
-  auto score = [&](bool flush) {
-    while (pending_n >= 16 || (flush && pending_n > 0)) {
-      auto all = torch::cat(pending);
-      const int64_t take = std::min<int64_t>(16, all.size(0));
-      std::vector<std::string> names;
-      for (int64_t i = 0; i < take; ++i) names.push_back(fmt::format("{} clip #{}", label, scored + i));
-      add_videos(*detector_, fake, all.slice(0, 0, take).slice(1, 0, fvd_frames), 16, names);
-      scored += take;
-      pending.clear();
-      pending_n = all.size(0) - take;
-      if (pending_n > 0) pending.push_back(all.slice(0, take));
-    }
-  };
   auto sink = [&](const torch::Tensor& v, int64_t first) {
     for (int64_t i = 0; i < v.size(0) && first + i < 8 && !videos_dir.empty(); ++i)
       write_video(videos_dir / fmt::format("{:05d}.mp4", first + i), v[i], c.get<double>("data.fps"));
-    if (shown_n < 8) {
+    if (first < 8 && shown_n < 8) {
       shown.push_back(v.slice(0, 0, std::min<int64_t>(v.size(0), 8 - shown_n)));
       shown_n += shown.back().size(0);
     }
-    pending.push_back(v);
-    pending_n += v.size(0);
-    score(false);
+    const int64_t j = first / kDetectorBatch;
+    auto& parts = partial[j];
+    parts.push_back(v);
+    int64_t have = 0;
+    for (const auto& p : parts) have += p.size(0);
+    if (have < std::min(kDetectorBatch, n - j * kDetectorBatch)) return;
+    std::vector<std::string> names;
+    for (int64_t i = 0; i < have; ++i) names.push_back(fmt::format("{} clip #{}", label, j * kDetectorBatch + i));
+    features.put(j, checked_features(*detector_, torch::cat(parts).slice(1, 0, fvd_frames), names));
+    partial.erase(j);
   };
-  auto g = generate_videos(*method, *pipe_, n, [&](int64_t b, int64_t e) { return first_.read(b, e); }, o, T, 8, c.get<double>("run.progress_interval_s"),
-                           label, c.get<std::string>("debug.fault"), sink);
-  score(true);
+  auto g = generate_videos(*method, *pipe_, n, [&](int64_t b, int64_t e) { return first_.read(b, e); }, o, T,
+                           kSampleBatch, c.get<double>("run.progress_interval_s"), label,
+                           c.get<std::string>("debug.fault"), sink,
+                           [](int64_t b) { return ShardedFeatures::mine(b / kDetectorBatch); });
+  const int64_t world = dist::world();
+  features.add_to(fake, *detector_, fvd_frames, (n + kDetectorBatch - 1) / kDetectorBatch, label);
+  if (!dist::is_main()) {
+    release_cached_memory();
+    return nullptr;
+  }
   // The clips', the detector's and the sampler's freed memory goes back to the system before the
   // Fréchet distance and its bootstrap allocate theirs (else the process's peak stacks the phases).
   release_cached_memory();
@@ -275,7 +298,9 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
                         {"n_fake", r.n_fake},
                         {"mean_bias", r.mean_bias},
                         {"latency_s_per_clip", g.latency_s},
-                        {"clips_per_s", g.clips_per_s},
+                        // every rank's clips over rank 0's wall time (ranks sample at once)
+                        {"clips_per_s", g.clips_per_s * static_cast<double>(n) / static_cast<double>(std::max<int64_t>(g.clips, 1))},
+                        {"world_size", world},
                         {"peak_rss_mib", peak_rss_mib()},
                         {"weights", method->weights_id()},
                         {"config_hash", c.hash()},

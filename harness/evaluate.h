@@ -32,6 +32,7 @@ torch::Tensor apply_fault(const std::string& fault, const torch::Tensor& latents
 struct Generated {
   torch::Tensor videos;  // uint8 [N, T, 3, H, W] (undefined when a sink took them)
   int64_t nfe = 0;       // network evaluations per clip, counted by the sampler
+  int64_t clips = 0;     // clips this process sampled
   double seconds = 0;    // sampling + decoding wall time
   double latency_s = 0;  // per clip
   double clips_per_s = 0;
@@ -43,13 +44,19 @@ using VideoSink = std::function<void(const torch::Tensor& videos, int64_t first)
 // The conditioning frames of clips [begin, end): uint8 [end - begin, 3, H, W].
 using FrameSource = std::function<torch::Tensor(int64_t begin, int64_t end)>;
 
+// Which batches (by their first clip's index) this process samples; unset: all of them.
+using BatchFilter = std::function<bool(int64_t first)>;
+
 // Animates `n` uint8 first frames read batch by batch from `first_frames`. Clip i's noise (and its
 // conditioning-frame noise augmentation) comes from seed (sample.seed, i), so a clip does not
-// depend on the batch size. With a sink the batches go to it as they are decoded and `videos`
-// stays empty (memory holds one batch, not N clips); the sink's time is not part of the timing.
+// depend on the batch size (nor on which process samples it). With a sink the batches go to it as
+// they are decoded and `videos` stays empty (memory holds one batch, not N clips); the sink's time
+// is not part of the timing. With `take`, only the batches it accepts are sampled (a process
+// group's share); the timing is per clip of that share.
 Generated generate_videos(Method& method, SvdPipeline& pipe, int64_t n, const FrameSource& first_frames,
                           const SampleOptions& o, int64_t frames, int64_t batch, double progress_interval_s,
-                          const std::string& label, const std::string& fault = "none", const VideoSink& sink = {});
+                          const std::string& label, const std::string& fault = "none", const VideoSink& sink = {},
+                          const BatchFilter& take = {});
 // The same on first frames held in memory (uint8 [N, 3, H, W]).
 Generated generate_videos(Method& method, SvdPipeline& pipe, const torch::Tensor& first_frames, const SampleOptions& o,
                           int64_t frames, int64_t batch, double progress_interval_s, const std::string& label,
@@ -86,6 +93,10 @@ class Evaluator {
   std::shared_ptr<SvdPipeline> pipeline() { return pipe_; }
   // Samples `config`'s method and sampler on the first sample.num_samples test clips and scores
   // them; returns the row as JSON (method, sampler, steps, cfg, nfe, fvd, ci, n, latency, ...).
+  // In a process group every rank calls it: the clips are sampled and scored in detector batches of
+  // 16 (batch j on rank j mod world), the features gathered, and rank 0 computes the FVD (the row
+  // one process measures, bit for bit, at equal threads per process) and writes the sample videos;
+  // the other ranks return null.
   nlohmann::json run_row(const Config& config, const std::filesystem::path& videos_dir = {});
   // The config keys the construction read (pipeline, detector, real statistics): part of what
   // every row measured by this Evaluator depends on.

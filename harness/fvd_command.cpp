@@ -23,6 +23,7 @@
 #include "dist/dist.h"
 #include "harness/assets.h"
 #include "harness/options.h"
+#include "harness/sharded_features.h"
 #include "metrics/fvd/detector.h"
 #include "metrics/fvd/embedded_detector.h"
 #include "metrics/fvd/frechet.h"
@@ -66,16 +67,12 @@ FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std
   // detector on its share of the batches (batch i on rank i mod world); the features are then
   // gathered and added in batch order: the statistics one process computes, bit for bit, at the
   // same threads per process.
-  const int world = dist::world();
   int64_t batch_no = 0;
-  std::map<int64_t, torch::Tensor> mine;  // batch number -> float32 features [n, D]
+  ShardedFeatures features;
   auto flush = [&] {
     if (batch.empty()) return;
-    if (world == 1) {
-      add_videos(detector, stats, torch::stack(batch), static_cast<int64_t>(batch.size()), batch_names);
-    } else if (batch_no % world == dist::rank()) {
-      mine[batch_no] = checked_features(detector, torch::stack(batch), batch_names);
-    }
+    if (ShardedFeatures::mine(batch_no))
+      features.put(batch_no, checked_features(detector, torch::stack(batch), batch_names));
     ++batch_no;
     batch.clear();
     batch_names.clear();
@@ -109,31 +106,7 @@ FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std
   }
   flush();
   progress.finish();
-  if (world > 1) {
-    std::string bytes;  // (batch number, rows, dim, float32 rows) records
-    for (const auto& [no, f] : mine) {
-      const int64_t head[3] = {no, f.size(0), f.size(1)};
-      bytes.append(reinterpret_cast<const char*>(head), sizeof head);
-      bytes.append(reinterpret_cast<const char*>(f.data_ptr<float>()), static_cast<std::size_t>(f.numel()) * sizeof(float));
-    }
-    std::map<int64_t, std::pair<std::string, std::array<int64_t, 2>>> all;
-    for (const auto& b : dist::all_gather(bytes))
-      for (std::size_t at = 0; at < b.size();) {
-        int64_t head[3];
-        std::memcpy(head, b.data() + at, sizeof head);
-        at += sizeof head;
-        const auto n = static_cast<std::size_t>(head[1] * head[2]) * sizeof(float);
-        all[head[0]] = {b.substr(at, n), {head[1], head[2]}};
-        at += n;
-      }
-    if (static_cast<int64_t>(all.size()) != batch_no)
-      throw std::runtime_error(fmt::format("fvd stats: {} of {} batches came back from the ranks", all.size(), batch_no));
-    for (const auto& [no, rec] : all) {
-      const auto& [data, shape] = rec;
-      if (stats.dim() == 0) stats = make_stats_for(detector, shape[1], rule.frames, true);
-      stats.add(reinterpret_cast<const float*>(data.data()), shape[0]);
-    }
-  }
+  features.add_to(stats, detector, rule.frames, batch_no, "fvd stats " + dir);
   log::info("{}: {}", dir, ds.report().summary());
   const auto& skipped = ds.report().skipped;
   for (std::size_t i = 0; i < skipped.size() && i < 20; ++i) log::warn("skipped {}", skipped[i].second);

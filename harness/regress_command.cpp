@@ -17,6 +17,7 @@
 #include "datasets/clip_set.h"
 #include "harness/assets.h"
 #include "harness/options.h"
+#include "dist/dist.h"
 #include "harness/regress.h"
 #include "harness/results.h"
 #include "harness/rows.h"
@@ -126,6 +127,7 @@ int run(RegressArgs a) {
     const fs::path root = base.get<std::string>("run.root");
     const fs::path out = a.out.empty() ? root / ("regress-" + base.short_hash()) : fs::path(a.out);
     auto run = run_rows(rows, out);
+    if (!dist::is_main()) return kExitOk;  // a process group: rank 0 judges, prints and writes
     CompareResult cr;
     cr.rows = run.results;
     cr.refused = run.refused;

@@ -17,6 +17,7 @@
 #include "common/progress.h"
 #include "common/sha256.h"
 #include "common/text.h"
+#include "dist/dist.h"
 #include "harness/evaluate.h"
 #include "harness/assets.h"
 #include "harness/regress.h"
@@ -160,10 +161,14 @@ RowsRun run_rows(const std::vector<RowSpec>& rows, const fs::path& out, std::vec
                  bool stream_jsonl) {
   const Config& base = rows.front().config;
   std::unique_ptr<Evaluator> ev;  // built on the first row not measured before
-  fs::create_directories(out);
+  // In a process group rank 0 owns the files (the cache, the locks, the results): it decides
+  // whether a row was measured before, every rank samples and scores its share of a row that was
+  // not, and rank 0's row is every rank's.
+  const bool main = dist::is_main();
+  if (main) fs::create_directories(out);
   // Two processes running the same grid: the second waits, then reads every row from the cache.
   DirLock out_lock(out / ".lock", "writing " + out.string());
-  fs::remove(out / "results.jsonl");  // this run's rows only
+  if (main) fs::remove(out / "results.jsonl");  // this run's rows only
   RowsRun r;
   r.refused = std::move(refused);
   Progress::Options po;
@@ -180,34 +185,38 @@ RowsRun run_rows(const std::vector<RowSpec>& rows, const fs::path& out, std::vec
       RowCache cache(fs::path(cfg.get<std::string>("run.root")) / "rows");
       const auto detector_sha = detector_weights_sha256(cfg);
       fs::path where;
-      nlohmann::json row = cache.lookup(cfg, detector_sha, &where);
+      nlohmann::json row = main ? cache.lookup(cfg, detector_sha, &where) : nlohmann::json();
       // Another process measuring the same row: wait for it, then read its result.
       std::optional<DirLock> lock;
-      if (row.is_null()) {
+      if (row.is_null() && main) {
         lock.emplace(fs::path(cfg.get<std::string>("run.root")) / "rows" / ".locks" /
                          (sha256_hex(cfg.hash() + ":" + detector_sha).substr(0, 16) + ".lock"),
                      fmt::format("measuring {} {} {} step(s) cfg {}", m, s, st, cf));
         row = cache.lookup(cfg, detector_sha, &where);  // it may have finished just before we locked
       }
-      if (!row.is_null()) {
+      const bool cached = dist::world() == 1 ? !row.is_null() : dist::all_gather(main && !row.is_null() ? "1" : "0")[0] == "1";
+      if (cached) {
         log::info("{} {} {} step(s) cfg {}: measured before ({})", m, s, st, cf, where.string());
       } else {
         if (!ev) ev = std::make_unique<Evaluator>(base);
-        const fs::path pending = cache.pending();
+        const fs::path pending = main ? cache.pending() : fs::path();
         std::set<std::string> reads = ev->construction_reads();
         {
           ConfigReadLog log;
-          row = ev->run_row(cfg, pending / "videos");
+          row = ev->run_row(cfg, main ? pending / "videos" : fs::path());
           const auto k = log.keys();
           reads.insert(k.begin(), k.end());
         }
-        row["videos"] = fs::absolute(pending / "videos").string();
-        const fs::path dir = cache.store(cfg, detector_sha, reads, row, pending);
-        row = read_cached_row(dir / "row.json");
+        if (main) {
+          row["videos"] = fs::absolute(pending / "videos").string();
+          const fs::path dir = cache.store(cfg, detector_sha, reads, row, pending);
+          row = read_cached_row(dir / "row.json");
+        }
       }
+      if (dist::world() > 1) row = nlohmann::json::parse(dist::all_gather(main ? row.dump() : "")[0]);
       r.results.push_back(row);
       r.per_row.back() = row;
-      if (stream_jsonl) {
+      if (stream_jsonl && main) {
         std::ofstream f(out / "results.jsonl", std::ios::app);
         f << row.dump() << "\n";
         f.flush();

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/errors.h"
+#include "common/sha256.h"
 
 namespace osv {
 namespace {
@@ -107,6 +108,19 @@ bool load_adam(torch::optim::Optimizer& base, const std::string& key, const Chec
 
 void CheckpointWriter::tensor(const std::string& name, const torch::Tensor& t) {
   tensors_.emplace_back(name, t.detach());
+}
+
+std::string CheckpointWriter::digest() const {
+  Sha256 h;
+  for (const auto& [name, t] : tensors_) {
+    const auto c = t.to(torch::kCPU).contiguous();
+    std::string head = name + "\n" + std::string(c10::toString(c.scalar_type())) + "\n";
+    for (const auto d : c.sizes()) head += std::to_string(d) + ",";
+    h.update(head + "\n");
+    h.update(c.data_ptr(), static_cast<std::size_t>(c.numel()) * c.element_size());
+  }
+  h.update(scalars_.dump());
+  return h.hex_digest();
 }
 
 void CheckpointWriter::scalar(const std::string& name, nlohmann::json value) { scalars_[name] = std::move(value); }

@@ -39,6 +39,10 @@ class CheckpointWriter {
   void optimizer(const std::string& key, const torch::optim::Optimizer& opt);
   // Writes the file atomically (temp name, fsync, rename).
   void save(const std::filesystem::path& path) const;
+  // What was recorded: the tensors share their storage with the state they were taken from.
+  const std::vector<std::pair<std::string, torch::Tensor>>& entries() const { return tensors_; }
+  // sha256 of every tensor's name, dtype, shape and bytes, and of the scalars: equal digests, equal state.
+  std::string digest() const;
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> tensors_;

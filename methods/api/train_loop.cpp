@@ -166,6 +166,25 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
         throw std::runtime_error(fmt::format("{}: rank {} resumes at step {} but rank 0 at step {} (do the ranks "
                                              "share one runs folder?)",
                                              o.label, r, at[r], at.front()));
+    // Every rank starts from rank 0's training state: its tensors (weights, EMA copies, optimiser
+    // moments) are broadcast into every rank's, then the whole state (with the counters) is compared
+    // by digest, so a state the broadcast could not reach stops the run instead of diverging.
+    {
+      CheckpointWriter state;
+      task.save(state);
+      std::vector<torch::Tensor> tensors;
+      for (const auto& [name, t] : state.entries()) tensors.push_back(t);
+      torch::NoGradGuard no_grad;
+      dist::broadcast(tensors, 0);
+    }
+    CheckpointWriter state;
+    task.save(state);
+    const auto digests = dist::all_gather(state.digest());
+    for (std::size_t r = 1; r < digests.size(); ++r)
+      if (digests[r] != digests.front())
+        throw std::runtime_error(fmt::format("{}: rank {}'s training state differs from rank 0's after the broadcast "
+                                             "(sha256 {} vs {})",
+                                             o.label, r, digests[r].substr(0, 12), digests.front().substr(0, 12)));
   }
   if (main) truncate_metrics(metrics, s.resumed_from);
   auto save = [&](int64_t steps_done) {

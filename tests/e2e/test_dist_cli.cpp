@@ -4,7 +4,8 @@
 //   - one rank killed mid-training: torchrun restarts the group, which resumes from rank 0's
 //     checkpoint to the same curve;
 //   - OSV's two stages (student and discriminator) over 2 ranks train as 1 process;
-//   - `fvd stats` over 2 ranks writes the statistics 1 process writes, bit for bit.
+//   - `fvd stats` over 2 ranks writes the statistics 1 process writes, bit for bit;
+//   - `compare` over 2 ranks (clips split, features gathered) measures 1 process's FVD, bit for bit.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -248,6 +249,44 @@ TEST_F(DistCli, ShardedFvdStatsEqualOneProcessBitForBit) {
                     " --fake " + (root() / "two.safetensors").string());
   ASSERT_EQ(c, 0) << o;
   EXPECT_NE(o.find("36 / fake 36"), std::string::npos) << o;
+}
+
+TEST_F(DistCli, ShardedCompareMeasuresOneProcessFvdBitForBit) {
+  // 40 held-out clips = 3 detector batches of 16, 16 and 8 (rank 0: batches 0 and 2, rank 1: batch 1),
+  // for the real statistics and for the samples (sampling batches of 8: two per detector batch).
+  fs::remove_all(root());
+  const std::string k = knobs + " data.num_test=40";
+  const auto one = root() / "one", two = root() / "two";
+  auto [c0, o0] = run("prepare --preset tiny --only data,detector,vae,image_encoder,teacher --runs " + one.string() + k);
+  ASSERT_EQ(c0, 0) << o0;
+  fs::copy(one, two, fs::copy_options::recursive);  // the same assets, and no rows measured yet
+  const std::string args = "compare --methods teacher --steps 1 --preset tiny --format json" + k +
+                           " sample.num_samples=40 fvd.num_real=40";
+  // One process with the ranks' thread count: the features depend on it.
+  auto [c1, o1] = run(args + " --runs " + one.string() + " --out " + (one / "cmp").string() + " run.threads=1");
+  ASSERT_EQ(c1, 0) << o1;
+  auto [c2, o2] = shell(torchrun(2, args + " --runs " + two.string() + " --out " + (two / "cmp").string()));
+  ASSERT_EQ(c2, 0) << o2;
+  const auto a = nlohmann::json::parse(std::ifstream(one / "cmp" / "results.json"))["rows"];
+  const auto b = nlohmann::json::parse(std::ifstream(two / "cmp" / "results.json"))["rows"];
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0]["n_real"], 40);
+  EXPECT_EQ(b[0]["n_fake"], 40);
+  EXPECT_EQ(a[0]["world_size"], 1);
+  EXPECT_EQ(b[0]["world_size"], 2);
+  // Bit for bit: the FVD, its bootstrap interval and the mean term.
+  EXPECT_EQ(a[0]["fvd"].get<double>(), b[0]["fvd"].get<double>());
+  EXPECT_EQ(a[0]["mean_bias"].dump(), b[0]["mean_bias"].dump());
+  EXPECT_EQ(a[0]["ci"].dump(), b[0]["ci"].dump());
+  // Rank 0 wrote the sample videos (the first 8 clips are its own).
+  int mp4 = 0;
+  for (const auto& e : fs::directory_iterator(b[0]["videos"].get<std::string>())) mp4 += e.path().extension() == ".mp4";
+  EXPECT_EQ(mp4, 8);
+  // sample still refuses a process group (it writes one folder of videos).
+  auto [c3, o3] = shell(torchrun(2, "sample --method teacher --preset tiny --runs " + two.string() + k));
+  EXPECT_NE(c3, 0);
+  EXPECT_NE(o3.find("does not run as a process group"), std::string::npos) << o3;
 }
 
 }  // namespace

@@ -1,0 +1,60 @@
+#include "harness/sharded_features.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "dist/dist.h"
+#include "metrics/fvd/video_stats.h"
+
+namespace osv {
+
+bool ShardedFeatures::mine(int64_t batch_no) { return batch_no % dist::world() == dist::rank(); }
+
+void ShardedFeatures::put(int64_t batch_no, const torch::Tensor& features) {
+  if (features.dim() != 2 || features.scalar_type() != torch::kFloat32)
+    throw std::invalid_argument("ShardedFeatures::put: expected float32 [n, D]");
+  mine_[batch_no] = features.to(torch::kCPU).contiguous();
+}
+
+void ShardedFeatures::add_to(FrechetStats& stats, const FvdDetector& detector, int64_t frames, int64_t batches,
+                             const std::string& what) {
+  // batch number -> (float32 rows as bytes, [rows, dim])
+  std::map<int64_t, std::pair<std::string, std::array<int64_t, 2>>> all;
+  auto bytes_of = [](const torch::Tensor& f) {
+    return std::string(reinterpret_cast<const char*>(f.data_ptr<float>()), static_cast<std::size_t>(f.numel()) * sizeof(float));
+  };
+  if (dist::world() == 1) {
+    for (const auto& [no, f] : mine_) all[no] = {bytes_of(f), {f.size(0), f.size(1)}};
+  } else {
+    std::string bytes;  // (batch number, rows, dim, float32 rows) records
+    for (const auto& [no, f] : mine_) {
+      const int64_t head[3] = {no, f.size(0), f.size(1)};
+      bytes.append(reinterpret_cast<const char*>(head), sizeof head);
+      bytes += bytes_of(f);
+    }
+    for (const auto& b : dist::all_gather(bytes))
+      for (std::size_t at = 0; at < b.size();) {
+        int64_t head[3];
+        std::memcpy(head, b.data() + at, sizeof head);
+        at += sizeof head;
+        const auto n = static_cast<std::size_t>(head[1] * head[2]) * sizeof(float);
+        all[head[0]] = {b.substr(at, n), {head[1], head[2]}};
+        at += n;
+      }
+  }
+  if (static_cast<int64_t>(all.size()) != batches || (!all.empty() && all.rbegin()->first != batches - 1))
+    throw std::runtime_error(fmt::format("{}: {} of {} detector batches came back from the ranks", what, all.size(), batches));
+  for (const auto& [no, rec] : all) {
+    const auto& [data, shape] = rec;
+    if (stats.dim() == 0) stats = make_stats_for(detector, shape[1], frames, stats.has_features());
+    stats.add(reinterpret_cast<const float*>(data.data()), shape[0]);
+  }
+  mine_.clear();
+}
+
+}  // namespace osv
