@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -27,7 +30,55 @@ double grad_norm(const std::vector<torch::Tensor>& params) {
   return std::sqrt(sq);
 }
 
+namespace {
+// Fault injection for the tests (OSVBENCH_FAULT_NONFINITE=RANK:STEP[:local]): on rank RANK, every
+// gradient update of step STEP sees a NaN gradient, as after an overflow on that rank alone. With
+// ":local" (a planted bug, to show the tests can see one) each rank decides from its own gradients
+// whether to skip instead of the group agreeing, so the ranks diverge.
+struct NonfiniteFault {
+  int rank = -1;
+  int64_t step = -1;
+  bool local = false;
+};
+NonfiniteFault nonfinite_fault() {
+  NonfiniteFault f;
+  const char* e = std::getenv("OSVBENCH_FAULT_NONFINITE");
+  if (!e || !*e) return f;
+  char mode[16] = {0};
+  long long step = -1;
+  const int n = std::sscanf(e, "%d:%lld:%15s", &f.rank, &step, mode);
+  if (n < 2 || (n == 3 && std::string(mode) != "local"))
+    throw UsageError(fmt::format("OSVBENCH_FAULT_NONFINITE='{}': expected RANK:STEP or RANK:STEP:local", e));
+  f.step = step;
+  f.local = n == 3;
+  return f;
+}
+bool g_poison_step = false;  // this rank's gradients of the current step are made non-finite
+bool g_poison_local = false;
+
+// Every rank's whole training state (tensors and counters) by digest, compared with rank 0's (a
+// collective); throws naming the first rank that differs.
+void check_same_state(TrainTask& task, const std::string& label, const std::string& when) {
+  CheckpointWriter state;
+  task.save(state);
+  const auto digests = dist::all_gather(state.digest());
+  for (std::size_t r = 1; r < digests.size(); ++r)
+    if (digests[r] != digests.front())
+      throw std::runtime_error(fmt::format("{}: rank {}'s training state differs from rank 0's {} (sha256 {} vs {})",
+                                           label, r, when, digests[r].substr(0, 12), digests.front().substr(0, 12)));
+}
+}  // namespace
+
 bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite, double* loss) {
+  if (g_poison_step && finite) {
+    torch::NoGradGuard g;
+    for (const auto& p : params)
+      if (p.grad().defined()) {
+        p.mutable_grad().view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+        break;
+      }
+    if (g_poison_local) finite = false;  // the planted bug: this rank sees its NaN and decides alone
+  }
   if (dist::world() == 1) return finite;
   torch::NoGradGuard g;
   std::vector<torch::Tensor> bucket;
@@ -44,7 +95,7 @@ bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite, doubl
   dist::all_reduce_mean(bucket);
   const bool all = flag.item<double>() == 1.0;  // the mean of 0/1 flags is 1 only when every rank's was 1
   if (loss && all) *loss = mean_loss.item<double>();
-  return all;
+  return g_poison_local ? finite : all;
 }
 
 torch::Tensor local_rows(const torch::Tensor& global_batch) { return dist::local_rows(global_batch); }
@@ -177,14 +228,7 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
       torch::NoGradGuard no_grad;
       dist::broadcast(tensors, 0);
     }
-    CheckpointWriter state;
-    task.save(state);
-    const auto digests = dist::all_gather(state.digest());
-    for (std::size_t r = 1; r < digests.size(); ++r)
-      if (digests[r] != digests.front())
-        throw std::runtime_error(fmt::format("{}: rank {}'s training state differs from rank 0's after the broadcast "
-                                             "(sha256 {} vs {})",
-                                             o.label, r, digests[r].substr(0, 12), digests.front().substr(0, 12)));
+    check_same_state(task, o.label, "after the broadcast");
   }
   if (main) truncate_metrics(metrics, s.resumed_from);
   auto save = [&](int64_t steps_done) {
@@ -207,11 +251,16 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<double> recent;
   int64_t step = s.resumed_from;
+  const NonfiniteFault fault = nonfinite_fault();
+  g_poison_local = fault.local;
   for (; step < o.steps; ++step) {
     if (o.stop_after >= 0 && s.steps_done >= o.stop_after) break;
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(step));
     const auto ts = std::chrono::steady_clock::now();
+    g_poison_step = fault.rank == dist::rank() && fault.step == step;
+    if (g_poison_step) log::warn("{}: step {}: a NaN gradient is planted on rank {} (OSVBENCH_FAULT_NONFINITE)", o.label, step, fault.rank);
     StepOutput out = task.step(step);
+    g_poison_step = false;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     if (!out.finite) {
       ++s.skipped_nonfinite;
@@ -238,6 +287,10 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) save(step + 1);
   }
   bar.finish();
+  g_poison_local = false;
+  // The ranks must end where they started: in one state. A rank that updated when another skipped
+  // (or any other divergence) stops the run here, before it is marked finished.
+  if (dist::world() > 1) check_same_state(task, o.label, fmt::format("after step {}: the ranks diverged", step));
   s.total_steps = step;
   s.finished = step >= o.steps;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

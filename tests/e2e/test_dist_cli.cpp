@@ -4,6 +4,7 @@
 //   - one rank killed mid-training: torchrun restarts the group, which resumes from rank 0's
 //     checkpoint to the same curve;
 //   - OSV's two stages (student and discriminator) over 2 ranks train as 1 process;
+//   - a NaN gradient on one rank makes every rank skip the step (and ranks that do not agree are caught);
 //   - `fvd stats` over 2 ranks writes the statistics 1 process writes, bit for bit;
 //   - `compare` over 2 ranks (clips split, features gathered) measures 1 process's FVD, bit for bit.
 #include <gtest/gtest.h>
@@ -225,6 +226,39 @@ TEST_F(DistCli, AKilledRankRestartsTheGroupWhichResumesToTheSameCurve) {
   }
   EXPECT_NE(log.find("teacher (from step "), std::string::npos) << "the restarted group did not resume: " << log;
   EXPECT_TRUE(fs::exists(t / "unet" / "diffusion_pytorch_model.safetensors"));
+}
+
+TEST_F(DistCli, ANonFiniteGradientOnOneRankMakesEveryRankSkipTheStep) {
+  // A NaN gradient planted on rank 1 at step 6 (OSVBENCH_FAULT_NONFINITE): the all-reduce carries
+  // it to every rank, every rank skips step 6, and the run ends with the ranks in one state (checked
+  // by digest at the end) at the weights of one process that skipped the same step.
+  fs::remove_all(root());
+  const auto one = root() / "one", two = root() / "two", planted = root() / "planted";
+  const std::string args = "train --method teacher --preset tiny" + knobs;
+  auto [c1, o1] = shell(fmt::format("OSVBENCH_FAULT_NONFINITE=0:6 {} {} --runs {}", OSVBENCH_EXE, args, one.string()));
+  ASSERT_EQ(c1, 0) << o1;
+  auto [c2, o2] = shell("OSVBENCH_FAULT_NONFINITE=1:6 " + torchrun(2, args + " --runs " + two.string()));
+  ASSERT_EQ(c2, 0) << o2;
+  EXPECT_NE(o2.find("a NaN gradient is planted on rank 1"), std::string::npos) << o2;
+  const auto a = read_jsonl(teacher_dir(one) / "train" / "unet" / "metrics.jsonl");
+  const auto b = read_jsonl(teacher_dir(two) / "train" / "unet" / "metrics.jsonl");
+  ASSERT_EQ(a.size(), 12u);
+  ASSERT_EQ(b.size(), 12u);
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    EXPECT_EQ(a[i]["skipped"].get<int>(), i < 6 ? 0 : 1) << "step " << i;
+    EXPECT_EQ(b[i]["skipped"].get<int>(), i < 6 ? 0 : 1) << "step " << i << ": rank 0 did not skip the step";
+  }
+  EXPECT_TRUE(b[6]["grad_norm"].is_null()) << b[6].dump();
+  const double d = weights_distance(teacher_dir(one) / "unet" / "diffusion_pytorch_model.safetensors",
+                                    teacher_dir(two) / "unet" / "diffusion_pytorch_model.safetensors");
+  EXPECT_LT(d, 1e-3);  // as without the fault (TwoRanksTrainTheTeacherAsOneProcess...)
+  // The planted bug: each rank decides from its own gradients (rank 1 skips, rank 0 steps on half a
+  // gradient). The ranks diverge, and the run says so instead of finishing.
+  auto [c3, o3] = shell("OSVBENCH_FAULT_NONFINITE=1:6:local " + torchrun(2, args + " --runs " + planted.string()));
+  EXPECT_NE(c3, 0) << o3;
+  EXPECT_NE(o3.find("the ranks diverged"), std::string::npos) << o3;
+  EXPECT_FALSE(fs::exists(teacher_dir(planted) / "unet" / "diffusion_pytorch_model.safetensors"))
+      << "a diverged run must not be marked finished";
 }
 
 TEST_F(DistCli, ShardedFvdStatsEqualOneProcessBitForBit) {
