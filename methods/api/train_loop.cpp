@@ -34,7 +34,8 @@ namespace {
 // Fault injection for the tests (OSVBENCH_FAULT_NONFINITE=RANK:STEP[:local]): on rank RANK, every
 // gradient update of step STEP sees a NaN gradient, as after an overflow on that rank alone. With
 // ":local" (a planted bug, to show the tests can see one) each rank decides from its own gradients
-// whether to skip instead of the group agreeing, so the ranks diverge.
+// whether to skip instead of the group agreeing, so the ranks diverge. A test hook, not a knob: the
+// runs it touches are cached under the keys of clean runs, so the tests give it a fresh --runs.
 struct NonfiniteFault {
   int rank = -1;
   int64_t step = -1;

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -252,6 +253,15 @@ TEST_F(DistCli, ANonFiniteGradientOnOneRankMakesEveryRankSkipTheStep) {
   const double d = weights_distance(teacher_dir(one) / "unet" / "diffusion_pytorch_model.safetensors",
                                     teacher_dir(two) / "unet" / "diffusion_pytorch_model.safetensors");
   EXPECT_LT(d, 1e-3);  // as without the fault (TwoRanksTrainTheTeacherAsOneProcess...)
+  // The tolerance sees one skipped step: one process that did not skip it ends this far away.
+  const auto clean = root() / "clean";
+  auto [c0, o0] = run(args + " --runs " + clean.string());
+  ASSERT_EQ(c0, 0) << o0;
+  const double skip = weights_distance(teacher_dir(clean) / "unet" / "diffusion_pytorch_model.safetensors",
+                                       teacher_dir(two) / "unet" / "diffusion_pytorch_model.safetensors");
+  std::cout << "weights, relative L2: 2 ranks vs 1 process, both skipping step 6: " << d
+            << "; vs 1 process not skipping it: " << skip << "\n";
+  EXPECT_GT(skip, 10 * d);
   // The planted bug: each rank decides from its own gradients (rank 1 skips, rank 0 steps on half a
   // gradient). The ranks diverge, and the run says so instead of finishing.
   auto [c3, o3] = shell("OSVBENCH_FAULT_NONFINITE=1:6:local " + torchrun(2, args + " --runs " + planted.string()));

@@ -356,8 +356,59 @@ def make_euler(out):
     save_io(out, "euler", io)
 
 
+def make_pipeline(out):
+    """StableVideoDiffusionPipeline.__call__ end to end, as a user runs it: PIL first frames, the
+    CLIP branch (antialiased resize to 224, normalise), the VAE latent of the noise-augmented
+    frame, added time ids (fps - 1), Euler with the per-frame CFG ramp, chunked temporal decode.
+    The image encoder takes 224 x 224 (patch 32: 7 x 7 tokens) because the pipeline always resizes
+    to 224. The augmentation noise is the generator's first draw (the pipeline's order), saved."""
+    import numpy as np
+    from PIL import Image
+    from diffusers import AutoencoderKLTemporalDecoder, StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(9)
+    cfg = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=224, patch_size=32, projection_dim=32, hidden_act="gelu",
+                           attn_implementation="eager")
+    clip = perturb(CLIPVisionModelWithProjection(cfg), 19)
+    pipe = StableVideoDiffusionPipeline(
+        vae=AutoencoderKLTemporalDecoder.from_pretrained(os.path.join(out, "vae")),
+        image_encoder=clip,
+        unet=UNetSpatioTemporalConditionModel.from_pretrained(os.path.join(out, "unet")),
+        scheduler=svd_scheduler(),
+        feature_extractor=CLIPImageProcessor(crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}),
+    )
+    pipe.save_pretrained(os.path.join(out, "svd_pipeline"), safe_serialization=True)
+    g = torch.Generator().manual_seed(23)
+    frames, steps, seed = 5, 4, 31
+    first = torch.randint(0, 256, (2, 3, 16, 16), generator=g, dtype=torch.uint8)  # [B, 3, H, W]
+    noise = torch.randn(2, frames, 4, 8, 8, generator=g)  # [B, T, C, h, w]
+    aug = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(seed))  # the pipeline's first draw
+    images = [Image.fromarray(first[i].permute(1, 2, 0).numpy()) for i in range(2)]
+    kw = dict(height=16, width=16, num_frames=frames, num_inference_steps=steps, min_guidance_scale=1.0,
+              max_guidance_scale=3.0, fps=7, motion_bucket_id=127, noise_aug_strength=0.02)
+
+    def call(n, output_type, chunk):
+        return pipe(images[:n], generator=torch.Generator().manual_seed(seed), latents=noise[:n].clone(),
+                    output_type=output_type, decode_chunk_size=chunk, **kw).frames
+
+    with torch.no_grad():
+        latents = call(2, "latent", frames)
+        video = call(2, "pt", frames)  # [B, T, 3, H, W] in [0, 1]; one chunk per clip (the default chunk)
+        video_one_chunk3 = call(1, "pt", 3)  # one clip in chunks of 3 and 2 frames
+        # decode_latents chunks the flattened batch [B*T]: with 2 clips of 5 frames in chunks of 3,
+        # the second chunk holds frames 3, 4 of clip 0 and frame 0 of clip 1, decoded together.
+        video_batch_chunk3 = call(2, "pt", 3)
+        embeds = pipe._encode_image(images, "cpu", 1, False)  # [B, 1, D]
+    save_io(out, "pipeline", {"first_frames": first, "noise": noise, "aug_noise": aug, "latents": latents,
+                              "video": video, "video_one_chunk3": video_one_chunk3,
+                              "video_batch_chunk3": video_batch_chunk3, "image_embeds": embeds,
+                              "steps": torch.tensor([steps], dtype=torch.int64)})
+
+
 MAKERS = {"frechet": make_frechet, "i3d": make_i3d, "fvd_folders": make_fvd_folders, "dinov2": make_dinov2, "clip": make_clip, "unet": make_unet, "vae": make_vae, "svd": make_svd,
-          "euler": make_euler}
+          "euler": make_euler, "pipeline": make_pipeline}
 
 
 def main():
