@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/ablation_summary.h"
+
 namespace osv {
 
 // (name, JSON text) of every table file, e.g. ("table_2e", "{...}").
@@ -27,23 +29,5 @@ nlohmann::json load_table(const std::string& id);
 // the same n, and its expected direction is the series' paper_vs_reference. Other tables are
 // returned as they are.
 nlohmann::json expand_table(const nlohmann::json& table, long long scale);
-
-struct AblateLine {
-  std::string label;
-  std::optional<long long> x;         // curve tables: the iterations of the row's point
-  std::optional<double> train_s;      // curve tables: training seconds of the row's run (steps only)
-  std::optional<double> fvd, ci_low, ci_high;  // measured (absent when the row could not run)
-  std::optional<double> paper;
-  std::string paper_direction, measured_direction;  // vs the reference: "better", "worse", "same" or "-"
-  std::string agrees;                               // "yes", "no" or "-" (reference, or no measurement)
-  std::string significant;                          // "yes", "no" or "-"
-  std::string refused;                              // why the row did not run
-};
-
-// Lines of a table from its rows and the measured result per row label (compare rows' JSON).
-std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
-                                     const std::vector<std::pair<std::string, nlohmann::json>>& measured,
-                                     const std::vector<std::pair<std::string, std::string>>& refused);
-std::string ablate_markdown(const nlohmann::json& table, const std::vector<AblateLine>& lines);
 
 }  // namespace osv

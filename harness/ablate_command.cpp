@@ -27,28 +27,6 @@ namespace osv {
 namespace fs = std::filesystem;
 namespace {
 
-// Seconds the training steps of the run behind a row's weights took (the sum of the logged step
-// times: checkpoint writes and data encoding excluded); absent when the weights name no run.
-std::optional<double> train_seconds(const nlohmann::json& row) {
-  const auto w = row.value("weights", "");
-  const auto colon = w.find(':');
-  if (colon == std::string::npos) return std::nullopt;
-  const auto metrics = fs::path(w.substr(colon + 1)).parent_path() / "metrics.jsonl";
-  if (!fs::exists(metrics)) return std::nullopt;
-  std::ifstream in(metrics);
-  std::string line;
-  double total = 0;
-  while (std::getline(in, line)) {
-    try {
-      const auto j = nlohmann::json::parse(line);
-      if (j.contains("it_per_s") && j["it_per_s"].is_number() && j["it_per_s"].get<double>() > 0)
-        total += 1.0 / j["it_per_s"].get<double>();
-    } catch (const nlohmann::json::exception&) {  // a torn last line
-    }
-  }
-  return total;
-}
-
 // Figure 3: each discriminator path measured by `osvbench disc-cost` in a process of its own (the
 // CPU peak memory is the process's RSS), at the preset's sizes on its device and dtype.
 int ablate_cost(const CommonOptions& c, const nlohmann::json& table, const std::vector<std::string>& formats) {

@@ -56,6 +56,8 @@ int run(const CompareArgs& a) {
   if (!dist::is_main()) return kExitOk;  // a process group: rank 0 prints and writes
   CompareResult result;
   result.rows = run.results;
+  for (auto& r : result.rows)  // the training cost next to the FVD
+    if (const auto t = train_seconds(r)) r["train_s"] = *t;
   result.refused = run.refused;
   result.provenance = provenance(base);
   std::cout << result_printer("md").render(result, root);

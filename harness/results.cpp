@@ -280,6 +280,28 @@ std::vector<fs::path> write_result(const AblateResult& r, const std::vector<std:
   return write_any(r, formats, dir, stem, root);
 }
 
+// Seconds the training steps of the run behind a row's weights took (the sum of the logged step
+// times: checkpoint writes and data encoding excluded); absent when the weights name no run.
+std::optional<double> train_seconds(const json& row) {
+  const auto w = row.value("weights", "");
+  const auto colon = w.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const auto metrics = fs::path(w.substr(colon + 1)).parent_path() / "metrics.jsonl";
+  if (!fs::exists(metrics)) return std::nullopt;
+  std::ifstream in(metrics);
+  std::string line;
+  double total = 0;
+  while (std::getline(in, line)) {
+    try {
+      const auto j = json::parse(line);
+      if (j.contains("it_per_s") && j["it_per_s"].is_number() && j["it_per_s"].get<double>() > 0)
+        total += 1.0 / j["it_per_s"].get<double>();
+    } catch (const json::exception&) {  // a torn last line
+    }
+  }
+  return total;
+}
+
 ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, const fs::path& root) {
   ReportInputs in;
   for (const auto& [doc, dir] : docs) {
@@ -298,8 +320,13 @@ ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, c
     };
     const auto schema = doc.value("schema", "");
     if (schema == CompareResult::kSchema) {
-      for (const auto& r : doc["rows"]) add_videos(r);
-      in.compares.push_back(doc);
+      json d = doc;
+      for (auto& r : d["rows"]) {
+        add_videos(r);
+        if (!r.contains("train_s"))
+          if (const auto t = train_seconds(r)) r["train_s"] = *t;
+      }
+      in.compares.push_back(std::move(d));
     } else if (schema == AblateResult::kSchema) {
       for (const auto& m : doc.value("measured", json::array())) add_videos(m.at("result"));
       in.ablations.push_back(doc);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -102,6 +103,11 @@ std::vector<std::filesystem::path> write_result(const CompareResult& r, const st
 std::vector<std::filesystem::path> write_result(const AblateResult& r, const std::vector<std::string>& formats,
                                                 const std::filesystem::path& dir, const std::string& stem,
                                                 const std::filesystem::path& runs_root);
+
+// Seconds the logged training steps of the run behind a row's weights took (the sum of its
+// metrics.jsonl step times: checkpoint writes and data encoding excluded); absent when the row's
+// weights name no run with a metrics file.
+std::optional<double> train_seconds(const nlohmann::json& row);
 
 // The HTML report's inputs: result documents (each with the folder its relative video paths are
 // under) and the training curves of every run under `runs_root` (reports/html_report.h).

@@ -3,6 +3,7 @@
 // (schema: reports/README.md); all text taken from data is HTML-escaped.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,10 +25,14 @@ struct ReportInputs {
 
 std::string html_escape(const std::string& s);
 std::string base64_encode(const std::string& bytes);
-// An inline SVG scatter of FVD (y) against NFE (x, log2 axis) with CI bars, one colour per method.
+// Inline SVG scatters of FVD (y) with CI bars, one colour per method and sampler, the Pareto front
+// (rows no other row beats on both axes) ringed and joined: against NFE (log2 axis), and against
+// training cost (`train_s` of the rows that carry it, log10 axis).
 std::string fvd_vs_nfe_svg(const nlohmann::json& rows);
-// An inline SVG of loss curves (one polyline per run, x = step).
-std::string curves_svg(const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& curves);
+std::string fvd_vs_cost_svg(const nlohmann::json& rows);
+// An inline SVG of loss curves (one polyline per run, x = step) of width x height pixels.
+std::string curves_svg(const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& curves,
+                       double width = 640, double height = 300);
 std::string render_html_report(const ReportInputs& in);
 
 }  // namespace osv

@@ -172,6 +172,11 @@ TEST(HarnessCli, AblateAndHtmlReportInChromium) {
   EXPECT_NE(d.find("<td class=\"l\">teacher</td>"), std::string::npos);
   EXPECT_NE(d.find("<td class=\"l\">osv</td>"), std::string::npos);
   EXPECT_NE(d.find("Table 2e"), std::string::npos);
+  EXPECT_NE(d.find("<table id=\"summary-claims\""), std::string::npos);  // the summary of the paper's claims
+  EXPECT_NE(d.find("<table id=\"ablation-0\""), std::string::npos);      // ablations as tables, with verdicts
+  EXPECT_NE(d.find("class=\"badge "), std::string::npos);
+  EXPECT_NE(d.find("Pareto front"), std::string::npos);
+  EXPECT_NE(d.find("<div class=\"grid\" id=\"curves\">"), std::string::npos);  // curves as small multiples
   std::size_t videos = 0;
   for (auto p = d.find("<video"); p != std::string::npos; p = d.find("<video", p + 1)) ++videos;
   EXPECT_GE(videos, 2u * 4u);  // 2 rows x 4 clips of the same first frames

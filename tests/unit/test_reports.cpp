@@ -167,6 +167,74 @@ TEST(Ablate, CurvesCompareSeriesAtTheSamePoint) {
             std::string::npos) << md;
 }
 
+TEST(Report, VerdictsAgainstThePaper) {
+  nlohmann::json table = {{"title", "Table x"}, {"reference", "ref"},
+                          {"rows", {{{"label", "ref"}, {"paper_fvd", 100.0}},
+                                    {{"label", "far"}, {"paper_fvd", 200.0}},     // paper: worse
+                                    {{"label", "near"}, {"paper_fvd", 150.0}},    // paper: worse
+                                    {{"label", "flip"}, {"paper_fvd", 50.0}},     // paper: better
+                                    {{"label", "flipnear"}, {"paper_fvd", 60.0}}, // paper: better
+                                    {{"label", "nopaper"}, {"paper_fvd", nullptr}},
+                                    {{"label", "gone"}, {"paper_fvd", 120.0}}}}};
+  nlohmann::json doc = {{"table", table},
+                        {"measured", {{{"label", "ref"}, {"result", row("x", 100, 95, 105)}},
+                                      {{"label", "far"}, {"result", row("x", 300, 290, 310)}},
+                                      {{"label", "near"}, {"result", row("x", 103, 90, 115)}},
+                                      {{"label", "flip"}, {"result", row("x", 300, 290, 310)}},
+                                      {{"label", "flipnear"}, {"result", row("x", 103, 90, 115)}},
+                                      {{"label", "nopaper"}, {"result", row("x", 300, 290, 310)}}}},
+                        {"refused", {{{"label", "gone"}, {"reason", "no such knob"}}}}};
+  const auto lines = ablate_lines(doc);
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_EQ(ablation_verdict(lines[0]), "reference");
+  EXPECT_EQ(ablation_verdict(lines[1]), "reproduced");
+  EXPECT_EQ(ablation_verdict(lines[2]), "same direction, within noise");
+  EXPECT_EQ(ablation_verdict(lines[3]), "not reproduced");
+  EXPECT_EQ(ablation_verdict(lines[4]), "opposite, within noise");
+  EXPECT_EQ(ablation_verdict(lines[5]), "no paper value");
+  EXPECT_EQ(ablation_verdict(lines[6]), "refused");
+  ReportInputs in;
+  in.ablations.push_back(doc);
+  const auto html = render_html_report(in);
+  EXPECT_NE(html.find("<table id=\"ablation-0\""), std::string::npos);
+  EXPECT_NE(html.find("<span class=\"badge ok\">reproduced</span>"), std::string::npos);
+  EXPECT_NE(html.find("<span class=\"badge bad\">not reproduced</span>"), std::string::npos);
+  // The summary counts the table's rows by verdict: 1 reproduced, 1 within noise each way, 1 not,
+  // 1 refused; 4 rows with a paper direction were measured.
+  EXPECT_NE(html.find("<td class=\"l\">Table x</td><td>1</td><td>1</td><td>1</td><td>1</td><td>1</td>"), std::string::npos)
+      << html;
+  EXPECT_NE(html.find("Of the 4 measured rows with a direction in the paper, <b>1</b>"), std::string::npos);
+}
+
+TEST(Report, ParetoFrontSamplesPerFirstFrameAndCurvesPerKindOfRun) {
+  ReportInputs in;
+  auto a = row("a", 500, 450, 550, 1), b = row("b", 300, 280, 320, 2), c = row("c", 350, 330, 370, 4),
+       d = row("d", 200, 190, 210, 8);
+  in.compares.push_back({{"schema", "osvbench.compare/1"}, {"rows", {a, b, c, d}}});
+  in.videos.push_back({"a consistency 1 cfg none", {"v0", "v1"}});
+  in.videos.push_back({"b consistency 2 cfg none", {"w0", "w1"}});
+  in.curves.push_back({"osv-stage2-fa53e28056b6", {{0, 1.0}, {1, 0.5}}});
+  in.curves.push_back({"osv-stage2-0aa9bbef9352", {{0, 2.0}, {1, 0.7}}});
+  in.curves.push_back({"assets/svd-embedded-9dd2176a5443/train/vae", {{0, 1.0}, {1, 0.9}}});
+  const auto html = render_html_report(in);
+  // c (NFE 4, FVD 350) is beaten by b (NFE 2, FVD 300): not on the front.
+  const auto p = html.find("Pareto front of FVD against NFE");
+  ASSERT_NE(p, std::string::npos);
+  const auto para = html.substr(p, html.find("</p>", p) - p);
+  EXPECT_NE(para.find("<b>a consistency 1 cfg none</b>"), std::string::npos) << para;
+  EXPECT_NE(para.find("<b>b consistency 2 cfg none</b>"), std::string::npos) << para;
+  EXPECT_NE(para.find("<b>d consistency 8 cfg none</b>"), std::string::npos) << para;
+  EXPECT_EQ(para.find("<b>c consistency"), std::string::npos) << para;
+  EXPECT_NE(html.find("<h2>Compare: a, b, c, d · steps 1, 2, 4, 8 · 64 clips</h2>"), std::string::npos);
+  // Samples: a line per first frame, the rows side by side.
+  const auto s = html.substr(html.find("<table id=\"samples\""));
+  EXPECT_LT(s.find(base64_encode("v0")), s.find(base64_encode("w0")));
+  EXPECT_LT(s.find(base64_encode("w0")), s.find(base64_encode("v1")));
+  // Curves: one chart per kind of run.
+  EXPECT_NE(html.find("<figcaption>OSV stage 2 (2 runs)</figcaption>"), std::string::npos);
+  EXPECT_NE(html.find("<figcaption>embedded VAE (1 run)</figcaption>"), std::string::npos);
+}
+
 TEST(Report, EscapesDataAndEncodesVideos) {
   EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   EXPECT_EQ(base64_encode(""), "");

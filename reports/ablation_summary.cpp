@@ -1,0 +1,114 @@
+#include "reports/ablation_summary.h"
+
+#include <fmt/format.h>
+
+namespace osv {
+
+namespace {
+
+std::string direction(double row, double ref) {
+  if (row < ref) return "better";
+  if (row > ref) return "worse";
+  return "same";
+}
+
+}  // namespace
+
+std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
+                                     const std::vector<std::pair<std::string, nlohmann::json>>& measured,
+                                     const std::vector<std::pair<std::string, std::string>>& refused) {
+  auto find = [&](const std::string& label) -> const nlohmann::json* {
+    for (const auto& [l, j] : measured)
+      if (l == label) return &j;
+    return nullptr;
+  };
+  std::vector<AblateLine> out;
+  for (const auto& r : table.at("rows")) {
+    // The table's reference row, or the row's own (curves: the reference series at the same point).
+    const std::string ref_label = r.value("reference", table.at("reference").get<std::string>());
+    const nlohmann::json* ref = find(ref_label);
+    std::optional<double> ref_paper;
+    for (const auto& q : table.at("rows"))
+      if (q.at("label") == ref_label && q.at("paper_fvd").is_number()) ref_paper = q["paper_fvd"].get<double>();
+    AblateLine l;
+    l.label = r.at("label").get<std::string>();
+    if (r.contains("x")) l.x = r["x"].get<long long>();
+    if (r.at("paper_fvd").is_number()) l.paper = r["paper_fvd"].get<double>();
+    for (const auto& [lab, why] : refused)
+      if (lab == l.label) l.refused = why;
+    if (const auto* m = find(l.label)) {
+      l.fvd = m->at("fvd").get<double>();
+      if (m->contains("train_s")) l.train_s = (*m)["train_s"].get<double>();
+      if (m->contains("ci")) {
+        l.ci_low = (*m)["ci"]["low"].get<double>();
+        l.ci_high = (*m)["ci"]["high"].get<double>();
+      }
+    }
+    const bool is_ref = l.label == ref_label;
+    l.reference = is_ref;
+    l.paper_direction = (!is_ref && l.paper && ref_paper) ? direction(*l.paper, *ref_paper) : "-";
+    if (!is_ref && r.contains("paper_direction")) l.paper_direction = r["paper_direction"].get<std::string>();
+    l.measured_direction = "-";
+    l.agrees = l.significant = "-";
+    if (!is_ref && l.fvd && ref) {
+      const double rf = ref->at("fvd").get<double>();
+      l.measured_direction = direction(*l.fvd, rf);
+      if (l.paper_direction != "-") l.agrees = l.measured_direction == l.paper_direction ? "yes" : "no";
+      // Outside the noise: the row's FVD lies outside the reference's CI and the reference's
+      // FVD outside the row's CI.
+      if (l.ci_low && ref->contains("ci")) {
+        const double rl = (*ref)["ci"]["low"].get<double>(), rh = (*ref)["ci"]["high"].get<double>();
+        const bool out_ref = *l.fvd < rl || *l.fvd > rh;
+        const bool ref_out = rf < *l.ci_low || rf > *l.ci_high;
+        l.significant = out_ref && ref_out ? "yes" : "no";
+      }
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+std::string ablate_markdown(const nlohmann::json& table, const std::vector<AblateLine>& lines) {
+  const bool curve = table.value("kind", "rows") == "curve";
+  std::string s = fmt::format("{} (reference {}: {})\n", table.at("title").get<std::string>(),
+                              curve ? "series, at the same iterations" : "row", table.at("reference").get<std::string>());
+  if (table.contains("paper_claim")) s += "Paper: " + table["paper_claim"].get<std::string>() + "\n";
+  s += "\n| row |";
+  if (curve) s += " iterations | train s |";
+  s += " measured FVD | 95% CI | paper FVD | paper vs ref | measured vs ref | same direction | outside CI |\n|---|";
+  if (curve) s += "---|---|";
+  s += "---|---|---|---|---|---|---|\n";
+  for (const auto& l : lines) {
+    const std::string fvd = l.fvd ? fmt::format("{:.2f}", *l.fvd) : (l.refused.empty() ? "-" : "refused");
+    const std::string ci = l.ci_low ? fmt::format("[{:.2f}, {:.2f}]", *l.ci_low, *l.ci_high) : "-";
+    s += "| " + l.label + " |";
+    if (curve)
+      s += fmt::format(" {} | {} |", l.x ? std::to_string(*l.x) : "-", l.train_s ? fmt::format("{:.1f}", *l.train_s) : "-");
+    s += fmt::format(" {} | {} | {} | {} | {} | {} | {} |\n", fvd, ci, l.paper ? fmt::format("{:.2f}", *l.paper) : "-",
+                     l.paper_direction, l.measured_direction, l.agrees, l.significant);
+  }
+  for (const auto& l : lines)
+    if (!l.refused.empty()) s += fmt::format("refused: {}: {}\n", l.label, l.refused);
+  return s;
+}
+
+std::string ablation_verdict(const AblateLine& l) {
+  if (l.reference) return "reference";
+  if (!l.refused.empty()) return "refused";
+  if (!l.fvd) return "not measured";
+  if (l.paper_direction == "-" || l.agrees == "-") return "no paper value";
+  if (l.agrees == "yes") return l.significant == "yes" ? "reproduced" : "same direction, within noise";
+  return l.significant == "yes" ? "not reproduced" : "opposite, within noise";
+}
+
+std::vector<AblateLine> ablate_lines(const nlohmann::json& doc) {
+  std::vector<std::pair<std::string, nlohmann::json>> measured;
+  std::vector<std::pair<std::string, std::string>> refused;
+  for (const auto& m : doc.value("measured", nlohmann::json::array()))
+    measured.emplace_back(m.at("label").get<std::string>(), m.at("result"));
+  for (const auto& r : doc.value("refused", nlohmann::json::array()))
+    refused.emplace_back(r.at("label").get<std::string>(), r.at("reason").get<std::string>());
+  return ablate_lines(doc.at("table"), measured, refused);
+}
+
+}  // namespace osv
