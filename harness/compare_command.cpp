@@ -57,7 +57,7 @@ int run(const CompareArgs& a) {
   CompareResult result;
   result.rows = run.results;
   for (auto& r : result.rows)  // the training cost next to the FVD
-    if (const auto t = train_seconds(r)) r["train_s"] = *t;
+    if (const auto t = train_seconds(r, true)) r["train_s"] = *t;
   result.refused = run.refused;
   result.provenance = provenance(base);
   std::cout << result_printer("md").render(result, root);

@@ -280,14 +280,9 @@ std::vector<fs::path> write_result(const AblateResult& r, const std::vector<std:
   return write_any(r, formats, dir, stem, root);
 }
 
-// Seconds the training steps of the run behind a row's weights took (the sum of the logged step
-// times: checkpoint writes and data encoding excluded); absent when the weights name no run.
-std::optional<double> train_seconds(const json& row) {
-  const auto w = row.value("weights", "");
-  const auto colon = w.find(':');
-  if (colon == std::string::npos) return std::nullopt;
-  const auto metrics = fs::path(w.substr(colon + 1)).parent_path() / "metrics.jsonl";
-  if (!fs::exists(metrics)) return std::nullopt;
+namespace {
+// The summed step seconds of a run's metrics.jsonl (torn lines skipped).
+double logged_seconds(const fs::path& metrics) {
   std::ifstream in(metrics);
   std::string line;
   double total = 0;
@@ -298,6 +293,31 @@ std::optional<double> train_seconds(const json& row) {
         total += 1.0 / j["it_per_s"].get<double>();
     } catch (const json::exception&) {  // a torn last line
     }
+  }
+  return total;
+}
+}  // namespace
+
+std::optional<double> train_seconds(const json& row, bool with_previous) {
+  const auto w = row.value("weights", "");
+  const auto colon = w.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const fs::path run = fs::path(w.substr(colon + 1)).parent_path();
+  if (!fs::exists(run / "metrics.jsonl")) return std::nullopt;
+  double total = logged_seconds(run / "metrics.jsonl");
+  // A run that continues another (OSV stage 2: its key names stage 1's run id) adds that run's.
+  if (with_previous) try {
+    const auto key = json::parse(read_file(run / "key.json"));
+    if (key.contains("stage1") && key["stage1"].is_string()) {
+      const auto id = "-" + key["stage1"].get<std::string>();
+      for (const auto& e : fs::directory_iterator(run.parent_path())) {
+        const auto n = e.path().filename().string();
+        if (n.find("stage1") != std::string::npos && n.size() > id.size() &&
+            n.compare(n.size() - id.size(), id.size(), id) == 0 && fs::exists(e.path() / "metrics.jsonl"))
+          total += logged_seconds(e.path() / "metrics.jsonl");
+      }
+    }
+  } catch (const std::exception&) {  // no key.json, or not JSON: the run's own seconds
   }
   return total;
 }
@@ -324,7 +344,7 @@ ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, c
       for (auto& r : d["rows"]) {
         add_videos(r);
         if (!r.contains("train_s"))
-          if (const auto t = train_seconds(r)) r["train_s"] = *t;
+          if (const auto t = train_seconds(r, true)) r["train_s"] = *t;
       }
       in.compares.push_back(std::move(d));
     } else if (schema == AblateResult::kSchema) {

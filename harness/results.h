@@ -106,8 +106,10 @@ std::vector<std::filesystem::path> write_result(const AblateResult& r, const std
 
 // Seconds the logged training steps of the run behind a row's weights took (the sum of its
 // metrics.jsonl step times: checkpoint writes and data encoding excluded); absent when the row's
-// weights name no run with a metrics file.
-std::optional<double> train_seconds(const nlohmann::json& row);
+// weights name no run with a metrics file. With `with_previous`, a run that continues another
+// (OSV stage 2, whose key.json names stage 1's run) includes that run's seconds: the whole cost
+// of the weights (compare rows); without, the last stage's alone (ablate's convergence figures).
+std::optional<double> train_seconds(const nlohmann::json& row, bool with_previous);
 
 // The HTML report's inputs: result documents (each with the folder its relative video paths are
 // under) and the training curves of every run under `runs_root` (reports/html_report.h).

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,15 +38,26 @@ void ShardedFeatures::add_to(FrechetStats& stats, const FvdDetector& detector, i
       bytes.append(reinterpret_cast<const char*>(head), sizeof head);
       bytes += bytes_of(f);
     }
-    for (const auto& b : dist::all_gather(bytes))
+    const std::string tag = "features:" + what;  // every rank must be in this collective, for this set
+    const auto gathered = dist::all_gather(tag + '\n' + bytes);
+    for (std::size_t r = 0; r < gathered.size(); ++r) {
+      const auto& g = gathered[r];
+      if (g.compare(0, tag.size() + 1, tag + '\n') != 0)
+        throw std::runtime_error(fmt::format("{}: rank {} is in another collective (the ranks are out of step)", what, r));
+      const std::string_view b(g.data() + tag.size() + 1, g.size() - tag.size() - 1);
       for (std::size_t at = 0; at < b.size();) {
         int64_t head[3];
+        if (b.size() - at < sizeof head) throw std::runtime_error(fmt::format("{}: rank {}'s features are torn", what, r));
         std::memcpy(head, b.data() + at, sizeof head);
         at += sizeof head;
+        if (head[1] < 0 || head[2] < 0 ||
+            static_cast<std::size_t>(head[1] * head[2]) * sizeof(float) > b.size() - at)
+          throw std::runtime_error(fmt::format("{}: rank {}'s features are torn", what, r));
         const auto n = static_cast<std::size_t>(head[1] * head[2]) * sizeof(float);
-        all[head[0]] = {b.substr(at, n), {head[1], head[2]}};
+        all[head[0]] = {std::string(b.substr(at, n)), {head[1], head[2]}};
         at += n;
       }
+    }
   }
   if (static_cast<int64_t>(all.size()) != batches || (!all.empty() && all.rbegin()->first != batches - 1))
     throw std::runtime_error(fmt::format("{}: {} of {} detector batches came back from the ranks", what, all.size(), batches));

@@ -6,6 +6,12 @@ namespace osv {
 
 namespace {
 
+bool has_fvd(const nlohmann::json& r) { return r.contains("fvd") && r["fvd"].is_number(); }
+bool has_ci(const nlohmann::json& r) {
+  return r.contains("ci") && r["ci"].is_object() && r["ci"].contains("low") && r["ci"]["low"].is_number() &&
+         r["ci"].contains("high") && r["ci"]["high"].is_number();
+}
+
 std::string direction(double row, double ref) {
   if (row < ref) return "better";
   if (row > ref) return "worse";
@@ -27,6 +33,7 @@ std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
     // The table's reference row, or the row's own (curves: the reference series at the same point).
     const std::string ref_label = r.value("reference", table.at("reference").get<std::string>());
     const nlohmann::json* ref = find(ref_label);
+    if (ref && !has_fvd(*ref)) ref = nullptr;
     std::optional<double> ref_paper;
     for (const auto& q : table.at("rows"))
       if (q.at("label") == ref_label && q.at("paper_fvd").is_number()) ref_paper = q["paper_fvd"].get<double>();
@@ -36,16 +43,17 @@ std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
     if (r.at("paper_fvd").is_number()) l.paper = r["paper_fvd"].get<double>();
     for (const auto& [lab, why] : refused)
       if (lab == l.label) l.refused = why;
-    if (const auto* m = find(l.label)) {
+    if (const auto* m = find(l.label); m && has_fvd(*m)) {
       l.fvd = m->at("fvd").get<double>();
-      if (m->contains("train_s")) l.train_s = (*m)["train_s"].get<double>();
-      if (m->contains("ci")) {
+      if (m->contains("train_s") && (*m)["train_s"].is_number()) l.train_s = (*m)["train_s"].get<double>();
+      if (has_ci(*m)) {
         l.ci_low = (*m)["ci"]["low"].get<double>();
         l.ci_high = (*m)["ci"]["high"].get<double>();
       }
     }
     const bool is_ref = l.label == ref_label;
     l.reference = is_ref;
+    l.reference_measured = ref != nullptr;
     l.paper_direction = (!is_ref && l.paper && ref_paper) ? direction(*l.paper, *ref_paper) : "-";
     if (!is_ref && r.contains("paper_direction")) l.paper_direction = r["paper_direction"].get<std::string>();
     l.measured_direction = "-";
@@ -56,7 +64,7 @@ std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
       if (l.paper_direction != "-") l.agrees = l.measured_direction == l.paper_direction ? "yes" : "no";
       // Outside the noise: the row's FVD lies outside the reference's CI and the reference's
       // FVD outside the row's CI.
-      if (l.ci_low && ref->contains("ci")) {
+      if (l.ci_low && has_ci(*ref)) {
         const double rl = (*ref)["ci"]["low"].get<double>(), rh = (*ref)["ci"]["high"].get<double>();
         const bool out_ref = *l.fvd < rl || *l.fvd > rh;
         const bool ref_out = rf < *l.ci_low || rf > *l.ci_high;
@@ -96,7 +104,9 @@ std::string ablation_verdict(const AblateLine& l) {
   if (l.reference) return "reference";
   if (!l.refused.empty()) return "refused";
   if (!l.fvd) return "not measured";
-  if (l.paper_direction == "-" || l.agrees == "-") return "no paper value";
+  if (l.paper_direction == "-") return "no paper value";
+  if (!l.reference_measured) return "reference not measured";
+  if (l.significant == "-") return l.agrees == "yes" ? "same direction, no CI" : "opposite, no CI";
   if (l.agrees == "yes") return l.significant == "yes" ? "reproduced" : "same direction, within noise";
   return l.significant == "yes" ? "not reproduced" : "opposite, within noise";
 }

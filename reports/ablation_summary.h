@@ -24,6 +24,7 @@ struct AblateLine {
   std::string significant;                          // "yes", "no" or "-"
   std::string refused;                              // why the row did not run
   bool reference = false;                           // the table's (or the row's) reference row
+  bool reference_measured = false;                  // its reference row has a measured FVD
 };
 
 // Lines of a table from its rows and the measured result per row label (compare rows' JSON).
@@ -34,7 +35,8 @@ std::string ablate_markdown(const nlohmann::json& table, const std::vector<Ablat
 
 // One word for a line against the paper: "reference", "reproduced" (the paper's direction, outside
 // the noise), "same direction, within noise", "opposite, within noise", "not reproduced" (the
-// opposite direction outside the noise), "no paper value", "refused" or "not measured".
+// opposite direction outside the noise), "same direction, no CI" / "opposite, no CI" (no interval
+// to judge the noise by), "no paper value", "reference not measured", "refused" or "not measured".
 std::string ablation_verdict(const AblateLine& line);
 
 // The lines of an osvbench.ablate/1 document (its table, measured rows and refusals).

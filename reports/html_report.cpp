@@ -195,7 +195,7 @@ std::string curve_group(const std::string& run) {
 std::string badge(const std::string& verdict) {
   std::string cls = "na";
   if (verdict == "reproduced") cls = "ok";
-  else if (verdict == "same direction, within noise" || verdict == "opposite, within noise") cls = "weak";
+  else if (verdict.find("within noise") != std::string::npos || verdict.find("no CI") != std::string::npos) cls = "weak";
   else if (verdict == "not reproduced") cls = "bad";
   else if (verdict == "reference") cls = "ref";
   return "<span class=\"badge " + cls + "\">" + html_escape(verdict) + "</span>";
@@ -353,7 +353,9 @@ std::string render_html_report(const ReportInputs& in) {
     std::set<std::string> seen;
     for (const auto& doc : in.compares)
       for (const auto& r : doc.at("rows"))
-        if (seen.insert(row_key(r) + " n " + num(r, "n_fake", "{:.0f}")).second) all_rows.push_back(r);
+        if (r.contains("fvd") && r["fvd"].is_number() && r.contains("nfe") && r["nfe"].is_number() &&
+            seen.insert(row_key(r) + " n " + num(r, "n_fake", "{:.0f}")).second)
+          all_rows.push_back(r);
   }
   // FVD tables get their lines against the paper; cost tables (fig3) are shown as they were printed.
   std::vector<std::pair<const nlohmann::json*, std::vector<AblateLine>>> tables;
@@ -368,19 +370,19 @@ std::string render_html_report(const ReportInputs& in) {
   if (!tables.empty()) {
     int claims = 0, reproduced = 0;
     h += "<table id=\"summary-claims\"><thead><tr><th class=\"l\">paper table</th><th>reproduced</th>"
-         "<th>same direction, within noise</th><th>opposite, within noise</th><th>not reproduced</th>"
+         "<th>same direction, within noise (or no CI)</th><th>opposite, within noise (or no CI)</th><th>not reproduced</th>"
          "<th>not measured</th></tr></thead><tbody>\n";
     for (const auto& [doc, lines] : tables) {
       std::map<std::string, int> count;
       for (const auto& l : lines) ++count[ablation_verdict(l)];
-      const int unmeasured = count["not measured"] + count["refused"];
-      claims += count["reproduced"] + count["same direction, within noise"] + count["opposite, within noise"] +
-                count["not reproduced"];
+      const int unmeasured = count["not measured"] + count["refused"] + count["reference not measured"];
+      const int same = count["same direction, within noise"] + count["same direction, no CI"];
+      const int opposite = count["opposite, within noise"] + count["opposite, no CI"];
+      claims += count["reproduced"] + same + opposite + count["not reproduced"];
       reproduced += count["reproduced"];
       h += fmt::format("<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                       html_escape(doc->at("table").at("title").get<std::string>()), count["reproduced"],
-                       count["same direction, within noise"], count["opposite, within noise"],
-                       count["not reproduced"], unmeasured);
+                       html_escape(doc->at("table").at("title").get<std::string>()), count["reproduced"], same,
+                       opposite, count["not reproduced"], unmeasured);
     }
     h += "</tbody></table>\n";
     h += fmt::format("<p>Of the {} measured rows with a direction in the paper, <b>{}</b> reproduce it outside the "
@@ -388,26 +390,29 @@ std::string render_html_report(const ReportInputs& in) {
                      "the row's).</p>\n",
                      claims, reproduced);
   }
-  if (!all_rows.empty()) {
+  // FVD is biased by N: rows of different N are not compared (one front and chart per N).
+  std::map<long long, nlohmann::json> by_n;
+  for (const auto& r : all_rows)
+    by_n[r.contains("n_fake") && r["n_fake"].is_number() ? r["n_fake"].get<long long>() : 0].push_back(r);
+  for (const auto& [n, rows] : by_n) {
+    const std::string at_n = by_n.size() > 1 ? fmt::format(" (N = {} clips)", n) : "";
     std::vector<std::pair<double, double>> xy;
-    for (const auto& r : all_rows) xy.emplace_back(std::max<double>(1, r.at("nfe").get<double>()), r.at("fvd").get<double>());
-    h += "<p>Pareto front of FVD against NFE (no other row has both fewer network evaluations and a lower FVD): ";
+    for (const auto& r : rows) xy.emplace_back(std::max<double>(1, r.at("nfe").get<double>()), r.at("fvd").get<double>());
+    h += "<p>Pareto front of FVD against NFE" + at_n +
+         " (no other row has both fewer network evaluations and a lower FVD): ";
     std::size_t k = 0;
     for (std::size_t i : pareto_front(xy))
-      h += (k++ ? "; " : "") + fmt::format("<b>{}</b> (NFE {}, FVD {:.2f})", html_escape(row_key(all_rows[i])),
-                                           all_rows[i].at("nfe").get<int64_t>(), all_rows[i].at("fvd").get<double>());
+      h += (k++ ? "; " : "") + fmt::format("<b>{}</b> (NFE {}, FVD {:.2f})", html_escape(row_key(rows[i])),
+                                           rows[i].at("nfe").get<int64_t>(), rows[i].at("fvd").get<double>());
     h += ".</p>\n";
-    h += "<h3>FVD against NFE, every compared row</h3>\n" + fvd_vs_nfe_svg(all_rows) + "\n";
+    h += "<h3>FVD against NFE, every compared row" + at_n + "</h3>\n" + fvd_vs_nfe_svg(rows) + "\n";
     nlohmann::json costed = nlohmann::json::array();
-    for (const auto& r : all_rows)
-      if (r.contains("train_s") && r["train_s"].is_number()) costed.push_back(r);
-    for (const auto& [doc, lines] : tables)
-      for (const auto& m : doc->value("measured", nlohmann::json::array()))
-        if (m.at("result").contains("train_s") && m["result"]["train_s"].is_number()) costed.push_back(m["result"]);
+    for (const auto& r : rows)
+      if (r.contains("train_s") && r["train_s"].is_number() && r["train_s"].get<double>() > 0) costed.push_back(r);
     if (!costed.empty())
-      h += "<h3>FVD against training cost</h3>\n<p class=\"note\">Training cost: the seconds of the logged training "
-           "steps of the run behind each row's weights (checkpoints and data encoding excluded; for OSV its second "
-           "stage only; rows without a trained run of their own, such as the teacher's, are not drawn).</p>\n" +
+      h += "<h3>FVD against training cost" + at_n + "</h3>\n<p class=\"note\">Training cost: the seconds of the "
+           "logged training steps of the run behind each row's weights (checkpoints and data encoding excluded; "
+           "OSV: both stages); rows without a trained run of their own, such as the teacher's, are not drawn.</p>\n" +
            fvd_vs_cost_svg(costed) + "\n";
   }
 

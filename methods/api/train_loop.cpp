@@ -74,8 +74,8 @@ bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite, doubl
   if (g_poison_step && finite) {
     torch::NoGradGuard g;
     for (const auto& p : params)
-      if (p.grad().defined()) {
-        p.mutable_grad().view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+      if (p.grad().defined() && p.grad().numel() > 0) {
+        p.mutable_grad().fill_(std::numeric_limits<double>::quiet_NaN());  // any layout
         break;
       }
     if (g_poison_local) finite = false;  // the planted bug: this rank sees its NaN and decides alone
@@ -254,6 +254,9 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
   int64_t step = s.resumed_from;
   const NonfiniteFault fault = nonfinite_fault();
   g_poison_local = fault.local;
+  struct ClearFault {  // the hook's flags end with this call, however it ends
+    ~ClearFault() { g_poison_step = g_poison_local = false; }
+  } clear_fault;
   for (; step < o.steps; ++step) {
     if (o.stop_after >= 0 && s.steps_done >= o.stop_after) break;
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(step));

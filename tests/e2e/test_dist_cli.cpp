@@ -327,6 +327,16 @@ TEST_F(DistCli, ShardedCompareMeasuresOneProcessFvdBitForBit) {
   int mp4 = 0;
   for (const auto& e : fs::directory_iterator(b[0]["videos"].get<std::string>())) mp4 += e.path().extension() == ".mp4";
   EXPECT_EQ(mp4, 8);
+  // A row the sampler refuses, with 8 clips: rank 1 owns no batch, so it never calls the sampler
+  // that throws; the ranks agree on the refusal and the next row's collectives still line up.
+  auto [c4, o4] = run("train --method sfv --preset tiny sfv.iters=2 --runs " + two.string() + k);
+  ASSERT_EQ(c4, 0) << o4;
+  auto [c5, o5] = shell("timeout 600 " + torchrun(2, "compare --methods sfv --steps 8,1 --preset tiny sfv.iters=2 "
+                                                        "sample.num_samples=8 fvd.num_real=40 --runs " +
+                                                        two.string() + " --out " + (two / "refused").string() + k));
+  ASSERT_EQ(c5, 0) << o5;
+  EXPECT_NE(o5.find("refused: sfv consistency 8 steps"), std::string::npos) << o5;
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(two / "refused" / "results.json"))["rows"].size(), 1u);
   // sample still refuses a process group (it writes one folder of videos).
   auto [c3, o3] = shell(torchrun(2, "sample --method teacher --preset tiny --runs " + two.string() + k));
   EXPECT_NE(c3, 0);

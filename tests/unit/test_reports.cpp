@@ -204,6 +204,20 @@ TEST(Report, VerdictsAgainstThePaper) {
   EXPECT_NE(html.find("<td class=\"l\">Table x</td><td>1</td><td>1</td><td>1</td><td>1</td><td>1</td>"), std::string::npos)
       << html;
   EXPECT_NE(html.find("Of the 4 measured rows with a direction in the paper, <b>1</b>"), std::string::npos);
+  // Without the reference's FVD, or without intervals, the direction cannot be judged against the noise.
+  auto no_ref = doc;
+  no_ref["measured"][0]["result"]["fvd"] = nullptr;  // a NaN FVD is stored as null
+  EXPECT_EQ(ablation_verdict(ablate_lines(no_ref)[1]), "reference not measured");
+  auto no_ci = doc;
+  for (auto& m : no_ci["measured"]) m["result"].erase("ci");
+  EXPECT_EQ(ablation_verdict(ablate_lines(no_ci)[1]), "same direction, no CI");
+  EXPECT_EQ(ablation_verdict(ablate_lines(no_ci)[3]), "opposite, no CI");
+  ReportInputs bad;
+  bad.ablations.push_back(no_ref);
+  auto r = row("x", 1, 0, 2);
+  r["fvd"] = nullptr;
+  bad.compares.push_back({{"schema", "osvbench.compare/1"}, {"rows", {r}}});
+  EXPECT_NE(render_html_report(bad).find("</html>"), std::string::npos);  // rendered, not thrown
 }
 
 TEST(Report, ParetoFrontSamplesPerFirstFrameAndCurvesPerKindOfRun) {
