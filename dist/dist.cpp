@@ -1,7 +1,11 @@
 #include "dist/dist.h"
 
 #include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef OSVBENCH_WITH_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -32,6 +36,10 @@ struct Group {
   c10::intrusive_ptr<c10d::TCPStore> store;
   std::string prefix;
   uint64_t seq = 0;
+  std::string backend = "none";
+#ifdef OSVBENCH_WITH_GLOO
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;  // tensors' collectives, when backend == "gloo"
+#endif
 };
 
 std::mutex mu;
@@ -102,6 +110,22 @@ void unbucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& tensor
   }
 }
 
+// OSVBENCH_DIST_BACKEND: gloo (the default where built with it) or store.
+std::string choose_backend() {
+  std::string b;
+  if (const char* e = std::getenv("OSVBENCH_DIST_BACKEND"); e && *e) b = e;
+#ifdef OSVBENCH_WITH_GLOO
+  if (b.empty()) b = "gloo";
+  if (b != "gloo" && b != "store")
+    throw UsageError(fmt::format("OSVBENCH_DIST_BACKEND={}: expected gloo or store", b));
+#else
+  if (b.empty()) b = "store";
+  if (b == "gloo") throw UsageError("OSVBENCH_DIST_BACKEND=gloo: this build has no Gloo (install libgloo-dev and rebuild)");
+  if (b != "store") throw UsageError(fmt::format("OSVBENCH_DIST_BACKEND={}: expected store", b));
+#endif
+  return b;
+}
+
 std::string tensor_bytes(const torch::Tensor& buf) {
   return {reinterpret_cast<const char*>(buf.data_ptr<double>()), static_cast<std::size_t>(buf.numel()) * sizeof(double)};
 }
@@ -151,10 +175,26 @@ void init() {
                                            g.env.rank, g.env.world, g.env.master_addr, g.env.master_port, e.what()));
     }
     g.prefix = fmt::format("osvbench/attempt_{}/", g.env.restart_count);
+    g.backend = choose_backend();
+#ifdef OSVBENCH_WITH_GLOO
+    if (g.backend == "gloo") {
+      auto opts = c10d::ProcessGroupGloo::Options::create();
+      opts->timeout = std::chrono::seconds(timeout_s);
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      auto prefixed = c10::make_intrusive<c10d::PrefixStore>(g.prefix + "gloo", g.store);
+      try {
+        g.gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, g.env.rank, g.env.world, opts);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(fmt::format("rank {}/{}: cannot create the Gloo process group: {} (set "
+                                             "OSVBENCH_DIST_BACKEND=store to use store collectives)",
+                                             g.env.rank, g.env.world, e.what()));
+      }
+    }
+#endif
     set_dir_locks_enabled(g.env.rank == 0);
     Progress::set_enabled(g.env.rank == 0);
-    log::info("rank {}/{} (local {}): joined the process group at {}:{} (store collectives{})", g.env.rank, g.env.world,
-              g.env.local_rank, g.env.master_addr, g.env.master_port,
+    log::info("rank {}/{} (local {}): joined the process group at {}:{} ({} collectives{})", g.env.rank, g.env.world,
+              g.env.local_rank, g.env.master_addr, g.env.master_port, g.backend,
               g.env.restart_count ? fmt::format(", restart {}", g.env.restart_count) : std::string());
   }
   group = std::move(g);
@@ -163,12 +203,20 @@ void init() {
 int rank() { return joined().env.rank; }
 int world() { return joined().env.world; }
 int local_rank() { return joined().env.local_rank; }
-std::string backend() { return world() > 1 ? "store" : "none"; }
+std::string backend() { return joined().backend; }
 
 void all_reduce_mean(const std::vector<torch::Tensor>& tensors) {
   auto& g = joined();
   if (g.env.world == 1 || tensors.empty()) return;
   const auto mine = bucket(tensors);
+#ifdef OSVBENCH_WITH_GLOO
+  if (g.gloo) {  // a ring all-reduce: every rank ends with the same bits
+    std::vector<at::Tensor> t = {mine};
+    g.gloo->allreduce(t)->wait();
+    unbucket(mine / static_cast<double>(g.env.world), tensors);
+    return;
+  }
+#endif
   const auto all = exchange(g, tensor_bytes(mine), "all_reduce");
   auto sum = torch::zeros_like(mine);
   for (const auto& bytes : all) {  // rank order: the same bits on every rank
@@ -192,6 +240,16 @@ void broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   auto& g = joined();
   if (g.env.world == 1 || tensors.empty()) return;
   const auto mine = bucket(tensors);
+#ifdef OSVBENCH_WITH_GLOO
+  if (g.gloo) {
+    std::vector<at::Tensor> t = {mine};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    g.gloo->broadcast(t, o)->wait();
+    unbucket(mine, tensors);
+    return;
+  }
+#endif
   const auto all = exchange(g, g.env.rank == root ? tensor_bytes(mine) : std::string(), "broadcast");
   const auto& bytes = all.at(static_cast<std::size_t>(root));
   if (bytes.size() != static_cast<std::size_t>(mine.numel()) * sizeof(double))

@@ -5,11 +5,14 @@
 // TORCHELASTIC_RESTART_COUNT and TORCHELASTIC_USE_AGENT_STORE; both are honoured). Without
 // WORLD_SIZE, or with WORLD_SIZE=1, nothing changes: every collective is the identity.
 //
-// The collectives run over c10d's TCPStore, which the torch wheel ships (its Gloo and NCCL
-// process groups need headers the wheel does not ship for Gloo): every rank publishes its bytes
-// under a per-collective key and reads the others'. A reduction sums the ranks' contributions in
-// rank order on every rank, so every rank holds the same bits, whatever the arrival order. Tensors
-// on a GPU go through host memory. Each collective is one bucket (all tensors flattened together).
+// Tensors' collectives (all-reduce, broadcast) run on c10d's Gloo process group where osvbench was
+// built with gloo's headers (Debian's libgloo-dev; the wheel ships ProcessGroupGloo compiled in but
+// not gloo's headers): a ring all-reduce, the same bits on every rank. Otherwise, or with
+// OSVBENCH_DIST_BACKEND=store, they run over c10d's TCPStore: every rank publishes its bytes under a
+// per-collective key and reads the others', and a reduction sums the contributions in rank order on
+// every rank. Byte collectives (all_gather, barrier) always use the store. Tensors on a GPU go
+// through host memory (NCCL is not wired in). Each collective is one float64 bucket (all tensors
+// flattened together).
 #pragma once
 
 #include <torch/torch.h>
@@ -43,7 +46,7 @@ int rank();
 int world();
 int local_rank();
 inline bool is_main() { return rank() == 0; }
-// "none" (one process) or "store" (c10d TCPStore, CPU or GPU tensors through the host).
+// "none" (one process), "gloo" or "store" (see above).
 std::string backend();
 
 // Sums each tensor over the ranks and divides by the world size, in place. Every rank ends with

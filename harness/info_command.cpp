@@ -103,8 +103,10 @@ void print_info(const InfoOptions& o) {
                              "FFmpeg");
   }
   if (dist::world() > 1)
-    std::cout << fmt::format("{:<10} rank {} of {} (local rank {}), backend {}: collectives over c10d's TCPStore\n",
-                             "dist", dist::rank(), dist::world(), dist::local_rank(), dist::backend());
+    std::cout << fmt::format("{:<10} rank {} of {} (local rank {}), backend {}: {}\n", "dist", dist::rank(),
+                             dist::world(), dist::local_rank(), dist::backend(),
+                             dist::backend() == "gloo" ? "tensors over c10d's Gloo process group, bytes over its TCPStore"
+                                                       : "collectives over c10d's TCPStore");
   else
     std::cout << fmt::format("{:<10} one process (torchrun --nproc-per-node N --no-python osvbench ... runs N ranks)\n",
                              "dist");

@@ -28,6 +28,7 @@ apt_packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   chromium
   clang libclang-rt-dev
+  libgloo-dev
 )
 
 install_debian() {

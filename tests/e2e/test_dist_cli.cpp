@@ -128,6 +128,23 @@ TEST_F(DistCli, TwoRanksTrainTheTeacherAsOneProcessWithTheSameGlobalBatch) {
             1e-3);
   // Only rank 0 wrote: one metrics file, one checkpoint, the weights once.
   EXPECT_TRUE(fs::exists(two / "train" / "unet" / "checkpoint.safetensors"));
+  // The two backends (Gloo's ring all-reduce, the store's rank-order sum) add two ranks' float64
+  // buckets in the one order two numbers have: the same run, bit for bit.
+  auto [g, backend] = shell(torchrun(2, "info"));
+  if (backend.find("gloo") != std::string::npos) {
+    const auto store = root() / "store";
+    auto [c3, o3] = shell("OSVBENCH_DIST_BACKEND=store " +
+                          torchrun(2, "train --method teacher --preset tiny --runs " + store.string() + knobs));
+    ASSERT_EQ(c3, 0) << o3;
+    EXPECT_NE(o3.find("(store collectives)"), std::string::npos) << o3;
+    EXPECT_NE(out.find("(gloo collectives)"), std::string::npos) << out;
+    const auto s3 = read_jsonl(teacher_dir(store) / "train" / "unet" / "metrics.jsonl");
+    ASSERT_EQ(s3.size(), b.size());
+    for (std::size_t i = 0; i < b.size(); ++i) EXPECT_EQ(s3[i]["loss"].dump(), b[i]["loss"].dump()) << "step " << i;
+    EXPECT_EQ(weights_distance(teacher_dir(store) / "unet" / "diffusion_pytorch_model.safetensors",
+                               two / "unet" / "diffusion_pytorch_model.safetensors"),
+              0.0);
+  }
 }
 
 TEST_F(DistCli, TwoRanksTrainOsvStage2AsOneProcessWithTheSameGlobalBatch) {
