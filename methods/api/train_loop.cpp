@@ -111,7 +111,12 @@ torch::Tensor randn_rows(const torch::Tensor& local) {
   if (dist::world() == 1) return torch::randn_like(local);
   auto sizes = local.sizes().vec();
   sizes[0] *= dist::world();
-  return dist::local_rows(torch::randn(sizes, local.options()));
+  // In the memory layout randn_like gives `local` (channels-last for the VAE's posterior, a channel
+  // slice of a channels-last tensor): the normal draw fills memory in order, so the layout decides
+  // which value lands at which element, and one process draws randn_like of the global batch.
+  auto global = torch::empty(sizes, local.options().memory_format(local.suggest_memory_format()));
+  global.normal_();
+  return dist::local_rows(global);
 }
 
 bool cached_run(const std::filesystem::path& dir, const std::filesystem::path& done, const nlohmann::json& key,

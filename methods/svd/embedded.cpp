@@ -188,16 +188,18 @@ struct VaeTask : TrainTask {
   StepOutput step(int64_t) override {
     vae->train();
     const int64_t T = clips.size(1);
-    auto idx = torch::randint(clips.size(0), {batch}, torch::kInt64);
+    // Data parallel: the global batch's clips and crop are drawn on every rank, each keeps its rows.
+    auto idx = local_rows(torch::randint(clips.size(0), {batch}, torch::kInt64));
     auto x = to_unit_range(clips.index_select(0, idx).to(vae->parameters().front().device()));  // [B, T, 3, H, W]
     if (crop > 0 && crop < x.size(3)) {  // a random crop (the networks are convolutional): cheaper steps
       const auto y0 = torch::randint(x.size(3) - crop + 1, {1}).item<int64_t>();
       const auto x0 = torch::randint(x.size(4) - crop + 1, {1}).item<int64_t>();
       x = x.slice(3, y0, y0 + crop).slice(4, x0, x0 + crop).contiguous();
     }
-    auto flat = x.view({batch * T, x.size(2), x.size(3), x.size(4)});     // [B*T, 3, H, W]
+    auto flat = x.view({x.size(0) * T, x.size(2), x.size(3), x.size(4)});  // [B*T, 3, H, W]
     auto post = vae->encode(flat);
-    auto rec = vae->decode(post.sample(), T);                             // [B*T, 3, H, W]
+    auto z = post.mean + post.std() * randn_rows(post.mean);  // the posterior's sample, drawn for the global batch
+    auto rec = vae->decode(z, T);                                           // [B*T, 3, H, W]
     auto l1 = (rec - flat).abs().mean(), mse = (rec - flat).pow(2).mean();
     auto kl = 0.5 * (post.mean.pow(2) + post.logvar.exp() - 1.0 - post.logvar).sum({1, 2, 3}).mean();
     auto loss = l1 + mse + kl_weight * kl;
@@ -244,11 +246,13 @@ struct ImageEncoderTask : TrainTask {
   }
   StepOutput step(int64_t) override {
     enc->train();
+    // Data parallel: the global batch's clips and frames are drawn on every rank, each keeps its rows.
     auto idx = torch::randint(clips.size(0), {batch}, torch::kInt64);
-    auto t = torch::randint(clips.size(1), {batch}, torch::kInt64);
+    auto t = local_rows(torch::randint(clips.size(1), {batch}, torch::kInt64));
+    idx = local_rows(idx);
     auto frames = clips.index_select(0, idx);  // [B, T, 3, H, W]
     std::vector<torch::Tensor> f;
-    for (int64_t i = 0; i < batch; ++i) f.push_back(frames[i][t[i].item<int64_t>()]);
+    for (int64_t i = 0; i < idx.size(0); ++i) f.push_back(frames[i][t[i].item<int64_t>()]);
     auto x01 = torch::stack(f).to(enc->parameters().front().device()).to(torch::kFloat32) / 255.0;  // [B, 3, H, W]
     auto emb = enc->forward(svd_clip_preprocess(x01, enc->config().image_size, norm)).image_embeds;  // [B, E]
     auto target = torch::adaptive_avg_pool2d(x01 * 2.0 - 1.0, {kThumb, kThumb}).flatten(1);    // [B, 3*8*8]

@@ -128,6 +128,19 @@ TEST_F(DistCli, TwoRanksTrainTheTeacherAsOneProcessWithTheSameGlobalBatch) {
             1e-3);
   // Only rank 0 wrote: one metrics file, one checkpoint, the weights once.
   EXPECT_TRUE(fs::exists(two / "train" / "unet" / "checkpoint.safetensors"));
+  // The embedded VAE and image encoder before it split their batches too: rank 0 logs its own
+  // rows' reconstruction error (not one process's), and the weights end where one process's do.
+  const auto va = read_jsonl(one / "train" / "vae" / "metrics.jsonl"), vb = read_jsonl(two / "train" / "vae" / "metrics.jsonl");
+  ASSERT_EQ(va.size(), vb.size());
+  int vae_split = 0;
+  for (std::size_t i = 0; i < va.size(); ++i) vae_split += va[i]["l1"].get<double>() != vb[i]["l1"].get<double>();
+  EXPECT_EQ(vae_split, static_cast<int>(va.size())) << "rank 0 saw every clip: the VAE's batch was not split";
+  const double dv = weights_distance(one / "vae" / "diffusion_pytorch_model.safetensors",
+                                     two / "vae" / "diffusion_pytorch_model.safetensors");
+  const double di = weights_distance(one / "image_encoder" / "model.safetensors", two / "image_encoder" / "model.safetensors");
+  std::cout << "2 ranks vs 1 process, relative L2: VAE " << dv << ", image encoder " << di << "\n";
+  EXPECT_LT(dv, 1e-3);
+  EXPECT_LT(di, 1e-3);
   // The two backends (Gloo's ring all-reduce, the store's rank-order sum) add two ranks' float64
   // buckets in the one order two numbers have: the same run, bit for bit.
   auto [g, backend] = shell(torchrun(2, "info"));
