@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <optional>
 
@@ -89,23 +90,62 @@ std::vector<std::string> exchange(Group& g, const std::string& mine, const std::
   return all;
 }
 
-// All tensors flattened into one float64 host buffer (the bucket).
-torch::Tensor bucket(const std::vector<torch::Tensor>& tensors) {
-  std::vector<torch::Tensor> flat;
-  flat.reserve(tensors.size());
-  for (const auto& t : tensors) {
-    if (!t.defined()) throw std::logic_error("dist: a collective got an undefined tensor");
-    flat.push_back(t.detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
+// Collectives go in buckets of consecutive tensors of at most kBucketBytes (a larger tensor is a
+// bucket of its own), so the host copies stay bounded at the paper's scale (SVD's 1.5 B parameters
+// and their optimiser state would be tens of GB as one float64 buffer). [begin, end) per bucket.
+constexpr int64_t kBucketBytes = int64_t{64} << 20;
+std::vector<std::pair<std::size_t, std::size_t>> buckets_of(const std::vector<torch::Tensor>& tensors,
+                                                            int64_t bytes_per_element) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  int64_t bytes = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (!tensors[i].defined()) throw std::logic_error("dist: a collective got an undefined tensor");
+    const int64_t b = tensors[i].numel() * (bytes_per_element > 0 ? bytes_per_element : tensors[i].element_size());
+    if (out.empty() || bytes + b > kBucketBytes) {
+      out.emplace_back(i, i);
+      bytes = 0;
+    }
+    out.back().second = i + 1;
+    bytes += b;
   }
-  return flat.empty() ? torch::zeros({0}, torch::kFloat64) : torch::cat(flat).contiguous();
+  return out;
 }
 
-void unbucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& tensors) {
+// Tensors [begin, end) flattened into one float64 host buffer (a reduction's bucket).
+torch::Tensor bucket(const std::vector<torch::Tensor>& tensors, std::size_t begin, std::size_t end) {
+  std::vector<torch::Tensor> flat;
+  for (std::size_t i = begin; i < end; ++i) flat.push_back(tensors[i].detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
+  return torch::cat(flat).contiguous();
+}
+
+void unbucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& tensors, std::size_t begin, std::size_t end) {
   torch::NoGradGuard g;
   int64_t at = 0;
-  for (const auto& t : tensors) {
+  for (std::size_t i = begin; i < end; ++i) {
+    const auto& t = tensors[i];
     const int64_t n = t.numel();
     t.copy_(buf.slice(0, at, at + n).view(t.sizes()).to(t.device(), t.scalar_type()));
+    at += n;
+  }
+}
+
+// Tensors [begin, end) as their raw bytes (a broadcast's bucket: a copy is exact in any dtype).
+torch::Tensor byte_bucket(const std::vector<torch::Tensor>& tensors, std::size_t begin, std::size_t end) {
+  std::vector<torch::Tensor> flat;
+  for (std::size_t i = begin; i < end; ++i)
+    flat.push_back(tensors[i].detach().to(torch::kCPU).contiguous().reshape({-1}).view(torch::kUInt8));
+  return torch::cat(flat).contiguous();
+}
+
+void unbyte_bucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& tensors, std::size_t begin,
+                   std::size_t end) {
+  torch::NoGradGuard g;
+  int64_t at = 0;
+  for (std::size_t i = begin; i < end; ++i) {
+    const auto& t = tensors[i];
+    const int64_t n = t.numel() * t.element_size();
+    // cloned: the slice's byte offset need not be aligned for t's dtype
+    t.copy_(buf.slice(0, at, at + n).clone().view(t.scalar_type()).view(t.sizes()).to(t.device()));
     at += n;
   }
 }
@@ -127,7 +167,7 @@ std::string choose_backend() {
 }
 
 std::string tensor_bytes(const torch::Tensor& buf) {
-  return {reinterpret_cast<const char*>(buf.data_ptr<double>()), static_cast<std::size_t>(buf.numel()) * sizeof(double)};
+  return {reinterpret_cast<const char*>(buf.data_ptr()), static_cast<std::size_t>(buf.numel()) * buf.element_size()};
 }
 
 }  // namespace
@@ -208,24 +248,26 @@ std::string backend() { return joined().backend; }
 void all_reduce_mean(const std::vector<torch::Tensor>& tensors) {
   auto& g = joined();
   if (g.env.world == 1 || tensors.empty()) return;
-  const auto mine = bucket(tensors);
+  for (const auto& [begin, end] : buckets_of(tensors, sizeof(double))) {
+    auto mine = bucket(tensors, begin, end);
 #ifdef OSVBENCH_WITH_GLOO
-  if (g.gloo) {  // a ring all-reduce: every rank ends with the same bits
-    std::vector<at::Tensor> t = {mine};
-    g.gloo->allreduce(t)->wait();
-    unbucket(mine / static_cast<double>(g.env.world), tensors);
-    return;
-  }
+    if (g.gloo) {  // a ring all-reduce: every rank ends with the same bits
+      std::vector<at::Tensor> t = {mine};
+      g.gloo->allreduce(t)->wait();
+      unbucket(mine / static_cast<double>(g.env.world), tensors, begin, end);
+      continue;
+    }
 #endif
-  const auto all = exchange(g, tensor_bytes(mine), "all_reduce");
-  auto sum = torch::zeros_like(mine);
-  for (const auto& bytes : all) {  // rank order: the same bits on every rank
-    if (bytes.size() != static_cast<std::size_t>(mine.numel()) * sizeof(double))
-      throw std::runtime_error(fmt::format("all_reduce: ranks disagree on the bucket size ({} vs {} bytes)",
-                                           bytes.size(), mine.numel() * sizeof(double)));
-    sum.add_(torch::from_blob(const_cast<char*>(bytes.data()), {mine.numel()}, torch::kFloat64));
+    const auto all = exchange(g, tensor_bytes(mine), "all_reduce");
+    auto sum = torch::zeros_like(mine);
+    for (const auto& bytes : all) {  // rank order: the same bits on every rank
+      if (bytes.size() != static_cast<std::size_t>(mine.numel()) * sizeof(double))
+        throw std::runtime_error(fmt::format("all_reduce: ranks disagree on the bucket size ({} vs {} bytes)",
+                                             bytes.size(), mine.numel() * sizeof(double)));
+      sum.add_(torch::from_blob(const_cast<char*>(bytes.data()), {mine.numel()}, torch::kFloat64));
+    }
+    unbucket(sum / static_cast<double>(g.env.world), tensors, begin, end);
   }
-  unbucket(sum / static_cast<double>(g.env.world), tensors);
 }
 
 bool all_true(bool flag) {
@@ -239,22 +281,56 @@ bool all_true(bool flag) {
 void broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   auto& g = joined();
   if (g.env.world == 1 || tensors.empty()) return;
-  const auto mine = bucket(tensors);
+  for (const auto& [begin, end] : buckets_of(tensors, 0)) {
+    auto mine = byte_bucket(tensors, begin, end);
 #ifdef OSVBENCH_WITH_GLOO
-  if (g.gloo) {
-    std::vector<at::Tensor> t = {mine};
-    c10d::BroadcastOptions o;
-    o.rootRank = root;
-    g.gloo->broadcast(t, o)->wait();
-    unbucket(mine, tensors);
+    if (g.gloo) {
+      std::vector<at::Tensor> t = {mine};
+      c10d::BroadcastOptions o;
+      o.rootRank = root;
+      g.gloo->broadcast(t, o)->wait();
+      unbyte_bucket(mine, tensors, begin, end);
+      continue;
+    }
+#endif
+    const auto all = exchange(g, g.env.rank == root ? tensor_bytes(mine) : std::string(), "broadcast");
+    const auto& bytes = all.at(static_cast<std::size_t>(root));
+    if (bytes.size() != static_cast<std::size_t>(mine.numel()))
+      throw std::runtime_error("broadcast: the root's tensors differ in size from this rank's");
+    unbyte_bucket(torch::from_blob(const_cast<char*>(bytes.data()), {mine.numel()}, torch::kUInt8).clone(), tensors,
+                  begin, end);
+  }
+}
+
+void rethrow_on_every_rank(const std::exception_ptr& local) {
+  auto& g = joined();
+  if (g.env.world == 1) {
+    if (local) std::rethrow_exception(local);
     return;
   }
-#endif
-  const auto all = exchange(g, g.env.rank == root ? tensor_bytes(mine) : std::string(), "broadcast");
-  const auto& bytes = all.at(static_cast<std::size_t>(root));
-  if (bytes.size() != static_cast<std::size_t>(mine.numel()) * sizeof(double))
-    throw std::runtime_error("broadcast: the root's tensors differ in size from this rank's");
-  unbucket(torch::from_blob(const_cast<char*>(bytes.data()), {mine.numel()}, torch::kFloat64).clone(), tensors);
+  std::string mine;  // "<kind>\t<message>", empty when this rank did not fail
+  if (local) {
+    try {
+      std::rethrow_exception(local);
+    } catch (const NotImplementedError& e) {
+      mine = std::string("not_implemented\t") + e.what();
+    } catch (const UsageError& e) {
+      mine = std::string("usage\t") + e.what();
+    } catch (const InputError& e) {
+      mine = std::string("input\t") + e.what();
+    } catch (const std::exception& e) {
+      mine = std::string("runtime\t") + e.what();
+    }
+  }
+  for (const auto& f : exchange(g, mine, "failure")) {
+    if (f.empty()) continue;
+    const auto tab = f.find('\t');
+    const auto kind = f.substr(0, tab), what = f.substr(tab + 1);
+    if (kind == "not_implemented") throw NotImplementedError(what);
+    if (kind == "usage") throw UsageError(what);
+    if (kind == "input") throw InputError(what);
+    throw std::runtime_error(what);
+  }
 }
 
 std::vector<std::string> all_gather(const std::string& bytes) {

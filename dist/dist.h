@@ -11,13 +11,14 @@
 // OSVBENCH_DIST_BACKEND=store, they run over c10d's TCPStore: every rank publishes its bytes under a
 // per-collective key and reads the others', and a reduction sums the contributions in rank order on
 // every rank. Byte collectives (all_gather, barrier) always use the store. Tensors on a GPU go
-// through host memory (NCCL is not wired in). Each collective is one float64 bucket (all tensors
-// flattened together).
+// through host memory (NCCL is not wired in). Tensors travel in buckets of at most 64 MiB
+// (reductions as float64, broadcasts as raw bytes).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -49,13 +50,18 @@ inline bool is_main() { return rank() == 0; }
 // "none" (one process), "gloo" or "store" (see above).
 std::string backend();
 
-// Sums each tensor over the ranks and divides by the world size, in place. Every rank ends with
-// the same bits. Undefined tensors are not allowed (pass zeros).
+// Sums each tensor over the ranks (in float64) and divides by the world size, in place. Every rank
+// ends with the same bits. Undefined tensors are not allowed (pass zeros).
 void all_reduce_mean(const std::vector<torch::Tensor>& tensors);
 // True on every rank when `flag` was true on every rank.
 bool all_true(bool flag);
-// Overwrites each tensor with rank `root`'s.
+// Overwrites each tensor with rank `root`'s, bytes for bytes (any dtype).
 void broadcast(const std::vector<torch::Tensor>& tensors, int root = 0);
+// A collective for a step some ranks may fail (e.g. a sampler that refuses a row, called only on
+// the ranks that hold its clips): every rank passes its exception (null when it did not fail), and
+// every rank throws the first failing rank's — as NotImplementedError, UsageError, InputError or
+// std::runtime_error, its kind kept — so the ranks stay in step. One process: rethrows `local`.
+void rethrow_on_every_rank(const std::exception_ptr& local);
 // Every rank's bytes, in rank order.
 std::vector<std::string> all_gather(const std::string& bytes);
 // Waits until every rank reached a barrier of this name (names must match across ranks).

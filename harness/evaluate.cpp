@@ -269,37 +269,18 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
   };
   // A row the method refuses (a UsageError or NotImplementedError from its sampler) is refused on
   // every rank: a rank that owns no batch never calls the sampler, so the ranks agree on the error
-  // before the next collective, and every rank throws rank 0's (or the first failing rank's).
+  // before the next collective.
   Generated g;
-  std::string failure;  // "<kind>\t<message>"
+  std::exception_ptr failed;
   try {
     g = generate_videos(*method, *pipe_, n, [&](int64_t b, int64_t e) { return first_.read(b, e); }, o, T,
                         kSampleBatch, c.get<double>("run.progress_interval_s"), label,
                         c.get<std::string>("debug.fault"), sink,
                         [](int64_t b) { return ShardedFeatures::mine(b / kDetectorBatch); });
-  } catch (const NotImplementedError& e) {
-    if (dist::world() == 1) throw;
-    failure = std::string("not_implemented\t") + e.what();
-  } catch (const UsageError& e) {
-    if (dist::world() == 1) throw;
-    failure = std::string("usage\t") + e.what();
-  } catch (const InputError& e) {
-    if (dist::world() == 1) throw;
-    failure = std::string("input\t") + e.what();
-  } catch (const std::exception& e) {
-    if (dist::world() == 1) throw;
-    failure = std::string("runtime\t") + e.what();
+  } catch (...) {
+    failed = std::current_exception();
   }
-  if (dist::world() > 1)
-    for (const auto& f : dist::all_gather(failure)) {
-      if (f.empty()) continue;
-      const auto tab = f.find('\t');
-      const auto kind = f.substr(0, tab), what = f.substr(tab + 1);
-      if (kind == "not_implemented") throw NotImplementedError(what);
-      if (kind == "usage") throw UsageError(what);
-      if (kind == "input") throw InputError(what);
-      throw std::runtime_error(what);
-    }
+  dist::rethrow_on_every_rank(failed);
   const int64_t world = dist::world();
   features.add_to(fake, *detector_, fvd_frames, (n + kDetectorBatch - 1) / kDetectorBatch, label);
   if (!dist::is_main()) {

@@ -2,11 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <array>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "dist/dist.h"
@@ -24,20 +23,17 @@ void ShardedFeatures::put(int64_t batch_no, const torch::Tensor& features) {
 
 void ShardedFeatures::add_to(FrechetStats& stats, const FvdDetector& detector, int64_t frames, int64_t batches,
                              const std::string& what) {
-  // batch number -> (float32 rows as bytes, [rows, dim])
-  std::map<int64_t, std::pair<std::string, std::array<int64_t, 2>>> all;
-  auto bytes_of = [](const torch::Tensor& f) {
-    return std::string(reinterpret_cast<const char*>(f.data_ptr<float>()), static_cast<std::size_t>(f.numel()) * sizeof(float));
-  };
+  std::map<int64_t, torch::Tensor> all;  // batch number -> float32 [rows, dim], every rank's
   if (dist::world() == 1) {
-    for (const auto& [no, f] : mine_) all[no] = {bytes_of(f), {f.size(0), f.size(1)}};
+    all.swap(mine_);
   } else {
     std::string bytes;  // (batch number, rows, dim, float32 rows) records
     for (const auto& [no, f] : mine_) {
       const int64_t head[3] = {no, f.size(0), f.size(1)};
       bytes.append(reinterpret_cast<const char*>(head), sizeof head);
-      bytes += bytes_of(f);
+      bytes.append(reinterpret_cast<const char*>(f.data_ptr<float>()), static_cast<std::size_t>(f.numel()) * sizeof(float));
     }
+    mine_.clear();
     const std::string tag = "features:" + what;  // every rank must be in this collective, for this set
     const auto gathered = dist::all_gather(tag + '\n' + bytes);
     for (std::size_t r = 0; r < gathered.size(); ++r) {
@@ -50,23 +46,22 @@ void ShardedFeatures::add_to(FrechetStats& stats, const FvdDetector& detector, i
         if (b.size() - at < sizeof head) throw std::runtime_error(fmt::format("{}: rank {}'s features are torn", what, r));
         std::memcpy(head, b.data() + at, sizeof head);
         at += sizeof head;
-        if (head[1] < 0 || head[2] < 0 ||
-            static_cast<std::size_t>(head[1] * head[2]) * sizeof(float) > b.size() - at)
+        const auto n = static_cast<std::size_t>(std::max<int64_t>(0, head[1] * head[2])) * sizeof(float);
+        if (head[1] < 0 || head[2] < 0 || n > b.size() - at)
           throw std::runtime_error(fmt::format("{}: rank {}'s features are torn", what, r));
-        const auto n = static_cast<std::size_t>(head[1] * head[2]) * sizeof(float);
-        all[head[0]] = {std::string(b.substr(at, n)), {head[1], head[2]}};
+        auto f = torch::empty({head[1], head[2]}, torch::kFloat32);
+        std::memcpy(f.data_ptr<float>(), b.data() + at, n);
+        all[head[0]] = f;
         at += n;
       }
     }
   }
   if (static_cast<int64_t>(all.size()) != batches || (!all.empty() && all.rbegin()->first != batches - 1))
     throw std::runtime_error(fmt::format("{}: {} of {} detector batches came back from the ranks", what, all.size(), batches));
-  for (const auto& [no, rec] : all) {
-    const auto& [data, shape] = rec;
-    if (stats.dim() == 0) stats = make_stats_for(detector, shape[1], frames, stats.has_features());
-    stats.add(reinterpret_cast<const float*>(data.data()), shape[0]);
+  for (const auto& [no, f] : all) {  // batch order: FrechetStats sums rows in the order they come
+    if (stats.dim() == 0) stats = make_stats_for(detector, f.size(1), frames, stats.has_features());
+    stats.add(f.data_ptr<float>(), f.size(0));
   }
-  mine_.clear();
 }
 
 }  // namespace osv

@@ -269,7 +269,6 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     g_poison_step = fault.rank == dist::rank() && fault.step == step;
     if (g_poison_step) log::warn("{}: step {}: a NaN gradient is planted on rank {} (OSVBENCH_FAULT_NONFINITE)", o.label, step, fault.rank);
     StepOutput out = task.step(step);
-    g_poison_step = false;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     if (!out.finite) {
       ++s.skipped_nonfinite;
@@ -296,7 +295,6 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) save(step + 1);
   }
   bar.finish();
-  g_poison_local = false;
   // The ranks must end where they started: in one state. A rank that updated when another skipped
   // (or any other divergence) stops the run here, before it is marked finished.
   if (dist::world() > 1) check_same_state(task, o.label, fmt::format("after step {}: the ranks diverged", step));
