@@ -11,14 +11,17 @@
 #      decode of 14 frames, a 1-step OSV clip end to end, the teacher's 25-step CFG clip, each with
 #      its ratio to the diffusers peer figure;
 #   4. `osvbench ablate --table fig3 --preset svd disc_cost.dtype=bf16`: the same whole-step costs through
-#      the harness (each path in its own process), written under $out/runs/.
+#      the harness (each path in its own process), written under $out/runs/;
+#   5. the gradient all-reduce on GPU tensors (bench_dist under torchrun): NCCL with one rank per GPU
+#      where the machine has 2 or more, and on one GPU 2 ranks sharing it through the store backend
+#      (host buckets; NCCL refuses two ranks on one device).
 # Each result is written as soon as it exists, to ${1:-out/gpu}/*.json / *.log.
 #   OSVBENCH_PYTHON             python whose torch to build against (default python3)
 #   OSVBENCH_EXTRA_INCLUDE      a folder holding headers the machine lacks (CLI/CLI.hpp, stb/stb_image*.h)
 #   OSVBENCH_GPU_CHECKS         which checks (default "disc gen tests unet pipeline"): disc = the discriminator
 #                               paths alone, gen = whole training steps (generator included), tests =
 #                               the gpu tests, unet = the UNet latency, pipeline = clip latencies,
-#                               fig3 = ablate --table fig3
+#                               fig3 = ablate --table fig3, dist = the all-reduce on GPU tensors
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${1:-out/gpu}"
@@ -35,13 +38,14 @@ start=$(date +%s)
 cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOSVBENCH_WITH_CUDA=ON -DOSVBENCH_WITH_FFMPEG=OFF \
   -DOSVBENCH_USE_CCACHE=OFF -DCMAKE_PREFIX_PATH="$prefix" "${extra[@]}" >"$out/configure.log" 2>&1 ||
   { tail -30 "$out/configure.log"; exit 1; }
-checks="${OSVBENCH_GPU_CHECKS:-disc gen tests unet pipeline}"
+checks="${OSVBENCH_GPU_CHECKS:-disc gen tests unet pipeline dist}"
 has() { [[ " $checks " == *" $1 "* ]]; }
 targets=(bench_disc)
 has tests && targets+=(osvbench gpu_tests)
 has fig3 && targets+=(osvbench)
 has unet && targets+=(bench_unet_nfe)
 has pipeline && targets+=(bench_pipeline)
+has dist && targets+=(bench_dist)
 cmake --build "$bdir" -j "$(nproc)" --target "${targets[@]}" >"$out/build.log" 2>&1 ||
   { grep -E "error|FAILED" "$out/build.log" | head -30; exit 1; }
 echo "[gpu] configured and built in $(( $(date +%s) - start )) s"
@@ -81,5 +85,19 @@ fi
 if has fig3; then
   "$bdir/harness/osvbench" ablate --table fig3 --preset svd --runs "$out/runs" disc_cost.dtype=bf16 2>&1 | tee "$out/fig3.log" |
     grep -v "^fig3 \["
+fi
+if has dist; then
+  torchrun="$(dirname "$py")/torchrun"
+  [[ -x $torchrun ]] || torchrun="$(command -v torchrun || true)"
+  gpus="$("$py" -c 'import torch; print(torch.cuda.device_count())')"
+  if [[ -z $torchrun ]]; then
+    echo "[gpu] dist: no torchrun next to $py"
+  elif ((gpus >= 2)); then
+    "$torchrun" --standalone --nproc-per-node "$gpus" --no-python "$bdir/bench/bench_dist" --device cuda --reps 10 \
+      --mib 1 16 64 256 2>&1 | tee "$out/dist_nccl.json"
+  else
+    OSVBENCH_DIST_BACKEND=store "$torchrun" --standalone --nproc-per-node 2 --no-python "$bdir/bench/bench_dist" \
+      --device cuda --reps 5 --mib 1 16 64 2>&1 | tee "$out/dist_store_1gpu.json"
+  fi
 fi
 echo "[gpu] done in $(( $(date +%s) - start )) s"

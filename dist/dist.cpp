@@ -1,10 +1,18 @@
 #include "dist/dist.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef OSVBENCH_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef OSVBENCH_DIST_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+#ifdef OSVBENCH_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include <algorithm>
@@ -38,9 +46,10 @@ struct Group {
   std::string prefix;
   uint64_t seq = 0;
   std::string backend = "none";
-#ifdef OSVBENCH_WITH_GLOO
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;  // tensors' collectives, when backend == "gloo"
-#endif
+  // Tensors' collectives when backend is "gloo" or "nccl" (null for "store"), and the device their
+  // buckets live on (host memory for Gloo, this rank's GPU for NCCL).
+  c10::intrusive_ptr<c10d::Backend> tensors_pg;
+  c10::Device bucket_device = c10::Device(c10::kCPU);
 };
 
 std::mutex mu;
@@ -111,10 +120,10 @@ std::vector<std::pair<std::size_t, std::size_t>> buckets_of(const std::vector<to
   return out;
 }
 
-// Tensors [begin, end) flattened into one float64 host buffer (a reduction's bucket).
-torch::Tensor bucket(const std::vector<torch::Tensor>& tensors, std::size_t begin, std::size_t end) {
+// Tensors [begin, end) flattened into one float64 buffer on `device` (a reduction's bucket).
+torch::Tensor bucket(const std::vector<torch::Tensor>& tensors, std::size_t begin, std::size_t end, c10::Device device) {
   std::vector<torch::Tensor> flat;
-  for (std::size_t i = begin; i < end; ++i) flat.push_back(tensors[i].detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
+  for (std::size_t i = begin; i < end; ++i) flat.push_back(tensors[i].detach().reshape({-1}).to(device, torch::kFloat64));
   return torch::cat(flat).contiguous();
 }
 
@@ -129,11 +138,12 @@ void unbucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& tensor
   }
 }
 
-// Tensors [begin, end) as their raw bytes (a broadcast's bucket: a copy is exact in any dtype).
-torch::Tensor byte_bucket(const std::vector<torch::Tensor>& tensors, std::size_t begin, std::size_t end) {
+// Tensors [begin, end) as their raw bytes on `device` (a broadcast's bucket: a copy is exact in any dtype).
+torch::Tensor byte_bucket(const std::vector<torch::Tensor>& tensors, std::size_t begin, std::size_t end,
+                          c10::Device device) {
   std::vector<torch::Tensor> flat;
   for (std::size_t i = begin; i < end; ++i)
-    flat.push_back(tensors[i].detach().to(torch::kCPU).contiguous().reshape({-1}).view(torch::kUInt8));
+    flat.push_back(tensors[i].detach().to(device).contiguous().reshape({-1}).view(torch::kUInt8));
   return torch::cat(flat).contiguous();
 }
 
@@ -145,24 +155,45 @@ void unbyte_bucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& t
     const auto& t = tensors[i];
     const int64_t n = t.numel() * t.element_size();
     // cloned: the slice's byte offset need not be aligned for t's dtype
-    t.copy_(buf.slice(0, at, at + n).clone().view(t.scalar_type()).view(t.sizes()).to(t.device()));
+    t.copy_(buf.slice(0, at, at + n).clone().view(t.scalar_type()).view(t.sizes()).to(t.device()));  // any device
     at += n;
   }
 }
 
-// OSVBENCH_DIST_BACKEND: gloo (the default where built with it) or store.
+// Whether this process sees a CUDA device (CUDA builds only).
+bool sees_cuda() {
+#ifdef OSVBENCH_DIST_CUDA
+  return c10::cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+// OSVBENCH_DIST_BACKEND: nccl (the default where built with it and a GPU is visible), gloo (the
+// default otherwise, where built with it) or store.
 std::string choose_backend() {
+  std::vector<std::string> built;
+#ifdef OSVBENCH_WITH_NCCL
+  built.push_back("nccl");
+#endif
+#ifdef OSVBENCH_WITH_GLOO
+  built.push_back("gloo");
+#endif
+  built.push_back("store");
   std::string b;
   if (const char* e = std::getenv("OSVBENCH_DIST_BACKEND"); e && *e) b = e;
-#ifdef OSVBENCH_WITH_GLOO
-  if (b.empty()) b = "gloo";
-  if (b != "gloo" && b != "store")
-    throw UsageError(fmt::format("OSVBENCH_DIST_BACKEND={}: expected gloo or store", b));
-#else
-  if (b.empty()) b = "store";
-  if (b == "gloo") throw UsageError("OSVBENCH_DIST_BACKEND=gloo: this build has no Gloo (install libgloo-dev and rebuild)");
-  if (b != "store") throw UsageError(fmt::format("OSVBENCH_DIST_BACKEND={}: expected store", b));
-#endif
+  if (b.empty()) {
+    b = built.front();
+    if (b == "nccl" && !sees_cuda()) b = built.at(1);
+  }
+  if (std::find(built.begin(), built.end(), b) == built.end()) {
+    if (b == "gloo") throw UsageError("OSVBENCH_DIST_BACKEND=gloo: this build has no Gloo (install libgloo-dev and rebuild)");
+    if (b == "nccl")
+      throw UsageError("OSVBENCH_DIST_BACKEND=nccl: this build has no NCCL (a CUDA build finds nccl.h in the CUDA "
+                       "toolkit or the torch wheel's nvidia-nccl package)");
+    throw UsageError(fmt::format("OSVBENCH_DIST_BACKEND={}: expected one of {}", b, fmt::join(built, ", ")));
+  }
+  if (b == "nccl" && !sees_cuda()) throw UsageError("OSVBENCH_DIST_BACKEND=nccl: no CUDA device is visible");
   return b;
 }
 
@@ -216,21 +247,34 @@ void init() {
     }
     g.prefix = fmt::format("osvbench/attempt_{}/", g.env.restart_count);
     g.backend = choose_backend();
-#ifdef OSVBENCH_WITH_GLOO
-    if (g.backend == "gloo") {
-      auto opts = c10d::ProcessGroupGloo::Options::create();
-      opts->timeout = std::chrono::seconds(timeout_s);
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      auto prefixed = c10::make_intrusive<c10d::PrefixStore>(g.prefix + "gloo", g.store);
-      try {
-        g.gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, g.env.rank, g.env.world, opts);
-      } catch (const std::exception& e) {
-        throw std::runtime_error(fmt::format("rank {}/{}: cannot create the Gloo process group: {} (set "
-                                             "OSVBENCH_DIST_BACKEND=store to use store collectives)",
-                                             g.env.rank, g.env.world, e.what()));
-      }
-    }
+#ifdef OSVBENCH_DIST_CUDA
+    // One GPU per local rank (torchrun's convention): "cuda" in a config means this device.
+    if (sees_cuda()) c10::cuda::set_device(static_cast<c10::DeviceIndex>(g.env.local_rank % c10::cuda::device_count()));
 #endif
+    try {
+#ifdef OSVBENCH_WITH_GLOO
+      if (g.backend == "gloo") {
+        auto opts = c10d::ProcessGroupGloo::Options::create();
+        opts->timeout = std::chrono::seconds(timeout_s);
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+        auto prefixed = c10::make_intrusive<c10d::PrefixStore>(g.prefix + "gloo", g.store);
+        g.tensors_pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, g.env.rank, g.env.world, opts);
+      }
+#endif
+#ifdef OSVBENCH_WITH_NCCL
+      if (g.backend == "nccl") {
+        auto opts = c10d::ProcessGroupNCCL::Options::create();
+        opts->timeout = std::chrono::seconds(timeout_s);
+        auto prefixed = c10::make_intrusive<c10d::PrefixStore>(g.prefix + "nccl", g.store);
+        g.tensors_pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, g.env.rank, g.env.world, opts);
+        g.bucket_device = c10::Device(c10::kCUDA, c10::cuda::current_device());
+      }
+#endif
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("rank {}/{}: cannot create the {} process group: {} (set "
+                                           "OSVBENCH_DIST_BACKEND=store to use store collectives)",
+                                           g.env.rank, g.env.world, g.backend, e.what()));
+    }
     set_dir_locks_enabled(g.env.rank == 0);
     Progress::set_enabled(g.env.rank == 0);
     log::info("rank {}/{} (local {}): joined the process group at {}:{} ({} collectives{})", g.env.rank, g.env.world,
@@ -249,15 +293,13 @@ void all_reduce_mean(const std::vector<torch::Tensor>& tensors) {
   auto& g = joined();
   if (g.env.world == 1 || tensors.empty()) return;
   for (const auto& [begin, end] : buckets_of(tensors, sizeof(double))) {
-    auto mine = bucket(tensors, begin, end);
-#ifdef OSVBENCH_WITH_GLOO
-    if (g.gloo) {  // a ring all-reduce: every rank ends with the same bits
+    auto mine = bucket(tensors, begin, end, g.bucket_device);
+    if (g.tensors_pg) {  // Gloo's ring or NCCL's all-reduce: every rank ends with the same bits
       std::vector<at::Tensor> t = {mine};
-      g.gloo->allreduce(t)->wait();
+      g.tensors_pg->allreduce(t)->wait();
       unbucket(mine / static_cast<double>(g.env.world), tensors, begin, end);
       continue;
     }
-#endif
     const auto all = exchange(g, tensor_bytes(mine), "all_reduce");
     auto sum = torch::zeros_like(mine);
     for (const auto& bytes : all) {  // rank order: the same bits on every rank
@@ -282,17 +324,15 @@ void broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   auto& g = joined();
   if (g.env.world == 1 || tensors.empty()) return;
   for (const auto& [begin, end] : buckets_of(tensors, 0)) {
-    auto mine = byte_bucket(tensors, begin, end);
-#ifdef OSVBENCH_WITH_GLOO
-    if (g.gloo) {
+    auto mine = byte_bucket(tensors, begin, end, g.bucket_device);
+    if (g.tensors_pg) {
       std::vector<at::Tensor> t = {mine};
       c10d::BroadcastOptions o;
       o.rootRank = root;
-      g.gloo->broadcast(t, o)->wait();
+      g.tensors_pg->broadcast(t, o)->wait();
       unbyte_bucket(mine, tensors, begin, end);
       continue;
     }
-#endif
     const auto all = exchange(g, g.env.rank == root ? tensor_bytes(mine) : std::string(), "broadcast");
     const auto& bytes = all.at(static_cast<std::size_t>(root));
     if (bytes.size() != static_cast<std::size_t>(mine.numel()))

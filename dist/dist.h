@@ -5,14 +5,16 @@
 // TORCHELASTIC_RESTART_COUNT and TORCHELASTIC_USE_AGENT_STORE; both are honoured). Without
 // WORLD_SIZE, or with WORLD_SIZE=1, nothing changes: every collective is the identity.
 //
-// Tensors' collectives (all-reduce, broadcast) run on c10d's Gloo process group where osvbench was
-// built with gloo's headers (Debian's libgloo-dev; the wheel ships ProcessGroupGloo compiled in but
-// not gloo's headers): a ring all-reduce, the same bits on every rank. Otherwise, or with
-// OSVBENCH_DIST_BACKEND=store, they run over c10d's TCPStore: every rank publishes its bytes under a
-// per-collective key and reads the others', and a reduction sums the contributions in rank order on
-// every rank. Byte collectives (all_gather, barrier) always use the store. Tensors on a GPU go
-// through host memory (NCCL is not wired in). Tensors travel in buckets of at most 64 MiB
-// (reductions as float64, broadcasts as raw bytes).
+// Tensors' collectives (all-reduce, broadcast) run on c10d's NCCL process group in a CUDA build that
+// found nccl.h, when a GPU is visible (buckets on this rank's GPU); else on c10d's Gloo process group
+// where osvbench was built with gloo's headers (Debian's libgloo-dev; the wheel ships
+// ProcessGroupGloo compiled in but not gloo's headers; buckets in host memory): the same bits on
+// every rank. Otherwise, or with OSVBENCH_DIST_BACKEND=store, they run over c10d's TCPStore: every
+// rank publishes its bytes under a per-collective key and reads the others', and a reduction sums
+// the contributions in rank order on every rank. Byte collectives (all_gather, barrier) always use
+// the store. Tensors travel in buckets of at most 64 MiB (reductions as float64, broadcasts as raw
+// bytes). In a CUDA build each rank makes GPU LOCAL_RANK (mod the visible count) its current
+// device, which a config's "cuda" then names.
 #pragma once
 
 #include <torch/torch.h>
@@ -47,7 +49,7 @@ int rank();
 int world();
 int local_rank();
 inline bool is_main() { return rank() == 0; }
-// "none" (one process), "gloo" or "store" (see above).
+// "none" (one process), "nccl", "gloo" or "store" (see above).
 std::string backend();
 
 // Sums each tensor over the ranks (in float64) and divides by the world size, in place. Every rank

@@ -11,6 +11,7 @@
 #if OSV_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #endif
 
 namespace osv {
@@ -66,6 +67,10 @@ c10::Device parse_device(std::string_view name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
     int index = 0;
+#if OSV_WITH_CUDA
+    // "cuda" is the current device: GPU LOCAL_RANK for a rank of a process group (dist::init sets it).
+    if (torch::cuda::is_available()) index = c10::cuda::current_device();
+#endif
     if (name.size() > 4) {
       auto i = parse_int(name.substr(5));
       if (!i || *i < 0) throw UsageError(fmt::format("device '{}': expected cuda or cuda:N", name));

@@ -107,6 +107,8 @@ nlohmann::json data_parallel_json(int64_t global_batch) {
 
 bool writes_run_files() { return dist::is_main(); }
 
+int world_size() { return dist::world(); }
+
 torch::Tensor randn_rows(const torch::Tensor& local) {
   if (dist::world() == 1) return torch::randn_like(local);
   auto sizes = local.sizes().vec();

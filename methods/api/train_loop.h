@@ -103,6 +103,8 @@ torch::Tensor local_rows(const torch::Tensor& global_batch);
 // This rank's rows of a standard normal drawn for the global batch; `local` has this rank's rows.
 torch::Tensor randn_rows(const torch::Tensor& local);
 
+// The number of data-parallel ranks (1 without a process group).
+int world_size();
 // Data parallel, for a run's summary file: {"world_size", "global_batch", "per_rank_batch"}.
 nlohmann::json data_parallel_json(int64_t global_batch);
 // Whether this process writes a run's files: rank 0 of a process group (always, without one).

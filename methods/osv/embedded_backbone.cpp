@@ -107,17 +107,27 @@ struct SimMimTask : TrainTask {
 
   StepOutput step(int64_t) override {
     model->train();
+    // Data parallel: the global batch's frames, flips and masks are drawn on every rank (in one
+    // process's order), each rank keeps its rows.
+    const auto opts = pool.options().device(params.front().device());
     auto idx = torch::randint(pool.size(0), {batch}, torch::kInt64);
-    auto x = pool.index_select(0, idx).to(params.front().device());  // [B, 3, S, S]
-    auto flip = torch::rand({batch}, x.options()) < 0.5;              // horizontal flips
+    auto flip = torch::rand({batch}, opts) < 0.5;  // horizontal flips
+    const int64_t N = (pool.size(2) / patch) * (pool.size(3) / patch);
+    auto mask = torch::rand({batch, N}, opts) < mask_ratio;  // [B, N]
+    // The normaliser is the global batch's masked-patch count, so the ranks' averaged gradients are
+    // the gradient of one process's masked mean (each rank's own count would weight its rows by it).
+    const auto count = mask.to(torch::kFloat32).sum().clamp_min(1.0);
+    idx = local_rows(idx);
+    flip = local_rows(flip);
+    mask = local_rows(mask);
+    auto x = pool.index_select(0, idx).to(params.front().device());  // [b, 3, S, S], this rank's rows
     x = torch::where(flip.view({-1, 1, 1, 1}), x.flip({3}), x);
-    const int64_t N = (x.size(2) / patch) * (x.size(3) / patch);
-    auto mask = torch::rand({batch, N}, x.options()) < mask_ratio;  // [B, N]
-    auto h = model->forward(x, false, mask).last_hidden_state.slice(1, 1);  // [B, N, D]
-    auto pred = head->forward(h);                                          // [B, N, P*P*3]
-    auto err = (pred - patchify(x, patch)).abs().mean(2);                  // [B, N]
+    auto h = model->forward(x, false, mask).last_hidden_state.slice(1, 1);  // [b, N, D]
+    auto pred = head->forward(h);                                          // [b, N, P*P*3]
+    auto err = (pred - patchify(x, patch)).abs().mean(2);                  // [b, N]
     auto m = mask.to(torch::kFloat32);
-    auto loss = (err * m).sum() / m.sum().clamp_min(1.0);
+    auto loss = (err * m).sum() / count;
+    if (world_size() > 1) loss = loss * static_cast<double>(world_size());  // the ranks' mean is the global masked mean
     StepOutput out;
     opt->zero_grad();
     out.finite = all_finite(loss);
@@ -131,6 +141,7 @@ struct SimMimTask : TrainTask {
     }
     opt->zero_grad();
     out.metrics["loss"] = mean_loss;
+    out.metrics["mask_share"] = m.mean().item<double>();  // this rank's rows (rank 0's in the log)
     out.metrics["lr"] = lr;
     return out;
   }
@@ -282,6 +293,7 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
         {"frames", {{"generator", "synthetic, 1 frame per clip"}, {"seed", frames_seed(c)}, {"count", n_frames}}},
         {"steps", s.total_steps}, {"first_loss", first_loss(dir / "metrics.jsonl")}, {"final_loss", last_loss(dir / "metrics.jsonl")},
         {"seconds_this_call", s.seconds},
+        {"data_parallel", data_parallel_json(c.get<long long>("disc.backbone_pretrain_batch"))},
         {"skipped_nonfinite", s.skipped_nonfinite},
         {"linear_probe", {{"target", "shape of the top object (4 classes)"},
                           {"features", "the 3 x 3 tokens around the patch under the object's centre, per hidden state "
@@ -295,9 +307,9 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
               "per layer pretrained [{:.3f}] random [{:.3f}]",
               first_loss(dir / "metrics.jsonl"), last_loss(dir / "metrics.jsonl"), acc_trained, acc_random, chance,
               fmt::join(acc_t, ", "), fmt::join(acc_r, ", "));
-    atomic_write(dir / "pretrain.json", record.dump(2) + "\n");
-    atomic_write(dir / "config.json", j.dump(2));
-    return [m, out, seed, fseed = frames_seed(c), steps = s.total_steps]() {
+    return [m, out, seed, fseed = frames_seed(c), steps = s.total_steps, dir, record, j]() {  // rank 0 only
+      atomic_write(dir / "pretrain.json", record.dump(2) + "\n");
+      atomic_write(dir / "config.json", j.dump(2));
       save_weights(*m, out,
                    {{"init", fmt::format("seeded (seed {}), pretrained by masked image modelling on synthetic frames "
                                          "(seed {}), {} steps",
