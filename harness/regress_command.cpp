@@ -185,7 +185,10 @@ int run(RegressArgs a) {
         n["intra_op_threads"].get<int>());
   }
   if (a.update) {
-    std::cout << "baseline " << a.baseline << " rewritten from this run" << (failed ? " (it was a regression)" : "")
+    std::cout << "baseline " << a.baseline << " rewritten from this run"
+              << (differing                ? fmt::format(" (its assets were other bits from '{}' on)", differing->asset)
+                  : any_regressed(verdicts) ? std::string(" (it was a regression)")
+                                            : std::string())
               << "\n";
     return kExitOk;
   }

@@ -31,8 +31,10 @@ EmbeddedSvdConfig embedded_svd_config(const Config& c) {
   ie.intermediate_size = 2 * ie.hidden_size;
   ie.num_hidden_layers = tiny ? 1 : 2;
   ie.num_attention_heads = 2;
-  ie.image_size = tiny ? 16 : 32;
-  ie.patch_size = 8;
+  // 224 x 224 input like SVD's CLIP: diffusers' pipeline resizes every first frame to 224 for the
+  // image encoder, so a folder built for another size does not run there. Patch 32: 7 x 7 tokens.
+  ie.image_size = 224;
+  ie.patch_size = 32;
   ie.projection_dim = tiny ? 32 : 64;
   ie.hidden_act = "gelu";
   auto& u = e.unet;

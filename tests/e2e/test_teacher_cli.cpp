@@ -66,6 +66,31 @@ TEST_F(TeacherCli, PrepareWritesADiffusersSvdFolder) {
   EXPECT_NE(out.find("teacher:  " + (svd / "unet").string() + " (cached)"), std::string::npos) << out;
 }
 
+// The exported folder is a pipeline diffusers can run as a user would: from_pretrained, then
+// __call__ on a PIL image, which resizes the CLIP branch's input to 224 x 224 whatever the encoder
+// was built for (an image encoder of another input size fails there).
+TEST_F(TeacherCli, DiffusersRunsTheExportedPipeline) {
+#ifndef OSVBENCH_PYTHON_EXE
+  GTEST_SKIP() << "no Python with diffusers (scripts/setup.sh)";
+#else
+  const auto svd = find_one(dir / "a" / "assets", "svd-embedded-");
+  ASSERT_FALSE(svd.empty());
+  const std::string cmd = fmt::format("{} {}/tests/parity/run_exported_pipeline.py {} --height 32 --width 32 --frames 4 2>&1",
+                                      OSVBENCH_PYTHON_EXE, OSVBENCH_SOURCE_DIR, svd.string());
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  const auto j = nlohmann::json::parse(out.substr(out.rfind('{')));
+  EXPECT_EQ(j["shape"], nlohmann::json::parse("[1, 4, 3, 32, 32]")) << out;
+  EXPECT_TRUE(j["finite"].get<bool>()) << out;
+  EXPECT_EQ(j["image_size"].get<int>(), 224) << out;
+  EXPECT_GT(j["std"].get<double>(), 0.0) << out;  // not a constant frame
+#endif
+}
+
 // train.vae_pool_weight > 0 adds the pooled-latent term to the VAE's loss: logged per step,
 // and a separate asset (the knob is part of the embedded models' key).
 TEST_F(TeacherCli, VaePoolTermIsLoggedAndKeyed) {
