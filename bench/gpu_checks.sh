@@ -18,7 +18,7 @@
 # Each result is written as soon as it exists, to ${1:-out/gpu}/*.json / *.log.
 #   OSVBENCH_PYTHON             python whose torch to build against (default python3)
 #   OSVBENCH_EXTRA_INCLUDE      a folder holding headers the machine lacks (CLI/CLI.hpp, stb/stb_image*.h)
-#   OSVBENCH_GPU_CHECKS         which checks (default "disc gen tests unet pipeline"): disc = the discriminator
+#   OSVBENCH_GPU_CHECKS         which checks (default "disc gen tests unet pipeline dist"): disc = the discriminator
 #                               paths alone, gen = whole training steps (generator included), tests =
 #                               the gpu tests, unet = the UNet latency, pipeline = clip latencies,
 #                               fig3 = ablate --table fig3, dist = the all-reduce on GPU tensors

@@ -160,18 +160,27 @@ void unbyte_bucket(const torch::Tensor& buf, const std::vector<torch::Tensor>& t
   }
 }
 
-// Whether this process sees a CUDA device (CUDA builds only).
-bool sees_cuda() {
+// How many CUDA devices this process sees (0 in a CPU build).
+int cuda_devices() {
 #ifdef OSVBENCH_DIST_CUDA
-  return c10::cuda::device_count() > 0;
+  return static_cast<int>(c10::cuda::device_count());
 #else
-  return false;
+  return 0;
 #endif
 }
+bool sees_cuda() { return cuda_devices() > 0; }
 
-// OSVBENCH_DIST_BACKEND: nccl (the default where built with it and a GPU is visible), gloo (the
-// default otherwise, where built with it) or store.
-std::string choose_backend() {
+// The ranks on this machine (torchrun's LOCAL_WORLD_SIZE; the world size when unset).
+int local_world(int world) {
+  const char* l = std::getenv("LOCAL_WORLD_SIZE");
+  return l && *l ? parse_int("LOCAL_WORLD_SIZE", l, 1, 1 << 20) : world;
+}
+
+// OSVBENCH_DIST_BACKEND: nccl (the default where built with it and every local rank has a GPU of
+// its own: NCCL refuses two ranks on one device), gloo (the default otherwise, where built with it)
+// or store.
+std::string choose_backend(int world) {
+  const bool gpu_per_rank = cuda_devices() >= local_world(world);
   std::vector<std::string> built;
 #ifdef OSVBENCH_WITH_NCCL
   built.push_back("nccl");
@@ -184,7 +193,7 @@ std::string choose_backend() {
   if (const char* e = std::getenv("OSVBENCH_DIST_BACKEND"); e && *e) b = e;
   if (b.empty()) {
     b = built.front();
-    if (b == "nccl" && !sees_cuda()) b = built.at(1);
+    if (b == "nccl" && !gpu_per_rank) b = built.at(1);
   }
   if (std::find(built.begin(), built.end(), b) == built.end()) {
     if (b == "gloo") throw UsageError("OSVBENCH_DIST_BACKEND=gloo: this build has no Gloo (install libgloo-dev and rebuild)");
@@ -194,6 +203,10 @@ std::string choose_backend() {
     throw UsageError(fmt::format("OSVBENCH_DIST_BACKEND={}: expected one of {}", b, fmt::join(built, ", ")));
   }
   if (b == "nccl" && !sees_cuda()) throw UsageError("OSVBENCH_DIST_BACKEND=nccl: no CUDA device is visible");
+  if (b == "nccl" && !gpu_per_rank)
+    throw UsageError(fmt::format("OSVBENCH_DIST_BACKEND=nccl: {} ranks on this machine but {} GPU(s) visible; NCCL "
+                                 "needs one GPU per rank (use gloo or store to share GPUs)",
+                                 local_world(world), cuda_devices()));
   return b;
 }
 
@@ -246,7 +259,7 @@ void init() {
                                            g.env.rank, g.env.world, g.env.master_addr, g.env.master_port, e.what()));
     }
     g.prefix = fmt::format("osvbench/attempt_{}/", g.env.restart_count);
-    g.backend = choose_backend();
+    g.backend = choose_backend(g.env.world);
 #ifdef OSVBENCH_DIST_CUDA
     // One GPU per local rank (torchrun's convention): "cuda" in a config means this device.
     if (sees_cuda()) c10::cuda::set_device(static_cast<c10::DeviceIndex>(g.env.local_rank % c10::cuda::device_count()));

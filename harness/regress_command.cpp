@@ -216,7 +216,7 @@ int run_all(const RegressArgs& a) {
     if (a.baselines.size() > 1) std::cout << "\n== baseline " << b << " ==\n";
     const int code = run(one);
     if (code != kExitNotComparable) {
-      if (a.baselines.size() > 1) std::cout << "judged against " << b << "\n";
+      if (!a.update) std::cout << "judged against " << b << "\n";
       return code;
     }
     tried.push_back(b);

@@ -2,7 +2,7 @@
 diffusers user would: StableVideoDiffusionPipeline.from_pretrained, then __call__ on PIL first
 frames (the pipeline resizes the CLIP branch's input to 224 x 224 whatever the model was built for).
 Prints one JSON line: the frames' shape, their range and whether they are finite; exits non-zero
-when the pipeline fails to load or to run.
+when the pipeline fails to load or to run (77 when diffusers is not installed).
 
 usage: run_exported_pipeline.py FOLDER --height H --width W --frames T [--steps K]
 """
@@ -23,9 +23,13 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    import numpy as np
-    from PIL import Image
-    from diffusers import StableVideoDiffusionPipeline
+    try:
+        import numpy as np
+        from PIL import Image
+        from diffusers import StableVideoDiffusionPipeline
+    except ImportError as e:
+        print(f"missing a Python package: {e} (scripts/setup.sh installs them)")
+        return 77  # the caller skips
 
     pipe = StableVideoDiffusionPipeline.from_pretrained(args.folder)
     rng = np.random.default_rng(3)
