@@ -136,7 +136,7 @@ int ablate_table(const CommonOptions& c, const std::string& id, const std::vecto
         continue;
       }
       auto row = run.per_row[i];
-      if (const auto t = train_seconds(row, false)) row["train_s"] = *t;  // the stage the figure varies
+      add_train_cost(row, false);  // the stage the figure varies
       measured.emplace_back(labels[i], row);
     }
   }

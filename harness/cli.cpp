@@ -71,6 +71,7 @@ int run_cli(int argc, char** argv) {
   add_sample_command(app, commands);
   add_fvd_command(app, commands);
   add_compare_command(app, commands);
+  add_reconstruct_command(app, commands);
   add_ablate_command(app, commands);
   add_regress_command(app, commands);
   add_report_command(app, commands);

@@ -1,4 +1,4 @@
-// The `osvbench` command line: sub-commands prepare, train, sample, fvd, compare, ablate,
+// The `osvbench` command line: sub-commands prepare, train, sample, fvd, compare, reconstruct, ablate,
 // regress, report and info. Returns the process exit code (see common/errors.h).
 #pragma once
 

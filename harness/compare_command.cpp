@@ -56,8 +56,7 @@ int run(const CompareArgs& a) {
   if (!dist::is_main()) return kExitOk;  // a process group: rank 0 prints and writes
   CompareResult result;
   result.rows = run.results;
-  for (auto& r : result.rows)  // the training cost next to the FVD
-    if (const auto t = train_seconds(r, true)) r["train_s"] = *t;
+  for (auto& r : result.rows) add_train_cost(r, true);  // the training cost next to the FVD
   result.refused = run.refused;
   result.provenance = provenance(base);
   std::cout << result_printer("md").render(result, root);

@@ -325,4 +325,88 @@ nlohmann::json Evaluator::run_row(const Config& c, const fs::path& videos_dir) {
   return row;
 }
 
+nlohmann::json Evaluator::run_reconstruction(const Config& c, const fs::path& videos_dir, bool with_floor) {
+  if (dist::world() > 1) throw UsageError("the VAE's reconstruction row runs as one process");
+  const int64_t n = std::min<int64_t>(c.get<long long>("sample.num_samples"), first_.count());
+  const int64_t fvd_frames = c.get<long long>("fvd.frames");
+  const double fps = c.get<double>("data.fps");
+  constexpr int64_t kDetectorBatch = 16;
+  FvdOptions fo;
+  fo.normaliser = parse_cov_normaliser(c.get<std::string>("fvd.cov_normaliser"));
+  fo.bootstrap = static_cast<int>(c.get<long long>("fvd.bootstrap"));
+  fo.seed = static_cast<uint64_t>(c.get<long long>("fvd.bootstrap_seed"));
+  if (!videos_dir.empty()) fs::create_directories(videos_dir);
+  // The held-out clips in detector batches of 16, as the real statistics and every row saw them.
+  FrechetStats recon = make_stats_for(*detector_, 0, fvd_frames, true);
+  ShardedFeatures features;
+  int64_t seen = 0, batches = 0;
+  double vae_s = 0, mse = 0;
+  std::vector<torch::Tensor> shown;
+  Progress::Options po;
+  po.interval_s = c.get<double>("run.progress_interval_s");
+  po.unit = "clips";
+  Progress bar(n, "reconstruct (VAE encode + decode)", po);
+  const auto report = for_each_clip_batch(clip_split(c, "test"), c, n, kDetectorBatch, [&](const torch::Tensor& b) {
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::Tensor rec;  // uint8 [b, T, 3, H, W]
+    {
+      torch::NoGradGuard ng;
+      rec = pipe_->decode(pipe_->encode_video(b));
+    }
+    vae_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    mse += (rec.to(torch::kFloat64) - b.to(torch::kFloat64)).div(255.0).pow(2).mean({1, 2, 3, 4}).sum().item<double>();
+    for (int64_t i = 0; i < rec.size(0) && !videos_dir.empty(); ++i)
+      write_video(videos_dir / fmt::format("{:05d}.mp4", seen + i), rec[i], fps);
+    if (seen < 8) shown.push_back(torch::cat({b, rec}, 4).slice(0, 0, std::min<int64_t>(rec.size(0), 8 - seen)));
+    std::vector<std::string> names;
+    for (int64_t i = 0; i < rec.size(0); ++i) names.push_back(fmt::format("reconstruction of held-out clip #{}", seen + i));
+    features.put(batches++, checked_features(*detector_, rec.slice(1, 0, fvd_frames), names));
+    seen += rec.size(0);
+    bar.advance(rec.size(0));
+  });
+  bar.finish();
+  features.add_to(recon, *detector_, fvd_frames, batches, "the reconstructions");
+  release_cached_memory();
+  if (!videos_dir.empty() && !shown.empty()) write_frame_grid(videos_dir / "grid.png", torch::cat(shown));
+  const auto r = compute_fvd(real_, recon, fo);
+  nlohmann::json row = {{"method", "vae"},
+                        {"sampler", "reconstruction"},
+                        {"steps", 0},
+                        {"cfg", "none"},
+                        {"nfe", 0},
+                        {"fvd", r.fvd},
+                        {"n_real", r.n_real},
+                        {"n_fake", r.n_fake},
+                        {"mean_bias", r.mean_bias},
+                        {"pixel_mse", mse / static_cast<double>(std::max<int64_t>(seen, 1))},
+                        {"latency_s_per_clip", vae_s / static_cast<double>(std::max<int64_t>(seen, 1))},
+                        {"world_size", 1},
+                        {"peak_rss_mib", peak_rss_mib()},
+                        {"weights", "svd:" + pipe_->models().root.string()},
+                        {"config_hash", c.hash()},
+                        {"data", report.summary()},
+                        {"detector", real_.info}};
+  if (r.ci_low) row["ci"] = ci_json(r);
+  if (const auto w = heavy_tail_warning(r); !w.empty()) log::warn("reconstruction: {}", w);
+  if (with_floor) {
+    // As many training clips, in the same batches: the FVD two real sets of this N are apart.
+    FrechetStats train = make_stats_for(*detector_, 0, fvd_frames, true);
+    ShardedFeatures tf;
+    int64_t tb = 0;
+    for_each_clip_batch(clip_split(c, "train"), c, seen, kDetectorBatch, [&](const torch::Tensor& b) {
+      tf.put(tb++, checked_features(*detector_, b.slice(1, 0, fvd_frames)));
+    });
+    tf.add_to(train, *detector_, fvd_frames, tb, "the training clips");
+    const auto f = compute_fvd(real_, train, fo);
+    nlohmann::json floor = {{"what", "training clips vs the held-out clips"}, {"fvd", f.fvd}, {"n_real", f.n_real},
+                            {"n_fake", f.n_fake}};
+    if (f.ci_low) floor["ci"] = ci_json(f);
+    row["floor"] = floor;
+    if (f.fvd > 0) row["ratio_to_floor"] = r.fvd / f.fvd;
+    release_cached_memory();
+  }
+  row["provenance"] = provenance(c);
+  return row;
+}
+
 }  // namespace osv

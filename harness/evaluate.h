@@ -98,6 +98,14 @@ class Evaluator {
   // one process measures, bit for bit, at equal threads per process) and writes the sample videos;
   // the other ranks return null.
   nlohmann::json run_row(const Config& config, const std::filesystem::path& videos_dir = {});
+  // The VAE's reconstructions of the first sample.num_samples held-out clips (every frame encoded to
+  // its latent's mode and decoded, as every method's samples are decoded), scored like a row against
+  // the same real statistics: the quality floor that no method decoding through this VAE can beat.
+  // With `with_floor`, also the FVD of as many training clips against the real statistics (the
+  // real-vs-real floor at the same N; FVD is biased by N, so the ratio compares like with like).
+  // Every reconstruction is written to `videos_dir` (mp4, the harness's encoding) when given.
+  // One process only.
+  nlohmann::json run_reconstruction(const Config& config, const std::filesystem::path& videos_dir, bool with_floor);
   // The config keys the construction read (pipeline, detector, real statistics): part of what
   // every row measured by this Evaluator depends on.
   const std::set<std::string>& construction_reads() const { return reads_; }

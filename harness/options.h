@@ -69,6 +69,7 @@ void add_compare_command(CLI::App& app, CommandSet& set);    // harness/compare_
 void add_ablate_command(CLI::App& app, CommandSet& set);     // harness/ablate_command.cpp (and disc-cost)
 void add_regress_command(CLI::App& app, CommandSet& set);    // harness/regress_command.cpp
 void add_report_command(CLI::App& app, CommandSet& set);     // harness/report_command.cpp
+void add_reconstruct_command(CLI::App& app, CommandSet& set);  // harness/reconstruct_command.cpp
 void add_info_command(CLI::App& app, CommandSet& set);       // harness/info_command.cpp
 
 }  // namespace osv

@@ -224,6 +224,19 @@ SamplesResult SamplesResult::from_json(const json& j, const std::string& where) 
   });
 }
 
+json ReconstructResult::to_json() const { return {{"schema", kSchema}, {"row", row}}; }
+
+ReconstructResult ReconstructResult::from_json(const json& j, const std::string& where) {
+  check_schema(j, kSchema, where);
+  return parse_fields(where, [&] {
+    ReconstructResult r;
+    r.row = field(j, "row", where);
+    if (!r.row.is_object()) throw InputError(fmt::format("{}: 'row' is not an object", where));
+    for (const char* k : {"fvd", "n_real", "n_fake", "pixel_mse"}) field(r.row, k, where + ": row").get<double>();
+    return r;
+  });
+}
+
 AnyResult read_result(const fs::path& file) {
   json doc;
   try {
@@ -237,20 +250,25 @@ AnyResult read_result(const fs::path& file) {
   if (schema == AblateResult::kSchema) return AblateResult::from_json(doc, where);
   if (schema == RegressBaseline::kSchema) return RegressBaseline::from_json(doc, where);
   if (schema == SamplesResult::kSchema) return SamplesResult::from_json(doc, where);
-  throw InputError(fmt::format("{}: schema '{}' is none of {}, {}, {}, {}", where, schema, CompareResult::kSchema,
-                               AblateResult::kSchema, RegressBaseline::kSchema, SamplesResult::kSchema));
+  if (schema == ReconstructResult::kSchema) return ReconstructResult::from_json(doc, where);
+  throw InputError(fmt::format("{}: schema '{}' is none of {}, {}, {}, {}, {}", where, schema, CompareResult::kSchema,
+                               AblateResult::kSchema, RegressBaseline::kSchema, SamplesResult::kSchema,
+                               ReconstructResult::kSchema));
 }
 
 std::string rows_markdown(const json& rows) {
   std::string s =
-      "| method | sampler | steps | cfg | NFE | FVD | 95% CI | N | s/clip | clips/s | peak RSS MiB |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| method | sampler | steps | cfg | NFE | FVD | 95% CI | N | s/clip | clips/s | peak RSS MiB | train steps x batch | "
+      "train s |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : rows)
-    s += fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {} | {} | {:.3f} | {:.2f} | {:.0f} |\n",
+    s += fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {} | {} | {:.3f} | {:.2f} | {:.0f} | {} | {} |\n",
                      r["method"].get<std::string>(), r["sampler"].get<std::string>(), r["steps"].get<int>(),
                      cfg_text(r["cfg"]), r["nfe"].get<int64_t>(), r["fvd"].get<double>(), fmt_ci(r),
                      r["n_fake"].get<int64_t>(), r["latency_s_per_clip"].get<double>(), r["clips_per_s"].get<double>(),
-                     r["peak_rss_mib"].get<double>());
+                     r["peak_rss_mib"].get<double>(),
+                     r.contains("train_clip_steps") ? std::to_string(r["train_clip_steps"].get<int64_t>()) : "-",
+                     r.contains("train_s") ? fmt::format("{:.1f}", r["train_s"].get<double>()) : "-");
   return s;
 }
 
@@ -298,13 +316,30 @@ double logged_seconds(const fs::path& metrics) {
 }
 }  // namespace
 
-std::optional<double> train_seconds(const json& row, bool with_previous) {
+namespace {
+// A run folder's own cost: its logged step seconds, and its summary's steps x global batch
+// (run.json; OSV's stages write stage.json).
+TrainCost run_cost(const fs::path& run) {
+  TrainCost c;
+  c.seconds = logged_seconds(run / "metrics.jsonl");
+  try {
+    const auto j = json::parse(read_file(fs::exists(run / "run.json") ? run / "run.json" : run / "stage.json"));
+    c.steps = j.value("steps", int64_t{0});
+    const int64_t batch = j.contains("data_parallel") ? j["data_parallel"].value("global_batch", int64_t{1}) : 1;
+    c.clip_steps = c.steps * batch;
+  } catch (const std::exception&) {  // no run.json (a run still training), or not JSON: seconds only
+  }
+  return c;
+}
+}  // namespace
+
+std::optional<TrainCost> train_cost(const json& row, bool with_previous) {
   const auto w = row.value("weights", "");
   const auto colon = w.find(':');
   if (colon == std::string::npos) return std::nullopt;
   const fs::path run = fs::path(w.substr(colon + 1)).parent_path();
   if (!fs::exists(run / "metrics.jsonl")) return std::nullopt;
-  double total = logged_seconds(run / "metrics.jsonl");
+  TrainCost total = run_cost(run);
   // A run that continues another (OSV stage 2: its key names stage 1's run id) adds that run's.
   if (with_previous) try {
     const auto key = json::parse(read_file(run / "key.json"));
@@ -313,13 +348,26 @@ std::optional<double> train_seconds(const json& row, bool with_previous) {
       for (const auto& e : fs::directory_iterator(run.parent_path())) {
         const auto n = e.path().filename().string();
         if (n.find("stage1") != std::string::npos && n.size() > id.size() &&
-            n.compare(n.size() - id.size(), id.size(), id) == 0 && fs::exists(e.path() / "metrics.jsonl"))
-          total += logged_seconds(e.path() / "metrics.jsonl");
+            n.compare(n.size() - id.size(), id.size(), id) == 0 && fs::exists(e.path() / "metrics.jsonl")) {
+          const auto c = run_cost(e.path());
+          total.seconds += c.seconds;
+          total.steps += c.steps;
+          total.clip_steps += c.clip_steps;
+        }
       }
     }
-  } catch (const std::exception&) {  // no key.json, or not JSON: the run's own seconds
+  } catch (const std::exception&) {  // no key.json, or not JSON: the run's own cost
   }
   return total;
+}
+
+void add_train_cost(json& row, bool with_previous) {
+  if (row.contains("train_s")) return;
+  if (const auto t = train_cost(row, with_previous)) {
+    row["train_s"] = t->seconds;
+    row["train_steps"] = t->steps;
+    row["train_clip_steps"] = t->clip_steps;
+  }
 }
 
 ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, const fs::path& root) {
@@ -343,8 +391,7 @@ ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, c
       json d = doc;
       for (auto& r : d["rows"]) {
         add_videos(r);
-        if (!r.contains("train_s"))
-          if (const auto t = train_seconds(r, true)) r["train_s"] = *t;
+        add_train_cost(r, true);
       }
       in.compares.push_back(std::move(d));
     } else if (schema == AblateResult::kSchema) {

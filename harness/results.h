@@ -71,8 +71,18 @@ struct SamplesResult {
   static SamplesResult from_json(const nlohmann::json& j, const std::string& where);
 };
 
+// `osvbench reconstruct`'s results.json: one row, the VAE's reconstructions of the held-out clips
+// scored like a compare row (with `floor` and `ratio_to_floor` unless --no-floor).
+struct ReconstructResult {
+  static constexpr const char* kSchema = "osvbench.reconstruct/1";
+  nlohmann::json row = nlohmann::json::object();
+
+  nlohmann::json to_json() const;
+  static ReconstructResult from_json(const nlohmann::json& j, const std::string& where);
+};
+
 // Reads a result file of any kind above (by its schema field); InputError when it is none of them.
-using AnyResult = std::variant<CompareResult, AblateResult, RegressBaseline, SamplesResult>;
+using AnyResult = std::variant<CompareResult, AblateResult, RegressBaseline, SamplesResult, ReconstructResult>;
 AnyResult read_result(const std::filesystem::path& file);
 
 // The markdown table of compare rows (what compare and regress print).
@@ -104,12 +114,21 @@ std::vector<std::filesystem::path> write_result(const AblateResult& r, const std
                                                 const std::filesystem::path& dir, const std::string& stem,
                                                 const std::filesystem::path& runs_root);
 
-// Seconds the logged training steps of the run behind a row's weights took (the sum of its
-// metrics.jsonl step times: checkpoint writes and data encoding excluded); absent when the row's
-// weights name no run with a metrics file. With `with_previous`, a run that continues another
-// (OSV stage 2, whose key.json names stage 1's run) includes that run's seconds: the whole cost
-// of the weights (compare rows); without, the last stage's alone (ablate's convergence figures).
-std::optional<double> train_seconds(const nlohmann::json& row, bool with_previous);
+// The training cost of the run behind a row's weights: `seconds`, the sum of its metrics.jsonl step
+// times (checkpoint writes and data encoding excluded); `steps`, its run.json (or stage.json) optimiser steps
+// of the student (discriminator steps and teacher passes not counted); `clip_steps`, steps x the global
+// batch — the budget `compare` equalises between the distilled methods. Absent when the row's
+// weights name no run with a metrics file (the teacher: an asset, not a run). With
+// `with_previous`, a run that continues another (OSV stage 2, whose key.json names stage 1's run)
+// includes that run's cost: the whole cost of the weights (compare rows); without, the last stage's
+// alone (ablate's convergence figures).
+struct TrainCost {
+  double seconds = 0;
+  int64_t steps = 0, clip_steps = 0;
+};
+std::optional<TrainCost> train_cost(const nlohmann::json& row, bool with_previous);
+// Sets a row's train_s, train_steps and train_clip_steps from train_cost (unless it has train_s).
+void add_train_cost(nlohmann::json& row, bool with_previous);
 
 // The HTML report's inputs: result documents (each with the folder its relative video paths are
 // under) and the training curves of every run under `runs_root` (reports/html_report.h).

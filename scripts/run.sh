@@ -8,6 +8,9 @@
 #      UNet trained from scratch on the split (cached and resumable);
 #   3. `osvbench fvd compute` between the held-out test clips and the training clips: the FVD
 #      floor of real-vs-real data that every method's score is read against, with its CI;
+#   3b. `osvbench reconstruct`: the embedded VAE's reconstructions of the held-out clips scored the
+#      same way, next to the training-vs-held-out FVD at the same N (the quality floor every
+#      method's samples, decoded by that VAE, sit above);
 #   4. `osvbench compare --steps 1,2,8,25` of the teacher (CFG 3.0), OSV (consistency and Time
 #      Travel samplers), AnimateLCM and SF-V on the 256 held-out first frames, training the
 #      distilled methods first (cached runs): FVD with CI, counted NFE, latency, throughput, memory;
@@ -29,6 +32,8 @@ data="$(echo "$prepare_out" | sed -n 's/^data: *\(.*\) ([0-9.]* s)$/\1/p')"
 echo
 "$osvbench" fvd compute --preset small --runs "$runs" --real "$data/test" --fake "$data/train" \
   --out "$runs/fvd_real_test_vs_train.json"
+echo
+"$osvbench" reconstruct --preset small --runs "$runs" --out "$runs/reconstruct"
 echo
 "$osvbench" compare --preset small --runs "$runs" --methods teacher,osv,animatelcm,sfv --steps 1,2,8,25 \
   --samplers euler,consistency,tts --out "$runs/compare-main"

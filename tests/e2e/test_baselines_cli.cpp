@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "datasets/video_backend.h"
 #include "tests/e2e/e2e_util.h"
 
@@ -53,6 +54,11 @@ TEST(BaselinesCli, AnimateLcmAndSfvTrainCachedAndSample) {
                           "| animatelcm | consistency | 8 | none | 8 |", "| sfv | consistency | 1 | none | 1 |",
                           "| sfv | consistency | 2 | none | 2 |"})
     EXPECT_NE(out3.find(row), std::string::npos) << row << "\n" << out3;
+  // Both trained the same budget (tiny: 8 steps x batch 1), stated next to the FVD.
+  for (const auto& r : nlohmann::json::parse(read_file(dir / "cmp" / "results.json"))["rows"]) {
+    EXPECT_EQ(r["train_clip_steps"], 8) << r["method"];
+    EXPECT_GT(r["train_s"].get<double>(), 0.0) << r["method"];
+  }
   EXPECT_NE(out3.find("refused: sfv consistency 8 steps: sfv's generator was trained at 3 noise levels: 1 to 3 steps, not 8"), std::string::npos) << out3;
 
   // Released weights (animatelcm.weights): sampled without training, and the row says which they are.

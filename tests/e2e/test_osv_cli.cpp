@@ -65,6 +65,15 @@ TEST(OsvCli, TwoStagesTrainCachedAndSample) {
   EXPECT_NE(out3.find("| osv | consistency | 2 | none | 2 |"), std::string::npos) << out3;
   EXPECT_NE(out3.find("| osv | tts | 1 | none | 2 |"), std::string::npos) << out3;
   EXPECT_NE(out3.find("| osv | tts | 2 | none | 4 |"), std::string::npos) << out3;
+  // The training cost next to the FVD: both stages' student steps x the batch (1), and their seconds.
+  const auto rows = nlohmann::json::parse(read_file(dir / "cmp" / "results.json"))["rows"];
+  ASSERT_FALSE(rows.empty());
+  for (const auto& r : rows) {
+    EXPECT_EQ(r["train_steps"], 60) << r["weights"];
+    EXPECT_EQ(r["train_clip_steps"], 60) << r["weights"];
+    EXPECT_GT(r["train_s"].get<double>(), 0.0);
+  }
+  EXPECT_NE(out3.find("| 60 | "), std::string::npos) << out3;
   // Rows that cannot run are refused with the reason, the others still run.
   EXPECT_NE(out3.find("refused: osv consistency 25 steps: consistency sampling: 25 steps on a 20-point grid"),
             std::string::npos) << out3;

@@ -245,6 +245,40 @@ TEST_F(TeacherCli, CompareScoresTeacherRowsWithFvd) {
   }
 }
 
+// `reconstruct`: the VAE's reconstructions of the held-out clips scored against them, next to the
+// training-vs-held-out FVD at the same N; every reconstruction written as mp4.
+TEST_F(TeacherCli, ReconstructScoresTheVaeAgainstTheHeldOutClipsAndTheFloor) {
+  const auto out_dir = dir / "recon";
+  auto [code, out] = run("reconstruct --preset tiny --num 8 --runs " + (dir / "a").string() + knobs + " --out " +
+                         out_dir.string());
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("VAE reconstruction of 8 held-out clips: FVD "), std::string::npos) << out;
+  const auto j = nlohmann::json::parse(read_file(out_dir / "results.json"));
+  EXPECT_EQ(j["schema"], "osvbench.reconstruct/1");
+  const auto& r = j["row"];
+  EXPECT_EQ(r["n_fake"], 8);
+  EXPECT_EQ(r["n_real"], 8);
+  // The clips went through the VAE: returned unchanged they would score 0 against themselves.
+  EXPECT_GT(r["fvd"].get<double>(), 0.0);
+  EXPECT_GT(r["pixel_mse"].get<double>(), 0.0);
+  EXPECT_LT(r["pixel_mse"].get<double>(), 1.0);
+  EXPECT_TRUE(r.contains("ci"));
+  ASSERT_TRUE(r.contains("floor"));
+  EXPECT_EQ(r["floor"]["n_fake"], 8);
+  EXPECT_DOUBLE_EQ(r["ratio_to_floor"].get<double>(), r["fvd"].get<double>() / r["floor"]["fvd"].get<double>());
+  EXPECT_TRUE(r["weights"].get<std::string>().find("svd-embedded-") != std::string::npos) << r["weights"];
+  EXPECT_TRUE(r["provenance"].contains("config_hash"));
+  int mp4 = 0;
+  for (const auto& e : fs::directory_iterator(out_dir / "videos")) mp4 += e.path().extension() == ".mp4";
+  EXPECT_EQ(mp4, 8);
+  EXPECT_TRUE(fs::exists(out_dir / "videos" / "grid.png"));
+  // --no-floor skips the training clips.
+  auto [c2, o2] = run("reconstruct --preset tiny --num 8 --no-floor --runs " + (dir / "a").string() + knobs + " --out " +
+                      (dir / "recon2").string());
+  ASSERT_EQ(c2, 0) << o2;
+  EXPECT_FALSE(nlohmann::json::parse(read_file(dir / "recon2" / "results.json"))["row"].contains("floor"));
+}
+
 // The paper-scale preset on OpenVid-1M-shaped data, through the code path a GPU run takes (the svd
 // preset: bf16 autocast, OpenVid's CSV and split) with device=cpu, small clip sizes, the tiny
 // embedded SVD folder standing in for SVD-xt and the tiny detector for I3D: a CSV with OpenVid-1M's

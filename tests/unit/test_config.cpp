@@ -47,6 +47,16 @@ TEST(Config, PresetsDifferAndKeepSpecDefaults) {
   EXPECT_EQ(svd.get<long long>("disc.upsample_r"), 4);
 }
 
+// The embedded default compares the distilled methods at one training budget: as many student
+// optimiser steps (OSV: stage 1 + stage 2) at one batch (train.batch, which every method reads).
+TEST(Config, SmallPresetTrainsEveryDistilledMethodTheSameBudget) {
+  Config small = Config::resolve("small", {});
+  const auto osv = small.get<long long>("osv.stage1_iters") + small.get<long long>("osv.stage2_iters");
+  EXPECT_EQ(small.get<long long>("animatelcm.iters"), osv);
+  EXPECT_EQ(small.get<long long>("sfv.iters"), osv);
+  EXPECT_EQ(osv, 600);
+}
+
 TEST(Config, OverridesParseEveryType) {
   Config c = Config::resolve("tiny", {"sample.steps=8", "osv.lr=1e-5", "sample.cfg=false", "fvd.preprocess=center",
                                       "disc.taps=1,2,3", "osv.cfg_wmin_choices=1,1.5",

@@ -45,7 +45,7 @@ nlohmann::json to_json(const AnyResult& r) {
 
 TEST(Results, EveryDocumentedSchemaRoundTripsItsExample) {
   const auto schemas = documented_schemas();
-  ASSERT_EQ(schemas.size(), 4u) << "reports/README.md documents compare, ablate, regress-baseline and samples";
+  ASSERT_EQ(schemas.size(), 5u) << "reports/README.md documents compare, ablate, regress-baseline, samples and reconstruct";
   for (const auto& s : schemas) {
     const fs::path file = kReports / "examples" / (example_name(s) + ".json");
     ASSERT_TRUE(fs::exists(file)) << s << " has no example " << file;
