@@ -41,13 +41,14 @@ std::unique_ptr<FvdDetector> make_detector(const Config& c) {
   return make_native_i3d(weights, o);
 }
 
-std::string embedded_detector_path(const Config& c, bool force) {
+std::string embedded_detector_path(const Config& c, bool force, bool data_parallel) {
   // The embedded default: built once per setting, content-addressed under the runs folder.
   EmbeddedDetectorOptions eo;
   eo.input_size = c.get<long long>("fvd.input_size");
   eo.frames = c.get<long long>("fvd.frames");
   eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
   eo.bn_eps = c.get<double>("fvd.bn_eps");
+  eo.data_parallel = data_parallel;
   const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
                      fmt::format("i3d-embedded-v3-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
                                  eo.frames, eo.train_steps, eo.bn_eps);
@@ -99,7 +100,7 @@ void prepare_assets(const Config& c, const std::vector<std::string>& assets, boo
   if (wants("detector")) {
     timed("detector", [&] {
       if (!c.get<std::string>("fvd.weights").empty()) return "fvd.weights=" + c.get<std::string>("fvd.weights");
-      return embedded_detector_path(c, force);
+      return embedded_detector_path(c, force, /*data_parallel=*/true);  // every rank is here
     });
   }
   std::vector<std::string> svd;

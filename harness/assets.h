@@ -31,7 +31,9 @@ std::filesystem::path ensure_svd_folder(const Config& config);
 std::unique_ptr<FvdDetector> make_detector(const Config& config);
 
 // The embedded detector's weights for this config, built first if needed (or again with force).
-std::string embedded_detector_path(const Config& config, bool force = false);
+// `data_parallel`: every rank of a process group calls this together (prepare), so the build may
+// split its batches across them; elsewhere a rank may build it alone, whole.
+std::string embedded_detector_path(const Config& config, bool force = false, bool data_parallel = false);
 
 // sha256 of the weights the FVD detector of `config` loads (fvd.weights, or the embedded
 // detector's file, built if missing); computed once per file and process.

@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 #include <numbers>
 #include <vector>
 
 #include "common/log.h"
 #include "datasets/synthetic.h"
+#include "dist/dist.h"
 #include "metrics/fvd/preprocess.h"
 #include "models/weights.h"
 
@@ -85,7 +87,14 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
     weight.slice(0, 0, kNumMotionTargets).fill_(o.motion_weight);
     torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(o.lr));
     const int64_t total = o.train_steps + embedded_finetune_steps(o);
-    net->set_calibrating(true);  // batch statistics until the first recalibration below
+    // Data parallel (prepare in a process group): every rank regresses its rows of each step's
+    // global batch of o.batch clips, with batch statistics over the global batch (global_batch_norm)
+    // and the gradients averaged, so the ranks train what one process trains on the whole batch. The
+    // calibration passes run whole on every rank (no gradients: the same bits everywhere).
+    const bool split = o.data_parallel && dist::world() > 1;
+    const auto rows = split ? dist::rows_of(o.batch, "the embedded FVD detector's batch of " + std::to_string(o.batch) + " clips")
+                            : dist::Rows{0, o.batch};
+    net->set_calibrating(true, /*across_ranks=*/split);  // batch statistics until the first recalibration below
     for (int64_t step = 0; step < total; ++step) {
       double lr = o.finetune_lr;
       if (step < o.train_steps) {
@@ -104,22 +113,34 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
       std::vector<torch::Tensor> vids;
       std::vector<float> y;
-      for (int64_t i = 0; i < o.batch; ++i) {
+      for (int64_t i = rows.begin; i < rows.end; ++i) {
         auto c = synthetic_clip(to, step * o.batch + i);
         vids.push_back(c.video);
         const auto t = factor_targets(c.labels);
         y.insert(y.end(), t.begin(), t.end());
       }
       auto logits = net->forward(preprocess_videos(torch::stack(vids), FvdPreprocess::TF, o.input_size)).logits;
-      auto target = (torch::tensor(y).view({o.batch, K}) - mean) / sd;
+      auto target = (torch::tensor(y).view({rows.size(), K}) - mean) / sd;
       auto per = (logits.slice(1, 0, K) - target).pow(2).mean(0);  // [K]
       auto loss = (per * weight).sum();
       opt.zero_grad();
       loss.backward();
+      auto per_logged = per.detach();
+      if (split) {  // the ranks' mean gradient (and loss): the global batch's
+        torch::NoGradGuard ng;
+        std::vector<torch::Tensor> bucket;
+        for (auto& p : net->parameters()) {
+          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+          bucket.push_back(p.grad());
+        }
+        per_logged = per_logged.clone();
+        bucket.push_back(per_logged);
+        dist::all_reduce_mean(bucket);
+      }
       if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), o.grad_clip);
       opt.step();
       if (step % 25 == 0 || step + 1 == total) {
-        auto p = per.detach();
+        const auto& p = per_logged;
         log::info("embedded FVD detector: step {}/{}{} loss per target (1 = chance): motion {:.2f}, appearance {:.2f}",
                   step + 1, total, step < o.train_steps ? "" : " (fixed statistics)",
                   p.slice(0, 0, kNumMotionTargets).mean().item<double>(),
@@ -147,15 +168,19 @@ std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, con
   log::info("building the embedded FVD detector (I3D, {} + {} steps of factor regression on synthetic clips) -> {}",
             o.train_steps, embedded_finetune_steps(o), path.string());
   auto net = build_embedded_i3d(o);
-  save_weights(*net, path,
-               {{"detector", "i3d-embedded"},
+  std::map<std::string, std::string> meta = {{"detector", "i3d-embedded"},
                 {"seed", std::to_string(o.seed)},
                 {"input_size", std::to_string(o.input_size)},
                 {"training", fmt::format("{} steps x {} synthetic clips (seed {}), factor regression (lr {}, cosine, clip {}, motion weight {}) + {} steps at lr {} with fixed statistics",
                                          o.train_steps, o.batch, o.seed + 104729, o.lr, o.grad_clip, o.motion_weight,
                                          embedded_finetune_steps(o), o.finetune_lr)},
                 {"calibration", fmt::format("{} synthetic clips, seed {}, {} frames", o.calibration_clips, o.seed + 7919,
-                                            o.frames)}});
+                                            o.frames)}};
+  // Split across ranks: said in the file (one process's file stays as it was, bits included).
+  if (o.data_parallel && dist::world() > 1)
+    meta["data_parallel"] = fmt::format("{} ranks, {} clips each per step, global batch statistics", dist::world(),
+                                        o.batch / dist::world());
+  save_weights(*net, path, meta);
   return path;
 }
 

@@ -30,6 +30,10 @@ struct EmbeddedDetectorOptions {
   double motion_weight = 4.0;  // loss weight of the motion targets (appearance: 1)
   double finetune_lr = 1e-4;   // train_steps / 4 more steps with fixed, recalibrated BN statistics
   double bn_eps = 1e-3;
+  // In a process group: split each step's batch across the ranks (batch statistics over the global
+  // batch, gradients averaged). Only where every rank builds the detector together (prepare): a
+  // build some ranks start alone must stay whole. One process: no effect.
+  bool data_parallel = false;
 };
 
 // Steps with fixed BN statistics after the `train_steps` with batch statistics (a quarter as many).
@@ -38,7 +42,8 @@ int64_t embedded_finetune_steps(const EmbeddedDetectorOptions& o);
 // Builds the network: seeded random weights, `train_steps` of factor regression on synthetic
 // clips (batch statistics in every batch norm), embedded_finetune_steps() more with fixed statistics
 // recalibrated on the calibration clips every 25 steps, then BN statistics from one pass over
-// `calibration_clips` clips and the logits layer scaled to unit-variance outputs.
+// `calibration_clips` clips and the logits layer scaled to unit-variance outputs. With
+// `data_parallel` in a process group, each step's batch is split across the ranks (see above).
 InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o);
 
 // Builds and saves it (atomically) unless `path` exists; returns `path`.

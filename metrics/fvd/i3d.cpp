@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "dist/dist.h"
 #include "models/safetensors.h"
 #include "models/weights.h"
 
@@ -24,6 +25,73 @@ torch::Tensor pad_same(const torch::Tensor& x, const std::array<int64_t, 3>& k, 
   return F::pad(x, F::PadFuncOptions({wf, wb, hf, hb, tf, tb}));
 }
 
+// Training-mode batch norm over a global batch split evenly across the ranks (equal rows per
+// rank): the statistics are summed in float64 across the ranks, forward and backward. Inputs x
+// [B, C, ...], weight and bias [C]; the running statistics (momentum 1, as in calibration) become
+// the global batch's mean and unbiased variance.
+struct GlobalBatchNorm : torch::autograd::Function<GlobalBatchNorm> {
+  static std::vector<int64_t> reduce_dims(const torch::Tensor& x) {
+    std::vector<int64_t> d{0};
+    for (int64_t i = 2; i < x.dim(); ++i) d.push_back(i);
+    return d;
+  }
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias, torch::Tensor running_mean,
+                               torch::Tensor running_var, double eps) {
+    const auto dims = reduce_dims(x);
+    std::vector<int64_t> shape(static_cast<std::size_t>(x.dim()), 1);
+    shape[1] = x.size(1);
+    const auto x64 = x.to(torch::kFloat64);
+    auto s = x64.sum(dims), ss = x64.square().sum(dims);  // [C]
+    dist::all_reduce_mean({s, ss});                      // the mean over ranks of each rank's sums
+    const double n_local = static_cast<double>(x.numel() / std::max<int64_t>(x.size(1), 1));
+    const auto mean = s / n_local;                        // Σ_all x / N, N = n_local x world
+    const auto var = (ss / n_local - mean.square()).clamp_min(0.0);
+    const auto invstd = (var + eps).rsqrt();
+    const auto xhat = ((x64 - mean.view(shape)) * invstd.view(shape)).to(x.scalar_type());
+    {
+      const double n = n_local * dist::world();
+      running_mean.copy_(mean);
+      running_var.copy_(n > 1 ? var * (n / (n - 1)) : var);
+    }
+    ctx->save_for_backward({xhat, invstd, weight});
+    ctx->saved_data["n_local"] = n_local;
+    return xhat * weight.view(shape) + bias.view(shape);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& xhat = saved[0];
+    const auto& invstd = saved[1];
+    const auto& weight = saved[2];
+    const double n_local = ctx->saved_data["n_local"].toDouble();
+    const auto dy = grads[0];
+    const auto dims = reduce_dims(dy);
+    std::vector<int64_t> shape(static_cast<std::size_t>(dy.dim()), 1);
+    shape[1] = dy.size(1);
+    const auto dy64 = dy.to(torch::kFloat64), xhat64 = xhat.to(torch::kFloat64);
+    const auto sdy = dy64.sum(dims), sdyx = (dy64 * xhat64).sum(dims);  // this rank's, [C]
+    // γ and β: this rank's sums (the gradient all-reduce averages them like every parameter's).
+    const auto dweight = sdyx.to(weight.scalar_type()), dbias = sdy.to(weight.scalar_type());
+    auto gsdy = sdy.clone(), gsdyx = sdyx.clone();
+    dist::all_reduce_mean({gsdy, gsdyx});
+    const auto m_dy = (gsdy / n_local).view(shape), m_dyx = (gsdyx / n_local).view(shape);
+    const auto dx = ((dy64 - m_dy - xhat64 * m_dyx) * (invstd * weight.to(torch::kFloat64)).view(shape))
+                        .to(dy.scalar_type());
+    return {dx, dweight, dbias, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace i3d_detail
+
+torch::Tensor global_batch_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                torch::Tensor running_mean, torch::Tensor running_var, double eps) {
+  return i3d_detail::GlobalBatchNorm::apply(x, weight, bias, running_mean, running_var, eps);
+}
+
+namespace i3d_detail {
+using namespace torch::nn;
+
 // Batch norm with exactly the port's four tensors (no num_batches_tracked), eval mode.
 struct BatchNormImpl : Module {
   BatchNormImpl(int64_t c, double eps) : eps(eps) {
@@ -33,12 +101,15 @@ struct BatchNormImpl : Module {
     running_var = register_buffer("running_var", torch::ones({c}));
   }
   torch::Tensor forward(const torch::Tensor& x) {
+    if (calibrating && across_ranks && dist::world() > 1 && torch::GradMode::is_enabled())
+      return GlobalBatchNorm::apply(x, weight, bias, running_mean, running_var, eps);
     // Calibrating: momentum 1 sets the running statistics to this batch's.
     return torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/calibrating,
                              /*momentum=*/1.0, eps, true);
   }
   double eps;
   bool calibrating = false;
+  bool across_ranks = false;  // calibrating on a global batch split across the ranks
   torch::Tensor weight, bias, running_mean, running_var;
 };
 
@@ -141,9 +212,12 @@ I3dOutput InceptionI3dImpl::forward(const torch::Tensor& x) {
   return out;
 }
 
-void InceptionI3dImpl::set_calibrating(bool on) {
+void InceptionI3dImpl::set_calibrating(bool on, bool across_ranks) {
   for (auto& m : modules(/*include_self=*/false))
-    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) bn->calibrating = on;
+    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) {
+      bn->calibrating = on;
+      bn->across_ranks = on && across_ranks;
+    }
 }
 
 void InceptionI3dImpl::calibrate(const torch::Tensor& x) {

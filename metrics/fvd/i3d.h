@@ -29,6 +29,13 @@ namespace i3d_detail {
 struct Unit3DImpl;
 }
 
+// Training-mode batch norm whose statistics are a process group's global batch (each rank holding
+// an equal share): forward sums Σx and Σx² across the ranks in float64, backward Σdy and Σdy·x̂ (as
+// torch's SyncBatchNorm). x [B, C, ...], weight and bias [C]; sets the running statistics to the
+// global batch's mean and unbiased variance. One process: torch::batch_norm(training, momentum 1).
+torch::Tensor global_batch_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                torch::Tensor running_mean, torch::Tensor running_var, double eps);
+
 class InceptionI3dImpl : public torch::nn::Module {
  public:
   explicit InceptionI3dImpl(I3dConfig config = {});
@@ -37,8 +44,13 @@ class InceptionI3dImpl : public torch::nn::Module {
   // One forward pass in which every batch norm replaces its running statistics by the
   // statistics of its input batch (BN calibration of randomly initialised weights).
   void calibrate(const torch::Tensor& x);
-  // Batch norms use (and store) batch statistics while on: for training from scratch.
-  void set_calibrating(bool on);
+  // Batch norms use (and store) batch statistics while on: for training from scratch. With
+  // `across_ranks` in a process group whose ranks each hold a share of one global batch, the
+  // statistics are the global batch's (forward: Σx and Σx² summed over the ranks; backward: Σdy and
+  // Σdy·x̂ likewise, as torch's SyncBatchNorm), so the ranks train what one process would on the
+  // whole batch; every rank must then run the same forwards and backwards in the same order. One
+  // process, or without it: torch's batch_norm, unchanged.
+  void set_calibrating(bool on, bool across_ranks = false);
   const I3dConfig& config() const { return config_; }
 
  private:

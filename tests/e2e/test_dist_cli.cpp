@@ -4,6 +4,8 @@
 //   - one rank killed mid-training: torchrun restarts the group, which resumes from rank 0's
 //     checkpoint to the same curve;
 //   - OSV's two stages (student and discriminator) over 2 ranks train as 1 process;
+//   - the embedded FVD detector's batch norms over 2 ranks are the global batch's (forward,
+//     backward, running statistics), and prepare's split detector logs one process's first losses;
 //   - a NaN gradient on one rank makes every rank skip the step (and ranks that do not agree are caught);
 //   - `fvd stats` over 2 ranks writes the statistics 1 process writes, bit for bit;
 //   - `compare` over 2 ranks (clips split, features gathered) measures 1 process's FVD, bit for bit.
@@ -17,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -27,6 +30,7 @@
 #include "common/sha256.h"
 #include "dist/dist.h"
 #include "datasets/video_backend.h"
+#include "metrics/fvd/i3d.h"
 #include "models/safetensors.h"
 #include "tests/e2e/e2e_util.h"
 
@@ -162,6 +166,46 @@ TEST_F(DistCli, TwoRanksTrainTheTeacherAsOneProcessWithTheSameGlobalBatch) {
                                two / "unet" / "diffusion_pytorch_model.safetensors"),
               0.0);
   }
+}
+
+TEST_F(DistCli, TwoRanksTrainTheEmbeddedDetectorAsOneProcessWithGlobalBatchStatistics) {
+  // prepare splits the detector's batches of 16 clips (8 per rank); its batch norms take the global
+  // batch's statistics (Σx, Σx² summed across the ranks; Σdy, Σdy·x̂ in the backward).
+  fs::remove_all(root());
+  const std::string args = "prepare --preset tiny --only data,detector fvd.embedded_train_steps=12 --runs ";
+  auto [c1, o1] = run(args + (root() / "one").string() + " run.threads=1");  // the ranks' thread count
+  ASSERT_EQ(c1, 0) << o1;
+  auto [c2, o2] = shell(torchrun(2, args + (root() / "two").string()));
+  ASSERT_EQ(c2, 0) << o2;
+  const auto file = [](const fs::path& runs) {
+    for (const auto& e : fs::directory_iterator(runs / "assets"))
+      if (e.path().filename().string().rfind("i3d-embedded-", 0) == 0) return e.path();
+    return fs::path();
+  };
+  const auto a = file(root() / "one"), b = file(root() / "two");
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(a.filename(), b.filename()) << "the asset's key must not depend on the world size";
+  const auto meta = SafetensorsFile::open(b).metadata();
+  ASSERT_TRUE(meta.count("data_parallel")) << "the 2-rank detector does not say it was split";
+  EXPECT_EQ(meta.at("data_parallel"), "2 ranks, 8 clips each per step, global batch statistics");
+  EXPECT_FALSE(SafetensorsFile::open(a).metadata().count("data_parallel"));
+  // The first logged losses (step 1, before any update) are the global batch's, with the global
+  // batch's statistics in every batch norm: one process's, at 2 decimals. Each rank normalising by
+  // its own half's statistics instead logged "motion 1.22, appearance 1.12" against 1.19 and 1.18.
+  auto first_loss = [](const std::string& out) {
+    const auto at = out.find("embedded FVD detector: step 1/");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  ASSERT_FALSE(first_loss(o1).empty()) << o1;
+  EXPECT_EQ(first_loss(o1), first_loss(o2));
+  // The weights end apart by what 15 steps of this training make of rounding differences, not by a
+  // split: one process with 2 threads instead of 1 ends 5.5e-2 (relative L2) from it, the 2 ranks
+  // 6.1e-2 (per-rank statistics: 7.6e-2). So the weights' bound only says the run did not diverge;
+  // the exactness of the split (outputs, running statistics and gradients of the global batch norm
+  // across 2 ranks, to 1e-5) is DistCli.GlobalBatchNormAcrossTwoRanksIsOneProcesssBatchNorm's.
+  const double d = weights_distance(a, b);
+  std::cout << "detector, 2 ranks vs 1 process, relative L2: " << d << "\n";
+  EXPECT_LT(d, 0.2);
 }
 
 TEST_F(DistCli, TwoRanksTrainOsvStage2AsOneProcessWithTheSameGlobalBatch) {
@@ -365,6 +409,51 @@ TEST(DistCollectives, DISABLED_UnderTorchrun) {
   }
   dist::rethrow_on_every_rank(nullptr);  // nobody failed: nobody throws, and the ranks are still in step
   EXPECT_EQ(dist::all_gather(std::to_string(rank)), (std::vector<std::string>{"0", "1"}));
+}
+
+// The embedded detector's batch norm over 2 ranks holding 4 rows each of one 8-row batch: what one
+// process's batch norm computes on all 8 rows — outputs, running statistics, and gradients (the
+// input's for a mean-over-rows loss, scaled by the world size as each rank's local loss is; the
+// weight's and bias's once averaged over the ranks, as the training loop does).
+TEST(DistCollectives, DISABLED_GlobalBatchNormUnderTorchrun) {
+  ASSERT_EQ(dist::world(), 2) << "run by DistCli.GlobalBatchNormAcrossTwoRanksIsOneProcesssBatchNorm under torchrun";
+  const int rank = dist::rank();
+  torch::manual_seed(7);  // the same global batch on every rank
+  const auto X = torch::randn({8, 5, 3, 4, 4}) * 2 + 0.5, up = torch::randn({8, 5, 3, 4, 4});
+  const auto W = torch::rand({5}) + 0.5, B = torch::randn({5});
+  auto x1 = X.clone().requires_grad_(), w1 = W.clone().requires_grad_(), b1 = B.clone().requires_grad_();
+  auto rm1 = torch::zeros({5}), rv1 = torch::ones({5});
+  const auto y1 = torch::batch_norm(x1, w1, b1, rm1, rv1, true, 1.0, 1e-3, false);
+  const auto g1 = torch::autograd::grad({(y1 * up).sum() / 8}, {x1, w1, b1});
+  const auto mine = [&](const torch::Tensor& t) { return t.slice(0, 4 * rank, 4 * rank + 4); };
+  auto x = mine(X).clone().requires_grad_(), w = W.clone().requires_grad_(), b = B.clone().requires_grad_();
+  auto rm = torch::zeros({5}), rv = torch::ones({5});
+  const auto y = global_batch_norm(x, w, b, rm, rv, 1e-3);
+  const auto g = torch::autograd::grad({(y * mine(up)).sum() / 4}, {x, w, b});
+  auto gw = g[1].clone(), gb = g[2].clone();
+  dist::all_reduce_mean({gw, gb});
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+  };
+  EXPECT_LT(rel(y, mine(y1)), 1e-5);
+  EXPECT_LT(rel(rm, rm1), 1e-5);
+  EXPECT_LT(rel(rv, rv1), 1e-5);
+  EXPECT_LT(rel(g[0], 2 * mine(g1[0])), 1e-5);
+  EXPECT_LT(rel(gw, g1[1]), 1e-5);
+  EXPECT_LT(rel(gb, g1[2]), 1e-5);
+  // A batch norm of this rank's rows alone (the bug this replaces) is far outside those bounds.
+  auto rm0 = torch::zeros({5}), rv0 = torch::ones({5});
+  EXPECT_GT(rel(torch::batch_norm(mine(X), W, B, rm0, rv0, true, 1.0, 1e-3, false), mine(y1)), 1e-2);
+}
+
+TEST_F(DistCli, GlobalBatchNormAcrossTwoRanksIsOneProcesssBatchNorm) {
+  const auto self = fs::read_symlink("/proc/self/exe").string();
+  auto [c, o] = shell(fmt::format("{} --standalone --nproc-per-node 2 --no-python {} "
+                                  "--gtest_filter=DistCollectives.DISABLED_GlobalBatchNormUnderTorchrun "
+                                  "--gtest_also_run_disabled_tests",
+                                  OSVBENCH_TORCHRUN, self));
+  EXPECT_EQ(c, 0) << o;
+  EXPECT_NE(o.find("[  PASSED  ] 1 test"), std::string::npos) << o;
 }
 
 TEST_F(DistCli, CollectivesAcrossDtypesBucketsAndFailures) {

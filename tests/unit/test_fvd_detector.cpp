@@ -11,6 +11,7 @@
 
 #include "common/errors.h"
 #include "metrics/fvd/detector.h"
+#include "metrics/fvd/i3d.h"
 
 namespace osv {
 namespace {
@@ -68,5 +69,34 @@ def forward(self, x, rescale: bool, resize: bool, features: bool):
   fs::remove_all(two_flags.parent_path());
 }
 
+}  // namespace
+}  // namespace osv
+
+namespace osv {
+namespace {
+// The embedded detector's batch norm over a process group's global batch, in one process (the
+// all-reduce is the identity there): torch's training-mode batch norm, forward and backward, and
+// the running statistics momentum 1 gives. The 2-rank case is the dist test's.
+TEST(FvdDetector, GlobalBatchNormIsTorchsBatchNormInOneProcess) {
+  torch::manual_seed(3);
+  const auto x = (torch::randn({4, 5, 3, 6, 6}, torch::kFloat32) * 2 + 0.5).requires_grad_();
+  const auto w = (torch::rand({5}) + 0.5).requires_grad_(), b = torch::randn({5}).requires_grad_();
+  const auto up = torch::randn({4, 5, 3, 6, 6});
+  auto rm = torch::zeros({5}), rv = torch::ones({5});
+  auto y = global_batch_norm(x, w, b, rm, rv, 1e-3);
+  auto [gx, gw, gb] = [&] {
+    auto g = torch::autograd::grad({(y * up).sum()}, {x, w, b});
+    return std::tuple{g[0], g[1], g[2]};
+  }();
+  auto rm2 = torch::zeros({5}), rv2 = torch::ones({5});
+  auto y2 = torch::batch_norm(x, w, b, rm2, rv2, /*training=*/true, /*momentum=*/1.0, 1e-3, false);
+  auto g2 = torch::autograd::grad({(y2 * up).sum()}, {x, w, b});
+  EXPECT_LT((y - y2).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((gx - g2[0]).abs().max().item<double>() / g2[0].abs().max().item<double>(), 1e-5);
+  EXPECT_LT((gw - g2[1]).abs().max().item<double>() / g2[1].abs().max().item<double>(), 1e-5);
+  EXPECT_LT((gb - g2[2]).abs().max().item<double>() / g2[2].abs().max().item<double>(), 1e-5);
+  EXPECT_LT((rm - rm2).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((rv - rv2).abs().max().item<double>(), 1e-4);
+}
 }  // namespace
 }  // namespace osv
