@@ -1,5 +1,7 @@
 #include "harness/assets.h"
 
+#include "dist/dist.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include "common/sha256.h"
 #include "datasets/clip_set.h"
 #include "datasets/synthetic.h"
+#include "dist/dist.h"
 #include "methods/osv/osv.h"
 #include "methods/svd/embedded.h"
 #include "metrics/fvd/detector.h"
@@ -52,6 +55,20 @@ std::string embedded_detector_path(const Config& c, bool force, bool data_parall
   const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
                      fmt::format("i3d-embedded-v3-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
                                  eo.frames, eo.train_steps, eo.bn_eps);
+  if (data_parallel && dist::world() > 1) {
+    // The ranks build together (a split build's collectives): rank 0 decides under the lock whether
+    // the file is there and tells the others (ranks that looked for themselves could decide
+    // differently while another process finishes it, and hang in different collectives); they build
+    // together, rank 0 writes it, and every rank waits for the file.
+    DirLock lock(p.parent_path() / ".detector.lock", "training the embedded FVD detector");  // rank 0's
+    const bool build = dist::all_gather(force || !fs::exists(p) ? "1" : "0").front() == "1";
+    if (build) {
+      if (force && dist::is_main()) fs::remove(p);
+      build_embedded_i3d_to(p, eo, /*write=*/dist::is_main());
+    }
+    dist::barrier("embedded detector " + p.filename().string());
+    return p.string();
+  }
   if (!force && fs::exists(p)) return p.string();
   DirLock lock(p.parent_path() / ".detector.lock", "training the embedded FVD detector");
   if (force) fs::remove(p);

@@ -354,7 +354,8 @@ nlohmann::json Evaluator::run_reconstruction(const Config& c, const fs::path& vi
       rec = pipe_->decode(pipe_->encode_video(b));
     }
     vae_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    mse += (rec.to(torch::kFloat64) - b.to(torch::kFloat64)).div(255.0).pow(2).mean({1, 2, 3, 4}).sum().item<double>();
+    for (int64_t i = 0; i < rec.size(0); ++i)  // per clip: a float copy of one clip, not of the batch
+      mse += (rec[i].to(torch::kFloat32) - b[i].to(torch::kFloat32)).div(255.0f).pow(2).mean().item<double>();
     for (int64_t i = 0; i < rec.size(0) && !videos_dir.empty(); ++i)
       write_video(videos_dir / fmt::format("{:05d}.mp4", seen + i), rec[i], fps);
     if (seen < 8) shown.push_back(torch::cat({b, rec}, 4).slice(0, 0, std::min<int64_t>(rec.size(0), 8 - seen)));

@@ -100,7 +100,8 @@ class Evaluator {
   nlohmann::json run_row(const Config& config, const std::filesystem::path& videos_dir = {});
   // The VAE's reconstructions of the first sample.num_samples held-out clips (every frame encoded to
   // its latent's mode and decoded, as every method's samples are decoded), scored like a row against
-  // the same real statistics: the quality floor that no method decoding through this VAE can beat.
+  // the same real statistics: how far the decoder alone moves the clips' distribution (a reference
+  // for the rows, not a bound: FVD compares distributions, and these are the real set's own clips).
   // With `with_floor`, also the FVD of as many training clips against the real statistics (the
   // real-vs-real floor at the same N; FVD is biased by N, so the ratio compares like with like).
   // Every reconstruction is written to `videos_dir` (mp4, the harness's encoding) when given.

@@ -1,5 +1,5 @@
 // `osvbench reconstruct`: the VAE's reconstructions of the held-out clips scored with FVD against
-// them (the quality floor every method's samples, decoded by the same VAE, sit above), next to the
+// them (how far the decoder alone, which decodes every method's samples, moves them), next to the
 // real-vs-real floor at the same N. Writes the reconstructions (mp4) and results.json
 // (osvbench.reconstruct/1).
 #include <CLI/CLI.hpp>
@@ -62,7 +62,7 @@ void add_reconstruct_command(CLI::App& app, CommandSet& set) {
   auto a = std::make_shared<ReconstructArgs>();
   auto* sub = app.add_subcommand(
       "reconstruct",
-      "FVD of the VAE's reconstructions of the held-out clips (the floor every method decoded by it sits above), "
+      "FVD of the VAE's reconstructions of the held-out clips (what the decoder alone costs every method), "
       "next to the real-vs-real floor at the same N");
   add_common(sub, a->c);
   sub->add_option("--num", a->num, "held-out clips to reconstruct (config sample.num_samples)");

@@ -324,9 +324,12 @@ TrainCost run_cost(const fs::path& run) {
   c.seconds = logged_seconds(run / "metrics.jsonl");
   try {
     const auto j = json::parse(read_file(fs::exists(run / "run.json") ? run / "run.json" : run / "stage.json"));
-    c.steps = j.value("steps", int64_t{0});
-    const int64_t batch = j.contains("data_parallel") ? j["data_parallel"].value("global_batch", int64_t{1}) : 1;
-    c.clip_steps = c.steps * batch;
+    if (j.contains("steps")) {
+      c.steps = j["steps"].get<int64_t>();
+      const int64_t batch = j.contains("data_parallel") ? j["data_parallel"].value("global_batch", int64_t{1}) : 1;
+      c.clip_steps = c.steps * batch;
+      c.has_steps = true;
+    }
   } catch (const std::exception&) {  // no run.json (a run still training), or not JSON: seconds only
   }
   return c;
@@ -353,6 +356,7 @@ std::optional<TrainCost> train_cost(const json& row, bool with_previous) {
           total.seconds += c.seconds;
           total.steps += c.steps;
           total.clip_steps += c.clip_steps;
+          total.has_steps = total.has_steps && c.has_steps;
         }
       }
     }
@@ -365,8 +369,10 @@ void add_train_cost(json& row, bool with_previous) {
   if (row.contains("train_s")) return;
   if (const auto t = train_cost(row, with_previous)) {
     row["train_s"] = t->seconds;
-    row["train_steps"] = t->steps;
-    row["train_clip_steps"] = t->clip_steps;
+    if (t->has_steps) {  // unknown (not 0) where a run's summary is missing
+      row["train_steps"] = t->steps;
+      row["train_clip_steps"] = t->clip_steps;
+    }
   }
 }
 

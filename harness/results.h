@@ -125,6 +125,7 @@ std::vector<std::filesystem::path> write_result(const AblateResult& r, const std
 struct TrainCost {
   double seconds = 0;
   int64_t steps = 0, clip_steps = 0;
+  bool has_steps = false;  // every run's summary stated its steps
 };
 std::optional<TrainCost> train_cost(const nlohmann::json& row, bool with_previous);
 // Sets a row's train_s, train_steps and train_clip_steps from train_cost (unless it has train_s).

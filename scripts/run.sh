@@ -9,8 +9,8 @@
 #   3. `osvbench fvd compute` between the held-out test clips and the training clips: the FVD
 #      floor of real-vs-real data that every method's score is read against, with its CI;
 #   3b. `osvbench reconstruct`: the embedded VAE's reconstructions of the held-out clips scored the
-#      same way, next to the training-vs-held-out FVD at the same N (the quality floor every
-#      method's samples, decoded by that VAE, sit above);
+#      same way, next to the training-vs-held-out FVD at the same N (what the decoder alone,
+#      which decodes every method's samples, costs);
 #   4. `osvbench compare --steps 1,2,8,25` of the teacher (CFG 3.0), OSV (consistency and Time
 #      Travel samplers), AnimateLCM and SF-V on the 256 held-out first frames, training the
 #      distilled methods first (cached runs): FVD with CI, counted NFE, latency, throughput, memory;

@@ -91,7 +91,7 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
     // global batch of o.batch clips, with batch statistics over the global batch (global_batch_norm)
     // and the gradients averaged, so the ranks train what one process trains on the whole batch. The
     // calibration passes run whole on every rank (no gradients: the same bits everywhere).
-    const bool split = o.data_parallel && dist::world() > 1;
+    const bool split = embedded_i3d_splits(o);
     const auto rows = split ? dist::rows_of(o.batch, "the embedded FVD detector's batch of " + std::to_string(o.batch) + " clips")
                             : dist::Rows{0, o.batch};
     net->set_calibrating(true, /*across_ranks=*/split);  // batch statistics until the first recalibration below
@@ -163,8 +163,20 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
   return net;
 }
 
+bool embedded_i3d_splits(const EmbeddedDetectorOptions& o) {
+  return o.data_parallel && dist::world() > 1 && o.batch % dist::world() == 0;
+}
+
 std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, const EmbeddedDetectorOptions& o) {
   if (std::filesystem::exists(path)) return path;
+  build_embedded_i3d_to(path, o, true);
+  return path;
+}
+
+void build_embedded_i3d_to(const std::filesystem::path& path, const EmbeddedDetectorOptions& o, bool write) {
+  if (o.data_parallel && dist::world() > 1 && !embedded_i3d_splits(o))
+    log::warn("the embedded FVD detector's batch of {} clips does not split over {} ranks: every rank builds it whole",
+              o.batch, dist::world());
   log::info("building the embedded FVD detector (I3D, {} + {} steps of factor regression on synthetic clips) -> {}",
             o.train_steps, embedded_finetune_steps(o), path.string());
   auto net = build_embedded_i3d(o);
@@ -177,11 +189,10 @@ std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, con
                 {"calibration", fmt::format("{} synthetic clips, seed {}, {} frames", o.calibration_clips, o.seed + 7919,
                                             o.frames)}};
   // Split across ranks: said in the file (one process's file stays as it was, bits included).
-  if (o.data_parallel && dist::world() > 1)
+  if (embedded_i3d_splits(o))
     meta["data_parallel"] = fmt::format("{} ranks, {} clips each per step, global batch statistics", dist::world(),
                                         o.batch / dist::world());
-  save_weights(*net, path, meta);
-  return path;
+  if (write) save_weights(*net, path, meta);
 }
 
 }  // namespace osv

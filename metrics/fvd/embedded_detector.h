@@ -48,5 +48,11 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o);
 
 // Builds and saves it (atomically) unless `path` exists; returns `path`.
 std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, const EmbeddedDetectorOptions& o);
+// Builds it and, with `write`, saves it to `path` (atomically). A split build (embedded_i3d_splits)
+// is a collective: every rank calls this together, and one of them writes.
+void build_embedded_i3d_to(const std::filesystem::path& path, const EmbeddedDetectorOptions& o, bool write);
+// Whether a build splits its batches across the process group's ranks: data_parallel, more than one
+// rank, and the batch a multiple of the world size (else every rank builds it whole, with a warning).
+bool embedded_i3d_splits(const EmbeddedDetectorOptions& o);
 
 }  // namespace osv
