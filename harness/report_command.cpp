@@ -1,5 +1,6 @@
 // `osvbench report`: one self-contained HTML file (or its inputs as JSON) of finished compare and
-// ablate results — every compare-*/ and ablate-*/ folder under the runs folder by default.
+// ablate results and of the VAE's reconstruction floor — every compare-*/, ablate-*/ and
+// reconstruct*/ folder under the runs folder by default.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -30,7 +31,9 @@ fs::path write_report(const Config& cfg, const std::vector<std::string>& inputs,
     std::vector<fs::path> dirs;
     for (const auto& e : fs::directory_iterator(root)) {
       const auto n = e.path().filename().string();
-      if (e.is_directory() && (n.rfind("compare-", 0) == 0 || n.rfind("ablate-", 0) == 0)) dirs.push_back(e.path());
+      if (e.is_directory() && (n.rfind("compare-", 0) == 0 || n.rfind("ablate-", 0) == 0 || n == "reconstruct" ||
+                               n.rfind("reconstruct-", 0) == 0))
+        dirs.push_back(e.path());
     }
     std::sort(dirs.begin(), dirs.end());
     for (const auto& d : dirs) add_dir(d);
@@ -49,7 +52,10 @@ fs::path write_report(const Config& cfg, const std::vector<std::string>& inputs,
     const auto any = read_result(f);
     if (const auto* c = std::get_if<CompareResult>(&any)) docs.emplace_back(c->to_json(), f.parent_path());
     else if (const auto* a = std::get_if<AblateResult>(&any)) docs.emplace_back(a->to_json(), f.parent_path());
-    else throw InputError(fmt::format("{}: neither {} nor {}", f.string(), CompareResult::kSchema, AblateResult::kSchema));
+    else if (const auto* r = std::get_if<ReconstructResult>(&any)) docs.emplace_back(r->to_json(), f.parent_path());
+    else
+      throw InputError(fmt::format("{}: none of {}, {}, {}", f.string(), CompareResult::kSchema, AblateResult::kSchema,
+                                   ReconstructResult::kSchema));
   }
   const fs::path out = out_arg.empty() ? root / "report.html" : fs::path(out_arg);
   if (out.has_parent_path()) fs::create_directories(out.parent_path());
@@ -69,8 +75,8 @@ void add_report_command(CLI::App& app, CommandSet& set) {
   auto* sub = app.add_subcommand(
       "report", "Write one self-contained HTML report of finished compare/ablate runs (default: all under --runs)");
   sub->add_option("--results", a->inputs,
-                  "compare results.json / ablate.json files or their folders (default: every compare-*/, "
-                  "ablate-*/ under the runs folder)");
+                  "compare/reconstruct results.json or ablate.json files or their folders (default: every "
+                  "compare-*/, ablate-*/, reconstruct*/ under the runs folder)");
   add_common(sub, a->c);
   sub->add_option("--out", a->out, "report file (.html)");
   set.add(sub, [a]() -> int {

@@ -403,6 +403,13 @@ ReportInputs report_inputs(const std::vector<std::pair<json, fs::path>>& docs, c
     } else if (schema == AblateResult::kSchema) {
       for (const auto& m : doc.value("measured", json::array())) add_videos(m.at("result"));
       in.ablations.push_back(doc);
+    } else if (schema == ReconstructResult::kSchema) {
+      // Its mp4s are the held-out clips 0, 1, ... through the VAE: the same first frames, in the same
+      // order, as every row's samples, so they join the samples as one more column.
+      json r = doc.at("row");
+      if (!r.contains("videos") && !dir.empty() && fs::is_directory(dir / "videos")) r["videos"] = (dir / "videos").string();
+      add_videos(r);
+      in.reconstructions.push_back(doc);
     }
   }
   // Training curves of every run in the folder: methods' runs and the embedded models.

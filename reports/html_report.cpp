@@ -390,6 +390,36 @@ std::string render_html_report(const ReportInputs& in) {
                      "the row's).</p>\n",
                      claims, reproduced);
   }
+  // The floors every row is read against: the VAE's reconstructions of the held-out clips (every
+  // sample is decoded by the same VAE) and the training clips against the held-out ones, at the same N.
+  if (!in.reconstructions.empty()) {
+    h += "<h2 id=\"floors\">Floors</h2>\n<p class=\"note\">What the data and the decoder alone score: the held-out "
+         "clips through the VAE (encoded to their latents' mode and decoded, as every method's samples are) against "
+         "the same real statistics as the rows, and as many training clips against the held-out ones (real against "
+         "real). Both are references, not bounds: the reconstructions are the real set's own clips.</p>\n"
+         "<table id=\"floors\"><thead><tr><th class=\"l\">what</th><th>FVD</th><th>95% CI</th><th>N</th>"
+         "<th>pixel MSE</th><th>reconstruction / real-vs-real</th><th>s/clip</th></tr></thead><tbody>\n";
+    auto ci_text = [](const nlohmann::json& r) {
+      return r.contains("ci") && r["ci"].contains("low")
+                 ? fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>())
+                 : std::string("-");
+    };
+    for (const auto& doc : in.reconstructions) {
+      const auto& r = doc.at("row");
+      h += fmt::format("<tr><td class=\"l\">VAE reconstructions of the held-out clips</td><td>{}</td><td>{}</td>"
+                       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                       num(r, "fvd"), ci_text(r), num(r, "n_fake", "{:.0f}"), num(r, "pixel_mse", "{:.5f}"),
+                       num(r, "ratio_to_floor"), num(r, "latency_s_per_clip", "{:.3f}"));
+      if (r.contains("floor") && r["floor"].is_object())
+        h += fmt::format("<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>-</td><td>-</td><td>-</td></tr>\n",
+                         html_escape(r["floor"].value("what", "training clips vs the held-out clips")),
+                         num(r["floor"], "fvd"), ci_text(r["floor"]), num(r["floor"], "n_fake", "{:.0f}"));
+    }
+    h += "</tbody></table>\n";
+    for (const auto& doc : in.reconstructions)
+      h += "<details><summary>Provenance of the reconstruction</summary><pre>" +
+           html_escape(doc.at("row").value("provenance", nlohmann::json::object()).dump(2)) + "</pre></details>\n";
+  }
   // FVD is biased by N: rows of different N are not compared (one front and chart per N).
   std::map<long long, nlohmann::json> by_n;
   for (const auto& r : all_rows)

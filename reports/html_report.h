@@ -16,6 +16,7 @@ struct ReportInputs {
   std::string title = "osvbench report";
   std::vector<nlohmann::json> compares;  // osvbench.compare/1 documents
   std::vector<nlohmann::json> ablations;  // osvbench.ablate/1 documents
+  std::vector<nlohmann::json> reconstructions;  // osvbench.reconstruct/1 documents (the floors)
   // Training curves: run name -> (step, loss) points.
   std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> curves;
   // Sample videos per compare row key ("method sampler steps cfg"): mp4 bytes, same first frames

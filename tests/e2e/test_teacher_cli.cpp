@@ -277,6 +277,15 @@ TEST_F(TeacherCli, ReconstructScoresTheVaeAgainstTheHeldOutClipsAndTheFloor) {
                       (dir / "recon2").string());
   ASSERT_EQ(c2, 0) << o2;
   EXPECT_FALSE(nlohmann::json::parse(read_file(dir / "recon2" / "results.json"))["row"].contains("floor"));
+  // The report shows it: the floors table, and the reconstructions as one more column of samples.
+  auto [c3, o3] = run("report --preset tiny --runs " + (dir / "a").string() + " --results " + out_dir.string() +
+                      " --out " + (dir / "report.html").string());
+  ASSERT_EQ(c3, 0) << o3;
+  const auto html = read_file(dir / "report.html");
+  EXPECT_NE(html.find("<table id=\"floors\">"), std::string::npos);
+  EXPECT_NE(html.find("training clips vs the held-out clips"), std::string::npos);
+  EXPECT_NE(html.find("vae reconstruction 0 cfg none"), std::string::npos);
+  EXPECT_NE(html.find("data:video/mp4;base64,"), std::string::npos);
 }
 
 // The paper-scale preset on OpenVid-1M-shaped data, through the code path a GPU run takes (the svd

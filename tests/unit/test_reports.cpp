@@ -363,5 +363,27 @@ TEST(RowCache, ReplacedWeightsAreMeasuredAgain) {
   fs::remove_all(dir);
 }
 
+TEST(Report, FloorsShowTheReconstructionAndTheRealVsRealFvd) {
+  ReportInputs in;
+  nlohmann::json r = row("vae", 52.29, 41.47, 63.26, 0);
+  r["sampler"] = "reconstruction";
+  r["pixel_mse"] = 0.0078;
+  r["ratio_to_floor"] = 10.07;
+  r["floor"] = {{"what", "training clips vs the held-out clips"}, {"fvd", 5.19}, {"n_fake", 256},
+                {"ci", {{"low", -0.37}, {"high", 8.66}}}};
+  in.reconstructions.push_back({{"schema", "osvbench.reconstruct/1"}, {"row", r}});
+  const auto html = render_html_report(in);
+  const auto p = html.find("<table id=\"floors\">");
+  ASSERT_NE(p, std::string::npos) << html;
+  const auto table = html.substr(p, html.find("</table>", p) - p);
+  EXPECT_NE(table.find("<td>52.29</td><td>[41.47, 63.26]</td>"), std::string::npos) << table;
+  EXPECT_NE(table.find("<td>0.00780</td><td>10.07</td>"), std::string::npos) << table;
+  EXPECT_NE(table.find("training clips vs the held-out clips</td><td>5.19</td><td>[-0.37, 8.66]</td><td>256</td>"),
+            std::string::npos)
+      << table;
+  // Without a reconstruction there is no floors section.
+  EXPECT_EQ(render_html_report(ReportInputs{}).find("id=\"floors\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace osv
