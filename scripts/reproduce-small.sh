@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Regenerates the results snapshot of the embedded default (the `small` preset, CPU) into
+# reports/small/ (or $2): the main job (scripts/run.sh: prepare, the real-vs-real FVD, the VAE's
+# reconstruction floor, `compare --steps 1,2,8,25` of all four methods and every sampler, Table 1),
+# then every ablation table (`ablate --table all`: 1, 2a-2h, fidelity, fig1, fig3, fig5), the HTML
+# report of all of it, and a headless-Chromium screenshot of the report when chromium is there.
+#
+#   bash scripts/reproduce-small.sh [runs folder, default runs] [snapshot folder, default reports/small]
+#
+# Every stage is cached and resumable in the runs folder (a killed run picks up where it stopped;
+# a second run measures nothing again). On 2 CPU cores the whole of it is many hours: most of it
+# is the trainings of the ablation rows (every row that changes a training knob trains its own
+# student). The snapshot holds only files osvbench wrote: results.{json,md} of the comparison,
+# ablate.{json,md} per table, the reconstruction's and the real-vs-real FVD's JSON, report.html.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs="${1:-runs}"
+snap="${2:-reports/small}"
+bash scripts/run.sh "$runs"
+source scripts/env.sh
+osvbench=build/default/harness/osvbench
+echo
+"$osvbench" ablate --preset small --runs "$runs" --table all --format md,json
+echo
+mkdir -p "$snap"
+"$osvbench" report --preset small --runs "$runs" --out "$snap/report.html"
+cp "$runs/compare-main/results.json" "$snap/compare.json"
+cp "$runs/compare-main/results.md" "$snap/compare.md"
+cp "$runs/reconstruct/results.json" "$snap/reconstruct.json"
+cp "$runs/fvd_real_test_vs_train.json" "$snap/fvd_real_test_vs_train.json"
+for d in "$runs"/ablate-*/; do
+  [ -f "$d/ablate.json" ] || continue
+  # ablate-<table>-<config hash>/: one file pair per table, named by the table.
+  t="$(basename "$d")"
+  t="${t#ablate-}"
+  t="${t%-*}"
+  cp "$d/ablate.json" "$snap/ablate-$t.json"
+  [ -f "$d/ablate.md" ] && cp "$d/ablate.md" "$snap/ablate-$t.md"
+done
+if command -v chromium >/dev/null 2>&1; then
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1300,1600 \
+    --screenshot="$PWD/$snap/report.png" "file://$PWD/$snap/report.html" >/dev/null 2>&1 ||
+    echo "warning: the screenshot of the report failed (the report itself is written)" >&2
+fi
+echo "snapshot: $snap"
