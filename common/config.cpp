@@ -97,6 +97,10 @@ std::vector<KeySpec> build_schema() {
                 "VAE latent scaling factor; 0 = the VAE config's (SVD: 0.18215, SPEC §1)", {}, 0.0));
   s.push_back(K("model.embedded", T::String, "small", "size of the embedded models prepare trains (model.path empty)",
                 {"tiny", "small"}));
+  s.push_back(K("model.embedded_latent_channels", T::Int, 4,
+                "latent channels of the embedded VAE (and the UNet's in/out channels): 4 [default] is SVD's; "
+                "more keep more of a 64x64 frame at the same 8x8 latent grid",
+                {}, 1));
   // --- EDM / SVD preconditioning (SPEC §1) ---
   s.push_back(K("edm.sigma_min", T::Float, 0.002, "smallest noise level", {}, 0.0));
   s.push_back(K("edm.sigma_max", T::Float, 700.0, "largest noise level", {}, 0.0));

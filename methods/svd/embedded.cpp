@@ -24,7 +24,7 @@ EmbeddedSvdConfig embedded_svd_config(const Config& c) {
   // SVD's compression: 8x spatially, 4 channels (48x fewer values than RGB) at small; 4x at tiny.
   e.vae.block_out_channels = tiny ? std::vector<int64_t>{32, 32, 32} : std::vector<int64_t>{32, 64, 64, 64};
   e.vae.layers_per_block = 1;
-  e.vae.latent_channels = 4;
+  e.vae.latent_channels = c.get<long long>("model.embedded_latent_channels");  // SVD's: 4
   e.vae.scaling_factor = 1.0;  // measured after training
   auto& ie = e.image_encoder;
   ie.hidden_size = tiny ? 32 : 64;

@@ -225,6 +225,35 @@ TEST_F(TeacherCli, SampleWritesVideosGridAndCountedNfe) {
   EXPECT_TRUE(j["provenance"].contains("config_hash")) << j["provenance"].dump();
 }
 
+// model.embedded_latent_channels widens the embedded VAE's latent and the UNet's in/out channels
+// with it (its own folder: the architecture is in the component keys), and sampling runs end to end.
+TEST_F(TeacherCli, LatentChannelsKnobWidensTheLatentEndToEnd) {
+  const auto out_dir = dir / "samples-latent8";
+  // Its own runs folder, so that the suite's other tests find only the 4-channel folder in "a".
+  fs::create_directories(dir / "latent8" / "assets");
+  for (const auto& e : fs::directory_iterator(dir / "a" / "assets"))  // the same data and detector
+    if (e.path().filename().string().rfind("svd-embedded-", 0) != 0 && e.path().filename().string()[0] != '.')
+      fs::create_symlink(e.path(), dir / "latent8" / "assets" / e.path().filename());
+  auto [code, out] = run("sample --method teacher --preset tiny --steps 2 --num 2 --runs " +
+                         (dir / "latent8").string() + knobs + " model.embedded_latent_channels=8 --out " +
+                         out_dir.string());
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_TRUE(fs::exists(out_dir / "00001.mp4") || fs::exists(out_dir / "00000.mp4")) << out;
+  int folders = 0, wide = 0;
+  for (const auto& e : fs::directory_iterator(dir / "latent8" / "assets")) {
+    if (e.path().filename().string().rfind("svd-embedded-", 0) != 0) continue;
+    ++folders;
+    const auto vae = nlohmann::json::parse(read_file(e.path() / "vae" / "config.json"));
+    if (vae["latent_channels"] != 8) continue;
+    ++wide;
+    const auto unet = nlohmann::json::parse(read_file(e.path() / "unet" / "config.json"));
+    EXPECT_EQ(unet["in_channels"], 16);  // the noisy latent and the first frame's latent
+    EXPECT_EQ(unet["out_channels"], 8);
+  }
+  EXPECT_EQ(wide, 1);
+  EXPECT_EQ(folders, 1);
+}
+
 TEST_F(TeacherCli, CompareScoresTeacherRowsWithFvd) {
   const auto out_dir = dir / "compare";
   auto [code, out] = run("compare --methods teacher --steps 1,3 --preset tiny --runs " + (dir / "a").string() + knobs +
