@@ -62,12 +62,14 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
     throw UsageError(fmt::format("disc cost: kind '{}' is none of upsampler, decoder, unet_encoder", kind));
   dc.image_size = lo.input_size;
   auto opts = torch::TensorOptions().device(device).dtype(dtype);
-  auto real = torch::randn({batch, T, 4, h, w}).to(opts);
+  const int64_t C = vc.latent_channels;  // SVD's 4; the embedded VAE's model.embedded_latent_channels
+  lo.latent_channels = C;
+  auto real = torch::randn({batch, T, C, h, w}).to(opts);
   std::function<torch::Tensor(const torch::Tensor&)> D;
   LatentDiscriminator latent{nullptr};
   UNetEncoderDiscriminator unet_disc{nullptr};
   Conditioning cond;
-  cond.image_latent = torch::randn({batch, 4, h, w}).to(opts);
+  cond.image_latent = torch::randn({batch, C, h, w}).to(opts);
   cond.image_embeds = torch::randn({batch, 1, uc.cross_attention_dim.front()}).to(opts);
   cond.added_time_ids = torch::tensor({{6.0f, 127.0f, 0.02f}}).repeat({batch, 1}).to(opts);
   std::vector<torch::Tensor> d_params;
@@ -112,7 +114,7 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
       auto image = cond.image_latent.unsqueeze(1).expand({batch, T, -1, -1, -1});
       p = gen->forward(torch::cat({x, image}, 2), torch::zeros({batch}, opts), cond.image_embeds, cond.added_time_ids);
     } else {
-      p = torch::randn({batch, T, 4, h, w}, opts).requires_grad_(true);
+      p = torch::randn({batch, T, C, h, w}, opts).requires_grad_(true);
     }
     torch::Tensor loss_d;
     if (kind == "unet_encoder" && o.r1) {
