@@ -226,7 +226,8 @@ TEST_F(TeacherCli, SampleWritesVideosGridAndCountedNfe) {
 }
 
 // model.embedded_latent_channels widens the embedded VAE's latent and the UNet's in/out channels
-// with it (its own folder: the architecture is in the component keys), and sampling runs end to end.
+// with it (its own folder: the architecture is in the component keys); the teacher samples and every
+// distilled method trains and samples on it end to end.
 TEST_F(TeacherCli, LatentChannelsKnobWidensTheLatentEndToEnd) {
   const auto out_dir = dir / "samples-latent8";
   // Its own runs folder, so that the suite's other tests find only the 4-channel folder in "a".
@@ -252,6 +253,14 @@ TEST_F(TeacherCli, LatentChannelsKnobWidensTheLatentEndToEnd) {
   }
   EXPECT_EQ(wide, 1);
   EXPECT_EQ(folders, 1);
+  // Every distilled method trains and samples on it (the small preset's latent is 16 channels wide).
+  auto [c2, o2] = run("compare --preset tiny --methods osv,animatelcm,sfv --steps 1 --samplers consistency --runs " +
+                      (dir / "latent8").string() + knobs + " model.embedded_latent_channels=8 --out " +
+                      (dir / "compare-latent8").string());
+  ASSERT_EQ(c2, 0) << o2;
+  const auto rows = nlohmann::json::parse(read_file(dir / "compare-latent8" / "results.json"))["rows"];
+  ASSERT_EQ(rows.size(), 3u) << o2;
+  for (const auto& r : rows) EXPECT_TRUE(r["fvd"].is_number()) << r.dump();
 }
 
 TEST_F(TeacherCli, CompareScoresTeacherRowsWithFvd) {
