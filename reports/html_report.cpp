@@ -63,6 +63,12 @@ std::string num(const nlohmann::json& j, const char* key, const char* f = "{:.2f
   return fmt::format(fmt::runtime(f), j[key].get<double>());
 }
 
+// "[low, high]" of a row's (or a floor's) 95% interval, "-" without one.
+std::string ci_text(const nlohmann::json& r) {
+  if (!r.contains("ci") || !r["ci"].is_object() || !r["ci"].contains("low")) return "-";
+  return fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>());
+}
+
 std::string cfg_text(const nlohmann::json& r) {
   const auto& c = r.at("cfg");
   return c.is_string() ? c.get<std::string>() : fmt::format("{}", c.get<double>());
@@ -399,11 +405,6 @@ std::string render_html_report(const ReportInputs& in) {
          "real). Both are references, not bounds: the reconstructions are the real set's own clips.</p>\n"
          "<table id=\"floors\"><thead><tr><th class=\"l\">what</th><th>FVD</th><th>95% CI</th><th>N</th>"
          "<th>pixel MSE</th><th>reconstruction / real-vs-real</th><th>s/clip</th></tr></thead><tbody>\n";
-    auto ci_text = [](const nlohmann::json& r) {
-      return r.contains("ci") && r["ci"].contains("low")
-                 ? fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>())
-                 : std::string("-");
-    };
     for (const auto& doc : in.reconstructions) {
       const auto& r = doc.at("row");
       h += fmt::format("<tr><td class=\"l\">VAE reconstructions of the held-out clips</td><td>{}</td><td>{}</td>"
@@ -454,14 +455,11 @@ std::string render_html_report(const ReportInputs& in) {
                      "<th>N</th><th>train steps &times; batch</th><th>train s</th><th>s/clip</th><th>clips/s</th><th>peak RSS MiB</th></tr></thead><tbody>\n",
                      html_escape(compare_title(rows)), ci);
     for (const auto& r : rows) {
-      const std::string ciText =
-          r.contains("ci") ? fmt::format("[{:.2f}, {:.2f}]", r["ci"]["low"].get<double>(), r["ci"]["high"].get<double>())
-                           : "-";
       h += fmt::format("<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                        html_escape(r.at("method").get<std::string>()), html_escape(r.at("sampler").get<std::string>()),
                        r.at("steps").get<int>(), html_escape(cfg_text(r)), r.at("nfe").get<int64_t>(), num(r, "fvd"),
-                       ciText, num(r, "n_fake", "{:.0f}"), num(r, "train_clip_steps", "{:.0f}"), num(r, "train_s", "{:.1f}"),
+                       ci_text(r), num(r, "n_fake", "{:.0f}"), num(r, "train_clip_steps", "{:.0f}"), num(r, "train_s", "{:.1f}"),
                        num(r, "latency_s_per_clip", "{:.3f}"), num(r, "clips_per_s"), num(r, "peak_rss_mib", "{:.0f}"));
     }
     h += "</tbody></table>\n";

@@ -23,7 +23,7 @@ EmbeddedSvdConfig embedded_svd_config(const Config& c) {
   EmbeddedSvdConfig e;
   // SVD's spatial compression: 8x at small, 4x at tiny. Latent channels: model.embedded_latent_channels
   // (SVD's 4 by default; the small preset takes 16, 12x fewer values than RGB instead of 48x: at 4 the
-  // 8x8 latent of a 64x64 clip loses its small shapes, reconstruction FVD 52.3 against 14.8 at 16).
+  // 8x8 latent of a 64x64 clip loses its small shapes — README and the fidelity ledger, row D8).
   e.vae.block_out_channels = tiny ? std::vector<int64_t>{32, 32, 32} : std::vector<int64_t>{32, 64, 64, 64};
   e.vae.layers_per_block = 1;
   e.vae.latent_channels = c.get<long long>("model.embedded_latent_channels");  // SVD's: 4
