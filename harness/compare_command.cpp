@@ -3,7 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "common/errors.h"
@@ -22,9 +25,40 @@ namespace {
 struct CompareArgs {
   CommonOptions c;
   std::string methods = "teacher,animatelcm,sfv,osv", steps = "1,2,8,25", samplers, cfg, format = "md,json,html", out;
+  long long budget = 0;
+  bool budget_matched = false;
 };
 
-int run(const CompareArgs& a) {
+// The student optimiser steps each distilled method trains under a config (OSV: both stages);
+// times train.batch, which every method reads, the clip-steps budget compare equalises.
+int64_t student_steps(const Config& c, const std::string& method) {
+  if (method == "osv") return c.get<long long>("osv.stage1_iters") + c.get<long long>("osv.stage2_iters");
+  if (method == "animatelcm") return c.get<long long>("animatelcm.iters");
+  if (method == "sfv") return c.get<long long>("sfv.iters");
+  return -1;  // not distilled (the teacher)
+}
+
+// --budget N: every distilled method trains N student steps (x train.batch); OSV splits them
+// between its stages in the ratio the config has (small: 200 : 400). Refused where the user set
+// one of the keys it sets.
+std::vector<std::string> budget_overrides(const CommonOptions& c, long long n) {
+  if (n < 3) throw UsageError(fmt::format("--budget: expected at least 3 student steps, got {}", n));
+  CommonOptions bare = c;
+  bare.overrides.clear();
+  const Config plain = resolve_config(bare, {}), mine = resolve_config(c, {});
+  for (const char* k : {"osv.stage1_iters", "osv.stage2_iters", "animatelcm.iters", "sfv.iters"})
+    if (plain.get<long long>(k) != mine.get<long long>(k))
+      throw UsageError(fmt::format("--budget sets {}; drop the {}={} override", k, k, mine.get<long long>(k)));
+  const auto s1 = mine.get<long long>("osv.stage1_iters"), s2 = mine.get<long long>("osv.stage2_iters");
+  const long long stage1 = std::clamp<long long>(std::llround(static_cast<double>(n) * s1 / (s1 + s2)), 1, n - 1);
+  return {fmt::format("osv.stage1_iters={}", stage1), fmt::format("osv.stage2_iters={}", n - stage1),
+          fmt::format("animatelcm.iters={}", n), fmt::format("sfv.iters={}", n)};
+}
+
+int run(const CompareArgs& a_in) {
+  CompareArgs a = a_in;
+  if (a.budget != 0)
+    for (auto& o : budget_overrides(a.c, a.budget)) a.c.overrides.push_back(std::move(o));
   const auto steps = comma_list(a.steps);
   const auto formats = parse_formats(comma_list(a.format));
   for (const auto& s : steps)
@@ -37,6 +71,18 @@ int run(const CompareArgs& a) {
   if (grid.rows.empty())
     throw UsageError("compare: no (method, sampler) combination applies" +
                      (grid.refused.empty() ? std::string() : ": " + join(grid.refused, "; ")));
+  if (a.budget_matched) {  // refuse a grid whose distilled methods train unequal budgets
+    std::map<std::string, int64_t> budgets;
+    for (const auto& r : grid.rows)
+      if (const auto n = student_steps(r.config, r.method); n >= 0)
+        budgets[r.method] = n * r.config.get<long long>("train.batch");
+    std::string list;
+    for (const auto& [m, b] : budgets) list += fmt::format("{}{} {}", list.empty() ? "" : ", ", m, b);
+    for (const auto& [m, b] : budgets)
+      if (b != budgets.begin()->second)
+        throw UsageError("--budget-matched: the distilled methods train unequal budgets (student steps x "
+                         "train.batch): " + list + "; --budget N sets one");
+  }
   if (a.c.dry_run) {
     std::cout << "| method | sampler | steps | cfg | config hash |\n|---|---|---|---|---|\n";
     for (const auto& r : grid.rows)
@@ -83,6 +129,11 @@ void add_compare_command(CLI::App& app, CommandSet& set) {
                   "appended as rows finish) and html (report.html); the table is always printed")
       ->capture_default_str();
   sub->add_option("--out", a->out, "folder for the results (default: <runs>/compare-<grid hash>)");
+  sub->add_option("--budget", a->budget,
+                  "train every distilled method N student optimiser steps x train.batch (OSV splits them "
+                  "between its stages in the config's ratio); default: the preset's (small: 600 for each)");
+  sub->add_flag("--budget-matched", a->budget_matched,
+                "refuse to run when the distilled methods' budgets (student steps x train.batch) differ");
   set.add(sub, [a] { return run(*a); });
 }
 

@@ -259,15 +259,19 @@ AnyResult read_result(const fs::path& file) {
 std::string rows_markdown(const json& rows) {
   std::string s =
       "| method | sampler | steps | cfg | NFE | FVD | 95% CI | N | s/clip | clips/s | peak RSS MiB | train steps x batch | "
-      "train s |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "train UNet passes (student / teacher) | train s |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : rows)
-    s += fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {} | {} | {:.3f} | {:.2f} | {:.0f} | {} | {} |\n",
+    s += fmt::format("| {} | {} | {} | {} | {} | {:.2f} | {} | {} | {:.3f} | {:.2f} | {:.0f} | {} | {} | {} |\n",
                      r["method"].get<std::string>(), r["sampler"].get<std::string>(), r["steps"].get<int>(),
                      cfg_text(r["cfg"]), r["nfe"].get<int64_t>(), r["fvd"].get<double>(), fmt_ci(r),
                      r["n_fake"].get<int64_t>(), r["latency_s_per_clip"].get<double>(), r["clips_per_s"].get<double>(),
                      r["peak_rss_mib"].get<double>(),
                      r.contains("train_clip_steps") ? std::to_string(r["train_clip_steps"].get<int64_t>()) : "-",
+                     r.contains("train_student_passes")
+                         ? fmt::format("{} / {}", r["train_student_passes"].get<int64_t>(),
+                                       r["train_teacher_passes"].get<int64_t>())
+                         : "-",
                      r.contains("train_s") ? fmt::format("{:.1f}", r["train_s"].get<double>()) : "-");
   return s;
 }
@@ -299,36 +303,55 @@ std::vector<fs::path> write_result(const AblateResult& r, const std::vector<std:
 }
 
 namespace {
-// The summed step seconds of a run's metrics.jsonl (torn lines skipped).
-double logged_seconds(const fs::path& metrics) {
+// A run's metrics.jsonl summed: step seconds, and the UNet clip passes its distillation steps
+// logged (torn lines skipped; passes unknown unless every step logged them).
+struct LoggedCost {
+  double seconds = 0;
+  int64_t student_passes = 0, teacher_passes = 0;
+  bool has_passes = false;
+};
+LoggedCost logged_cost(const fs::path& metrics) {
   std::ifstream in(metrics);
   std::string line;
-  double total = 0;
+  LoggedCost c;
+  int64_t lines = 0, with_passes = 0;
   while (std::getline(in, line)) {
     try {
       const auto j = json::parse(line);
+      ++lines;
       if (j.contains("it_per_s") && j["it_per_s"].is_number() && j["it_per_s"].get<double>() > 0)
-        total += 1.0 / j["it_per_s"].get<double>();
+        c.seconds += 1.0 / j["it_per_s"].get<double>();
+      if (j.contains("student_passes") && j.contains("teacher_passes")) {
+        c.student_passes += j["student_passes"].get<int64_t>();
+        c.teacher_passes += j["teacher_passes"].get<int64_t>();
+        ++with_passes;
+      }
     } catch (const json::exception&) {  // a torn last line
     }
   }
-  return total;
+  c.has_passes = lines > 0 && with_passes == lines;
+  return c;
 }
-}  // namespace
 
-namespace {
-// A run folder's own cost: its logged step seconds, and its summary's steps x global batch
-// (run.json; OSV's stages write stage.json).
+// A run folder's own cost: its logged step seconds and UNet passes (this rank's, times the world
+// size), and its summary's steps x global batch (run.json; OSV's stages write stage.json).
 TrainCost run_cost(const fs::path& run) {
   TrainCost c;
-  c.seconds = logged_seconds(run / "metrics.jsonl");
+  const auto logged = logged_cost(run / "metrics.jsonl");
+  c.seconds = logged.seconds;
   try {
     const auto j = json::parse(read_file(fs::exists(run / "run.json") ? run / "run.json" : run / "stage.json"));
     if (j.contains("steps")) {
       c.steps = j["steps"].get<int64_t>();
-      const int64_t batch = j.contains("data_parallel") ? j["data_parallel"].value("global_batch", int64_t{1}) : 1;
-      c.clip_steps = c.steps * batch;
+      const json dp = j.value("data_parallel", json::object());
+      c.clip_steps = c.steps * dp.value("global_batch", int64_t{1});
       c.has_steps = true;
+      if (logged.has_passes) {
+        const int64_t world = dp.value("world_size", int64_t{1});
+        c.student_passes = logged.student_passes * world;
+        c.teacher_passes = logged.teacher_passes * world;
+        c.has_passes = true;
+      }
     }
   } catch (const std::exception&) {  // no run.json (a run still training), or not JSON: seconds only
   }
@@ -357,6 +380,9 @@ std::optional<TrainCost> train_cost(const json& row, bool with_previous) {
           total.steps += c.steps;
           total.clip_steps += c.clip_steps;
           total.has_steps = total.has_steps && c.has_steps;
+          total.student_passes += c.student_passes;
+          total.teacher_passes += c.teacher_passes;
+          total.has_passes = total.has_passes && c.has_passes;
         }
       }
     }
@@ -372,6 +398,10 @@ void add_train_cost(json& row, bool with_previous) {
     if (t->has_steps) {  // unknown (not 0) where a run's summary is missing
       row["train_steps"] = t->steps;
       row["train_clip_steps"] = t->clip_steps;
+    }
+    if (t->has_passes) {
+      row["train_student_passes"] = t->student_passes;
+      row["train_teacher_passes"] = t->teacher_passes;
     }
   }
 }

@@ -122,13 +122,20 @@ std::vector<std::filesystem::path> write_result(const AblateResult& r, const std
 // `with_previous`, a run that continues another (OSV stage 2, whose key.json names stage 1's run)
 // includes that run's cost: the whole cost of the weights (compare rows); without, the last stage's
 // alone (ablate's convergence figures).
+// `student_passes` / `teacher_passes`: the whole UNet forward passes its steps made, in clips,
+// as the modules counted them (the student's EMA target is a student pass; every CFG branch of the
+// teacher a teacher pass; OSV's probe of fixed latents, logged every checkpoint interval, is a
+// student pass; SF-V's discriminator, a UNet encoder, is neither) — absent for runs
+// whose metrics predate the count.
 struct TrainCost {
   double seconds = 0;
-  int64_t steps = 0, clip_steps = 0;
-  bool has_steps = false;  // every run's summary stated its steps
+  int64_t steps = 0, clip_steps = 0, student_passes = 0, teacher_passes = 0;
+  bool has_steps = false;   // every run's summary stated its steps
+  bool has_passes = false;  // every step of every run logged its passes
 };
 std::optional<TrainCost> train_cost(const nlohmann::json& row, bool with_previous);
-// Sets a row's train_s, train_steps and train_clip_steps from train_cost (unless it has train_s).
+// Sets a row's train_s, train_steps, train_clip_steps, train_student_passes and
+// train_teacher_passes from train_cost (unless it has train_s).
 void add_train_cost(nlohmann::json& row, bool with_previous);
 
 // The HTML report's inputs: result documents (each with the folder its relative video paths are

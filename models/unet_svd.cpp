@@ -350,6 +350,7 @@ torch::Tensor UNetSpatioTemporalConditionModelImpl::forward(const torch::Tensor&
                                                             const torch::Tensor& encoder_hidden_states,
                                                             const torch::Tensor& added_time_ids) {
   const auto B = sample.size(0), T = sample.size(1);
+  clip_passes_ += B;
   std::vector<torch::Tensor> skips;
   auto e = encode(sample, timestep, encoder_hidden_states, added_time_ids, &skips);
   auto h = e.blocks.back();

@@ -54,6 +54,10 @@ class UNetSpatioTemporalConditionModelImpl : public torch::nn::Module {
                                                 const torch::Tensor& encoder_hidden_states,
                                                 const torch::Tensor& added_time_ids);
   const UNetSVDConfig& config() const { return config_; }
+  // Whole forward passes made by this module since it was built, counted in clips (the sum of
+  // `sample`'s batch sizes: a CFG pair batched as 2B counts 2B). down_block_outputs is not
+  // counted. Read by the training tasks to log what a step cost (methods/api/train_loop.h).
+  int64_t clip_passes() const { return clip_passes_; }
 
  private:
   struct Encoded {
@@ -63,6 +67,7 @@ class UNetSpatioTemporalConditionModelImpl : public torch::nn::Module {
   Encoded encode(const torch::Tensor& sample, const torch::Tensor& timestep, const torch::Tensor& encoder_hidden_states,
                  const torch::Tensor& added_time_ids, std::vector<torch::Tensor>* skips);
   UNetSVDConfig config_;
+  int64_t clip_passes_ = 0;
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
   std::shared_ptr<svd_blocks::TimestepEmbeddingImpl> time_embedding_, add_embedding_;
   torch::nn::ModuleList down_blocks_, up_blocks_;

@@ -452,14 +452,19 @@ std::string render_html_report(const ReportInputs& in) {
     const auto& rows = doc.at("rows");
     h += fmt::format("<h2>{}</h2>\n<table id=\"compare-{}\"><thead><tr><th class=\"l\">method</th>"
                      "<th class=\"l\">sampler</th><th>steps</th><th>cfg</th><th>NFE</th><th>FVD</th><th>95% CI</th>"
-                     "<th>N</th><th>train steps &times; batch</th><th>train s</th><th>s/clip</th><th>clips/s</th><th>peak RSS MiB</th></tr></thead><tbody>\n",
+                     "<th>N</th><th>train steps &times; batch</th><th>student / teacher UNet passes</th><th>train s</th><th>s/clip</th><th>clips/s</th><th>peak RSS MiB</th></tr></thead><tbody>\n",
                      html_escape(compare_title(rows)), ci);
     for (const auto& r : rows) {
       h += fmt::format("<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                        html_escape(r.at("method").get<std::string>()), html_escape(r.at("sampler").get<std::string>()),
                        r.at("steps").get<int>(), html_escape(cfg_text(r)), r.at("nfe").get<int64_t>(), num(r, "fvd"),
-                       ci_text(r), num(r, "n_fake", "{:.0f}"), num(r, "train_clip_steps", "{:.0f}"), num(r, "train_s", "{:.1f}"),
+                       ci_text(r), num(r, "n_fake", "{:.0f}"), num(r, "train_clip_steps", "{:.0f}"),
+                       r.contains("train_student_passes")
+                           ? fmt::format("{:.0f} / {:.0f}", r["train_student_passes"].get<double>(),
+                                         r["train_teacher_passes"].get<double>())
+                           : "-",
+                       num(r, "train_s", "{:.1f}"),
                        num(r, "latency_s_per_clip", "{:.3f}"), num(r, "clips_per_s"), num(r, "peak_rss_mib", "{:.0f}"));
     }
     h += "</tbody></table>\n";

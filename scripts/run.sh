@@ -36,7 +36,7 @@ echo
 "$osvbench" reconstruct --preset small --runs "$runs" --out "$runs/reconstruct"
 echo
 "$osvbench" compare --preset small --runs "$runs" --methods teacher,osv,animatelcm,sfv --steps 1,2,8,25 \
-  --samplers euler,consistency,tts --out "$runs/compare-main"
+  --samplers euler,consistency,tts --budget-matched --out "$runs/compare-main"
 echo
 "$osvbench" ablate --preset small --runs "$runs" --table 1
 echo

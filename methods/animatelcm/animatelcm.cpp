@@ -153,6 +153,7 @@ struct AnimateLcmTask : TrainTask {
     a.tensors("ema.", ema);
     for (std::size_t i = 0; i < opts.size(); ++i) a.optimizer(fmt::format("opt{}", i), *opts[i]);
   }
+  std::map<std::string, int64_t> unet_passes() const override { return distill_unet_passes(student, pipe.models().unet); }
 };
 
 // The student (a copy of the teacher's UNet, LoRA added for the lora strategy) and its task.

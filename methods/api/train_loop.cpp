@@ -270,6 +270,7 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     const auto ts = std::chrono::steady_clock::now();
     g_poison_step = fault.rank == dist::rank() && fault.step == step;
     if (g_poison_step) log::warn("{}: step {}: a NaN gradient is planted on rank {} (OSVBENCH_FAULT_NONFINITE)", o.label, step, fault.rank);
+    const auto passes_before = task.unet_passes();
     StepOutput out = task.step(step);
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     if (!out.finite) {
@@ -283,6 +284,10 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     nlohmann::json j = {{"step", step}, {"it_per_s", dt > 0 ? 1.0 / dt : 0.0}, {"skipped", s.skipped_nonfinite},
                         {"skipped_disc", s.skipped_disc}};
     for (const auto& [k, v] : out.metrics) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+    for (const auto& [k, v] : task.unet_passes()) {
+      const auto b = passes_before.find(k);
+      j[k] = v - (b == passes_before.end() ? 0 : b->second);
+    }
     if (main) {
       log_out << j.dump() << "\n";
       log_out.flush();

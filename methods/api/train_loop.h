@@ -40,6 +40,12 @@ class TrainTask {
   // The whole training state: weights, optimiser moments, EMA copies, counters.
   virtual void save(CheckpointWriter& checkpoint) = 0;
   virtual void load(const CheckpointReader& checkpoint) = 0;
+  // Cumulative UNet forward passes of this process, in clips (the modules' own counters,
+  // models/unet_svd.h): "student_passes" (the trained UNet, its EMA target included) and
+  // "teacher_passes" (the frozen teacher, each CFG branch counted). The loop logs each step's
+  // difference to metrics.jsonl under the same names (this rank's; harness/results.h scales by
+  // the world size). Tasks without a distilled student return none.
+  virtual std::map<std::string, int64_t> unet_passes() const { return {}; }
 };
 
 struct TrainLoopOptions {

@@ -28,6 +28,11 @@ UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src
   return dst;
 }
 
+std::map<std::string, int64_t> distill_unet_passes(const UNetSpatioTemporalConditionModel& student,
+                                                    const UNetSpatioTemporalConditionModel& teacher) {
+  return {{"student_passes", student->clip_passes()}, {"teacher_passes", teacher->clip_passes()}};
+}
+
 EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label, bool half) {
   auto videos = load_clips(clip_split(c, "train"), c).videos;  // uint8 [N, T, 3, H, W]
   if (half) {

@@ -27,6 +27,10 @@ class Config;
 // A deep copy (parameters and buffers) of a UNet on the same device.
 UNetSpatioTemporalConditionModel copy_unet(UNetSpatioTemporalConditionModel& src);
 
+// TrainTask::unet_passes of a distillation task: the student's and the frozen teacher's counters.
+std::map<std::string, int64_t> distill_unet_passes(const UNetSpatioTemporalConditionModel& student,
+                                                    const UNetSpatioTemporalConditionModel& teacher);
+
 // The train split as latents, first frames and CLIP embeddings (logged). `half`: every frame
 // area-downscaled to half the preset's height and width first (the low resolution of Table 2g/2h).
 EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::string& label, bool half = false);

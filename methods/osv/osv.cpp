@@ -279,6 +279,7 @@ struct OsvStageTask : TrainTask {
   GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
   void save(CheckpointWriter& a) override { state().save(a); }
   void load(const CheckpointReader& a) override { state().load(a); }
+  std::map<std::string, int64_t> unet_passes() const override { return distill_unet_passes(student, pipe.models().unet); }
 };
 
 Dinov2Model load_backbone(const Config& c) {
@@ -380,6 +381,7 @@ struct StandaloneStageTask : TrainTask {
   StepOutput step(int64_t step) override { return task->step(step); }
   void save(CheckpointWriter& a) override { task->save(a); }
   void load(const CheckpointReader& a) override { task->load(a); }
+  std::map<std::string, int64_t> unet_passes() const override { return task->unet_passes(); }
 };
 
 }  // namespace

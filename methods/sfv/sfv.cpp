@@ -160,6 +160,7 @@ struct SfvTask : TrainTask {
   GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
   void save(CheckpointWriter& a) override { state().save(a); }
   void load(const CheckpointReader& a) override { state().load(a); }
+  std::map<std::string, int64_t> unet_passes() const override { return distill_unet_passes(gen, pipe.models().unet); }
 };
 
 std::unique_ptr<SfvTask> new_task(const Config& c, SvdPipeline& pipe, const EncodedClips& data) {

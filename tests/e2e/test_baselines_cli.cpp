@@ -57,6 +57,13 @@ TEST(BaselinesCli, AnimateLcmAndSfvTrainCachedAndSample) {
   // Both trained the same budget (tiny: 8 steps x batch 1), stated next to the FVD.
   for (const auto& r : nlohmann::json::parse(read_file(dir / "cmp" / "results.json"))["rows"]) {
     EXPECT_EQ(r["train_clip_steps"], 8) << r["method"];
+    // UNet passes as the modules counted them (8 steps x batch 1). AnimateLCM: the student's
+    // prediction and its EMA target (2 per step), the teacher's one Euler step with CFG (2 per
+    // step). SF-V: the generator's one pass; no teacher (its discriminator, a UNet encoder, is
+    // not a whole pass).
+    const bool lcm = r["method"] == "animatelcm";
+    EXPECT_EQ(r["train_student_passes"], lcm ? 16 : 8) << r["method"];
+    EXPECT_EQ(r["train_teacher_passes"], lcm ? 16 : 0) << r["method"];
     EXPECT_GT(r["train_s"].get<double>(), 0.0) << r["method"];
   }
   EXPECT_NE(out3.find("refused: sfv consistency 8 steps: sfv's generator was trained at 3 noise levels: 1 to 3 steps, not 8"), std::string::npos) << out3;

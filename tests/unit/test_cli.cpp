@@ -132,6 +132,25 @@ TEST(Cli, CompareExpandsTheGrid) {
   EXPECT_TRUE(has(r, "| teacher | euler | 2 | 3.0 |"));
 }
 
+// --budget N trains every distilled method N student steps (OSV split 1:2 as the preset's 4 + 8):
+// its grid is the grid of those overrides, row for row. --budget-matched refuses tiny's own
+// unequal budgets (OSV 12 against 8 and 8) and an override --budget would overwrite.
+TEST(Cli, CompareBudgetSetsAndChecksEqualTrainingBudgets) {
+  const std::string grid = "compare --preset tiny --methods osv,animatelcm,sfv --steps 1 --dry-run";
+  const auto b = run(grid + " --budget 9 --budget-matched");
+  EXPECT_EQ(b.code, 0) << b.out;
+  const auto o = run(grid + " osv.stage1_iters=3 osv.stage2_iters=6 animatelcm.iters=9 sfv.iters=9");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_EQ(b.out, o.out);
+  EXPECT_NE(b.out, run(grid).out);
+  const auto unequal = run(grid + " --budget-matched");
+  EXPECT_EQ(unequal.code, 2) << unequal.out;
+  EXPECT_TRUE(has(unequal, "unequal budgets (student steps x train.batch): animatelcm 8, osv 12, sfv 8")) << unequal.out;
+  const auto clash = run(grid + " --budget 9 sfv.iters=5");
+  EXPECT_EQ(clash.code, 2) << clash.out;
+  EXPECT_TRUE(has(clash, "--budget sets sfv.iters; drop the sfv.iters=5 override")) << clash.out;
+}
+
 TEST(Cli, AblateRegressReportExplainBadInput) {
   // The tables ship in the executable, with the paper's values.
   auto l = run("ablate --list");

@@ -127,5 +127,34 @@ TEST(Results, EachFormatWritesItsFile) {
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "ablate.jsonl")).at("label"), a.measured[0].first);
 }
 
+// A row's training cost from the run behind its weights: the logged step seconds, steps x global
+// batch from run.json, and the UNet passes the main rank logged times the world size (each rank
+// makes its own share of the global batch). A run whose metrics predate the pass count has none.
+TEST(Results, TrainCostScalesTheLoggedPassesByTheWorldSize) {
+  const auto dir = fs::temp_directory_path() / "osvbench_test_train_cost";
+  fs::remove_all(dir);
+  const auto run = dir / "animatelcm-abc";
+  fs::create_directories(run);
+  atomic_write(run / "metrics.jsonl",
+               "{\"step\":0,\"it_per_s\":2.0,\"student_passes\":2,\"teacher_passes\":4}\n"
+               "{\"step\":1,\"it_per_s\":4.0,\"student_passes\":3,\"teacher_passes\":4}\n");
+  atomic_write(run / "run.json", R"({"steps": 2, "data_parallel": {"world_size": 2, "global_batch": 4}})");
+  nlohmann::json row = {{"weights", "animatelcm:" + (run / "unet.safetensors").string()}};
+  add_train_cost(row, true);
+  EXPECT_DOUBLE_EQ(row["train_s"].get<double>(), 0.75);
+  EXPECT_EQ(row["train_steps"], 2);
+  EXPECT_EQ(row["train_clip_steps"], 8);
+  EXPECT_EQ(row["train_student_passes"], 10);
+  EXPECT_EQ(row["train_teacher_passes"], 16);
+  // One step without the count: the passes are unknown, not undercounted.
+  atomic_write(run / "metrics.jsonl",
+               "{\"step\":0,\"it_per_s\":2.0}\n{\"step\":1,\"it_per_s\":4.0,\"student_passes\":3,\"teacher_passes\":4}\n");
+  nlohmann::json old = {{"weights", "animatelcm:" + (run / "unet.safetensors").string()}};
+  add_train_cost(old, true);
+  EXPECT_EQ(old["train_clip_steps"], 8);
+  EXPECT_FALSE(old.contains("train_student_passes")) << old;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace osv
