@@ -79,6 +79,11 @@ std::vector<KeySpec> build_schema() {
                 {}, 0.0, 1.0, false));
   s.push_back(K("run.checkpoint_every", T::Int, 100, "training steps between checkpoints", {}, 1, {},
                 false));
+  s.push_back(K("run.profile_steps", T::Int, 0,
+                "profile this many steps (after the first) of every training run with torch's CPU profiler: "
+                "<run>/profile.md gives the self seconds per operator and per kind of work, the time outside "
+                "operators and the threads' CPU use; 0 = off",
+                {}, 0, {}, false));
   // --- data (SPEC §5: OpenVid-1M, 1,000 test clips, 14 frames, 7 fps) ---
   s.push_back(K("data.source", T::String, "synthetic", "where clips come from",
                 {"synthetic", "openvid", "mp4_folder", "frames_folder"}));

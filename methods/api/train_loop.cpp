@@ -1,5 +1,7 @@
 #include "methods/api/train_loop.h"
 
+#include "methods/api/op_profile.h"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -152,6 +154,7 @@ TrainLoopOptions train_loop_options(const Config& c, const fs::path& dir, const 
   o.seed = static_cast<uint64_t>(c.get<long long>("seed"));
   o.progress_interval_s = c.get<double>("run.progress_interval_s");
   o.max_skipped_share = c.get<double>("train.max_skipped_share");
+  o.profile_steps = c.get<long long>("run.profile_steps");
   return o;
 }
 
@@ -264,8 +267,23 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
   struct ClearFault {  // the hook's flags end with this call, however it ends
     ~ClearFault() { g_poison_step = g_poison_local = false; }
   } clear_fault;
+  // run.profile_steps: the steps after this call's first (a warm-up) run under the op profiler.
+  OpProfile profiler;
+  int64_t profiled = 0;
+  const auto finish_profile = [&] {
+    const auto r = profiler.stop(profiled);
+    if (!main) return;
+    atomic_write(o.dir / "profile.json", r.to_json().dump(2));
+    atomic_write(o.dir / "profile.md", r.markdown(o.label));
+    std::string kinds;
+    for (const auto& [k, v] : r.kinds) kinds += fmt::format("{}{} {:.0f}%", kinds.empty() ? "" : ", ", k, 100 * v / r.wall_s);
+    log::info("{}: profiled {} steps, {:.3f} s each: {}, outside operators {:.0f}% ({})", o.label, profiled,
+              r.wall_s / static_cast<double>(profiled), kinds, 100 * (r.wall_s - r.in_ops_s) / r.wall_s,
+              (o.dir / "profile.md").string());
+  };
   for (; step < o.steps; ++step) {
     if (o.stop_after >= 0 && s.steps_done >= o.stop_after) break;
+    if (o.profile_steps > 0 && step == s.resumed_from + 1) profiler.start();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(step));
     const auto ts = std::chrono::steady_clock::now();
     g_poison_step = fault.rank == dist::rank() && fault.step == step;
@@ -299,8 +317,11 @@ TrainSummary run_training(TrainTask& task, const TrainLoopOptions& o) {
     }
     if (out.metrics.count("loss")) bar.set_postfix("loss " + fmt_metric(out.metrics.at("loss")));
     bar.advance();
+    if (o.profile_steps > 0 && step > s.resumed_from && profiled < o.profile_steps && ++profiled == o.profile_steps)
+      finish_profile();
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) save(step + 1);
   }
+  if (profiled > 0 && profiled < o.profile_steps) finish_profile();  // the run ended inside the window
   bar.finish();
   // The ranks must end where they started: in one state. A rank that updated when another skipped
   // (or any other divergence) stops the run here, before it is marked finished.

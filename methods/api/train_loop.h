@@ -59,6 +59,9 @@ struct TrainLoopOptions {
   // A run whose skipped generator or discriminator updates exceed this share of its steps is not
   // finished: run_training throws at its end (the checkpoint stays; nothing is marked done).
   double max_skipped_share = 0.1;
+  // Steps after this call's first to run under the op profiler (methods/api/op_profile.h): writes
+  // <dir>/profile.md and profile.json (rank 0). 0 = none. Their logged it/s include its overhead.
+  int64_t profile_steps = 0;
 };
 
 struct TrainSummary {

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.h"
+#include "common/atomic_file.h"
+#include "methods/api/op_profile.h"
 #include "methods/api/train_loop.h"
 #include "models/safetensors.h"
 
@@ -113,6 +115,51 @@ TEST_F(TrainLoop, ResumeContinuesTheSameCurve) {
   EXPECT_TRUE(torch::equal(a.net->bias, c.net->bias));
   // The loss fell: the toy problem is learnable, so equality above is not of two flat curves.
   EXPECT_LT(la.back(), la.front());
+}
+
+// A task whose step is a convolution, a group norm and a matmul (and its backward): the profile of
+// its steps finds each kind of work, accounts for the window's wall time, and covers exactly the
+// steps asked for (the first of the call is a warm-up and is not profiled).
+struct ConvTask : ToyTask {
+  torch::nn::Conv2d conv{torch::nn::Conv2dOptions(8, 8, 3).padding(1)};
+  torch::nn::GroupNorm norm{torch::nn::GroupNormOptions(4, 8)};
+  torch::Tensor w = torch::randn({64, 64}, torch::requires_grad());
+  StepOutput step(int64_t) override {
+    auto x = torch::randn({4, 8, 32, 32});
+    auto h = norm->forward(conv->forward(x)).flatten(2);  // [4, 8, 1024]
+    auto y = torch::matmul(h.reshape({-1, 64}), w);
+    auto loss = y.pow(2).mean();
+    loss.backward();
+    StepOutput out;
+    out.metrics["loss"] = loss.item<double>();
+    return out;
+  }
+};
+
+TEST_F(TrainLoop, ProfileFindsTheKindsOfWorkOfTheProfiledSteps) {
+  ConvTask t;
+  auto o = opts(root / "prof");
+  o.steps = 6;
+  o.profile_steps = 3;
+  run_training(t, o);
+  const auto j = nlohmann::json::parse(read_file(root / "prof" / "profile.json"));
+  EXPECT_EQ(j["steps"], 3);
+  for (const char* k : {"convolution", "normalization", "matmul/attention"})
+    EXPECT_GT(j["kinds"].value(k, 0.0), 0.0) << k << " " << j["kinds"];
+  double self = 0;
+  for (const auto& op : j["ops"]) self += op["self_s"].get<double>();
+  // Self times partition the time inside top-level operators, which lies inside the window.
+  EXPECT_NEAR(self, j["in_ops_s"].get<double>(), 1e-3 * j["in_ops_s"].get<double>() + 1e-6);
+  EXPECT_LE(j["in_ops_s"].get<double>(), j["wall_s"].get<double>());
+  // 3 profiled steps, each one forward convolution: the call count is per window, not per run.
+  for (const auto& op : j["ops"])
+    if (op["name"] == "aten::convolution") EXPECT_EQ(op["calls"], 3) << op;
+  EXPECT_NE(read_file(root / "prof" / "profile.md").find("| convolution |"), std::string::npos);
+  EXPECT_EQ(op_kind("aten::native_group_norm_backward"), "normalization");
+  EXPECT_EQ(op_kind("aten::mkldnn_convolution"), "convolution");
+  EXPECT_EQ(op_kind("aten::addmm"), "matmul/attention");
+  EXPECT_EQ(op_kind("aten::copy_"), "copy/layout");
+  EXPECT_EQ(op_kind("aten::silu"), "elementwise");
 }
 
 TEST_F(TrainLoop, NonFiniteStepsAreSkippedAndCounted) {
