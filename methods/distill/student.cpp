@@ -45,7 +45,7 @@ EncodedClips load_train_data(const Config& c, SvdPipeline& pipe, const std::stri
                                     .mode(torch::kArea));
     videos = flat.round().clamp(0, 255).to(torch::kUInt8).reshape({s[0], s[1], s[2], s[3] / 2, s[4] / 2});
   }
-  auto d = encode_clips(pipe, videos);
+  auto d = encode_clips_cached(pipe, videos, std::filesystem::path(c.get<std::string>("run.root")) / "cache");
   log::info("{}: {} training clips{} as latents {}", label, d.latents.size(0), half ? " at half resolution" : "",
             fmt::format("{}", fmt::join(d.latents.sizes(), "x")));
   return d;

@@ -572,7 +572,7 @@ void prepare_embedded_svd(const Config& c, const std::vector<std::string>& compo
       parts.unet = unet;
       TeacherTask task(unet, vae, c);
       log::info("teacher: encoding {} training clips to latents", clips().size(0));
-      auto enc_clips = encode_clips(pipe, clips());
+      auto enc_clips = encode_clips_cached(pipe, clips(), fs::path(c.get<std::string>("run.root")) / "cache");
       task.latents = enc_clips.latents;
       task.embeds = enc_clips.embeds;
       task.first_frames = enc_clips.first_frames;

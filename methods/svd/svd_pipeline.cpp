@@ -1,5 +1,13 @@
 #include "methods/svd/svd_pipeline.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "models/safetensors.h"
+
 #include "common/config.h"
 #include "methods/svd/edm.h"
 #include "models/device.h"
@@ -54,6 +62,50 @@ SvdPipeline::SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOp
     : models_(std::move(models)), scaling_factor_(scaling_factor), cond_(cond), precision_(precision) {}
 
 c10::Device SvdPipeline::device() const { return models_.vae->parameters().front().device(); }
+
+namespace {
+void hash_tensor(Sha256& h, const std::string& name, const torch::Tensor& t) {
+  const auto c = t.detach().to(torch::kCPU).contiguous();
+  h.update(fmt::format("{}|{}|{}|", name, c10::toString(c.scalar_type()), fmt::join(c.sizes(), "x")));
+  h.update(c.data_ptr(), c.numel() * c.element_size());
+}
+void hash_module(Sha256& h, const std::string& prefix, const torch::nn::Module& m) {
+  for (const auto& p : m.named_parameters(true)) hash_tensor(h, prefix + p.key(), p.value());
+  for (const auto& b : m.named_buffers(true)) hash_tensor(h, prefix + b.key(), b.value());
+}
+}  // namespace
+
+EncodedClips encode_clips_cached(SvdPipeline& pipe, const torch::Tensor& videos, const std::filesystem::path& cache_dir) {
+  Sha256 h;
+  h.update("encode_clips-1|");
+  hash_tensor(h, "videos", videos);
+  hash_module(h, "vae.", *pipe.models().vae);
+  hash_module(h, "image_encoder.", *pipe.models().image_encoder);
+  const auto& n = pipe.models().image_normalisation;
+  h.update(fmt::format("|scaling {:.17g}|clip {} mean {:.17g} {:.17g} {:.17g} std {:.17g} {:.17g} {:.17g}|{}|{}",
+                       pipe.scaling_factor(), pipe.models().image_encoder->config().image_size, n.mean[0], n.mean[1],
+                       n.mean[2], n.std[0], n.std[1], n.std[2], c10::toString(pipe.precision()),
+                       c10::DeviceTypeName(pipe.device().type())));
+  const auto file = cache_dir / ("encoded-" + h.hex_digest().substr(0, 16) + ".safetensors");
+  if (std::filesystem::exists(file)) {
+    try {
+      const auto f = SafetensorsFile::open(file);
+      EncodedClips d{f.tensor("latents").to(pipe.device()), f.tensor("embeds").to(pipe.device()), f.tensor("first_frames")};
+      if (d.latents.size(0) != videos.size(0) || d.embeds.size(0) != videos.size(0) ||
+          !torch::equal(d.first_frames, videos.select(1, 0)))
+        throw InputError("its clips are not these");
+      log::info("encoded clips: cached in {}", file.string());
+      return d;
+    } catch (const std::exception& e) {
+      log::warn("encoded clips: {} is not usable ({}); encoding again", file.string(), e.what());
+    }
+  }
+  auto d = encode_clips(pipe, videos);
+  std::filesystem::create_directories(cache_dir);
+  save_safetensors(file, {{"latents", d.latents}, {"embeds", d.embeds}, {"first_frames", d.first_frames}},
+                   {{"written_by", "osvbench (encode_clips_cached)"}});
+  return d;
+}
 
 torch::Tensor SvdPipeline::image_embeds(const torch::Tensor& first_frames) {
   torch::NoGradGuard g;

@@ -37,6 +37,12 @@ struct EncodedClips {
   torch::Tensor first_frames;  // uint8 [N, 3, H, W]
 };
 EncodedClips encode_clips(SvdPipeline& pipe, const torch::Tensor& videos);
+// encode_clips through a file cache, <cache_dir>/encoded-<key>.safetensors, so that every method
+// trained on one data set and one VAE encodes it once. The key is the SHA-256 of what the encoding
+// reads: the clips' bytes, every parameter and buffer of the VAE and the image encoder, the
+// scaling factor, the CLIP preprocessing, the precision and the device type (and a version of this
+// code). An unreadable or mismatched cache file is logged and encoded again.
+EncodedClips encode_clips_cached(SvdPipeline& pipe, const torch::Tensor& videos, const std::filesystem::path& cache_dir);
 
 class SvdPipeline {
  public:
@@ -60,6 +66,7 @@ class SvdPipeline {
   SvdFolder& models() { return models_; }
   double scaling_factor() const { return scaling_factor_; }
   const ConditioningOptions& conditioning_options() const { return cond_; }
+  c10::ScalarType precision() const { return precision_; }
   c10::Device device() const;
 
  private:
