@@ -5,10 +5,10 @@
 
 #include "common/errors.h"
 #include "common/log.h"
-#include "common/sha256.h"
 #include "models/safetensors.h"
 
 #include "common/config.h"
+#include "methods/api/checkpoint.h"
 #include "methods/svd/edm.h"
 #include "models/device.h"
 
@@ -63,30 +63,21 @@ SvdPipeline::SvdPipeline(SvdFolder models, double scaling_factor, ConditioningOp
 
 c10::Device SvdPipeline::device() const { return models_.vae->parameters().front().device(); }
 
-namespace {
-void hash_tensor(Sha256& h, const std::string& name, const torch::Tensor& t) {
-  const auto c = t.detach().to(torch::kCPU).contiguous();
-  h.update(fmt::format("{}|{}|{}|", name, c10::toString(c.scalar_type()), fmt::join(c.sizes(), "x")));
-  h.update(c.data_ptr(), c.numel() * c.element_size());
-}
-void hash_module(Sha256& h, const std::string& prefix, const torch::nn::Module& m) {
-  for (const auto& p : m.named_parameters(true)) hash_tensor(h, prefix + p.key(), p.value());
-  for (const auto& b : m.named_buffers(true)) hash_tensor(h, prefix + b.key(), b.value());
-}
-}  // namespace
-
 EncodedClips encode_clips_cached(SvdPipeline& pipe, const torch::Tensor& videos, const std::filesystem::path& cache_dir) {
-  Sha256 h;
-  h.update("encode_clips-1|");
-  hash_tensor(h, "videos", videos);
-  hash_module(h, "vae.", *pipe.models().vae);
-  hash_module(h, "image_encoder.", *pipe.models().image_encoder);
+  // The key is the digest of everything the encoding reads, recorded as a checkpoint would be.
+  CheckpointWriter key;
+  key.scalar("encode_clips", 1);
+  key.tensor("videos", videos);
+  key.module("vae.", *pipe.models().vae);
+  key.module("image_encoder.", *pipe.models().image_encoder);
   const auto& n = pipe.models().image_normalisation;
-  h.update(fmt::format("|scaling {:.17g}|clip {} mean {:.17g} {:.17g} {:.17g} std {:.17g} {:.17g} {:.17g}|{}|{}",
-                       pipe.scaling_factor(), pipe.models().image_encoder->config().image_size, n.mean[0], n.mean[1],
-                       n.mean[2], n.std[0], n.std[1], n.std[2], c10::toString(pipe.precision()),
-                       c10::DeviceTypeName(pipe.device().type())));
-  const auto file = cache_dir / ("encoded-" + h.hex_digest().substr(0, 16) + ".safetensors");
+  key.scalar("scaling_factor", pipe.scaling_factor());
+  key.scalar("clip_image_size", pipe.models().image_encoder->config().image_size);
+  key.scalar("clip_mean", std::vector<double>(n.mean.begin(), n.mean.end()));
+  key.scalar("clip_std", std::vector<double>(n.std.begin(), n.std.end()));
+  key.scalar("precision", c10::toString(pipe.precision()));
+  key.scalar("device_type", c10::DeviceTypeName(pipe.device().type()));
+  const auto file = cache_dir / ("encoded-" + key.digest().substr(0, 16) + ".safetensors");
   if (std::filesystem::exists(file)) {
     try {
       const auto f = SafetensorsFile::open(file);
