@@ -16,6 +16,7 @@
 #include "harness/options.h"
 #include "harness/results.h"
 #include "harness/rows.h"
+#include "methods/api/registry.h"
 #include "reports/provenance.h"
 
 namespace osv {
@@ -29,30 +30,49 @@ struct CompareArgs {
   bool budget_matched = false;
 };
 
-// The student optimiser steps each distilled method trains under a config (OSV: both stages);
-// times train.batch, which every method reads, the clip-steps budget compare equalises.
+// The student optimiser steps a method trains under a config (the sum of its registered budget
+// keys; OSV: both stages); times train.batch, which every method reads, the clip-steps budget
+// compare equalises. -1 for a method without a budget (the teacher).
 int64_t student_steps(const Config& c, const std::string& method) {
-  if (method == "osv") return c.get<long long>("osv.stage1_iters") + c.get<long long>("osv.stage2_iters");
-  if (method == "animatelcm") return c.get<long long>("animatelcm.iters");
-  if (method == "sfv") return c.get<long long>("sfv.iters");
-  return -1;  // not distilled (the teacher)
+  const auto& keys = MethodRegistry::instance().get(method).budget_keys;
+  if (keys.empty()) return -1;
+  int64_t n = 0;
+  for (const auto& k : keys) n += c.get<long long>(k);
+  return n;
 }
 
-// --budget N: every distilled method trains N student steps (x train.batch); OSV splits them
-// between its stages in the ratio the config has (small: 200 : 400). Refused where the user set
-// one of the keys it sets.
+// --budget N: every method with a budget trains N student steps (x train.batch), split between its
+// budget keys in the ratio the config has (OSV small: 200 : 400). Refused where the user set one of
+// the keys it sets.
 std::vector<std::string> budget_overrides(const CommonOptions& c, long long n) {
-  if (n < 3) throw UsageError(fmt::format("--budget: expected at least 3 student steps, got {}", n));
   CommonOptions bare = c;
   bare.overrides.clear();
   const Config plain = resolve_config(bare, {}), mine = resolve_config(c, {});
-  for (const char* k : {"osv.stage1_iters", "osv.stage2_iters", "animatelcm.iters", "sfv.iters"})
-    if (plain.get<long long>(k) != mine.get<long long>(k))
-      throw UsageError(fmt::format("--budget sets {}; drop the {}={} override", k, k, mine.get<long long>(k)));
-  const auto s1 = mine.get<long long>("osv.stage1_iters"), s2 = mine.get<long long>("osv.stage2_iters");
-  const long long stage1 = std::clamp<long long>(std::llround(static_cast<double>(n) * s1 / (s1 + s2)), 1, n - 1);
-  return {fmt::format("osv.stage1_iters={}", stage1), fmt::format("osv.stage2_iters={}", n - stage1),
-          fmt::format("animatelcm.iters={}", n), fmt::format("sfv.iters={}", n)};
+  std::vector<std::string> out;
+  for (const auto& name : MethodRegistry::instance().names()) {
+    const auto& keys = MethodRegistry::instance().get(name).budget_keys;
+    if (keys.empty()) continue;
+    if (n < static_cast<long long>(keys.size()) + 1)
+      throw UsageError(fmt::format("--budget: expected at least {} student steps ({} trains {} stages), got {}",
+                                   keys.size() + 1, name, keys.size(), n));
+    long long total = 0;
+    for (const auto& k : keys) {
+      if (plain.get<long long>(k) != mine.get<long long>(k))
+        throw UsageError(fmt::format("--budget sets {}; drop the {}={} override", k, k, mine.get<long long>(k)));
+      total += mine.get<long long>(k);
+    }
+    long long left = n;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto later = static_cast<long long>(keys.size() - i - 1);
+      const long long share =
+          later == 0 ? left
+                     : std::clamp<long long>(std::llround(static_cast<double>(n) * mine.get<long long>(keys[i]) / total), 1,
+                                             left - later);
+      out.push_back(fmt::format("{}={}", keys[i], share));
+      left -= share;
+    }
+  }
+  return out;
 }
 
 int run(const CompareArgs& a_in) {

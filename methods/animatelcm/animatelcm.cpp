@@ -257,7 +257,8 @@ void register_animatelcm(MethodRegistry& registry) {
       "none",
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string&) { return train_animatelcm(c, pipe); },
       {"all"},
-      {{{"consistency", "2", "none"}}}});
+      {{{"consistency", "2", "none"}}},
+      {"animatelcm.iters"}});
 }
 
 }  // namespace osv

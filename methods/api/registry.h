@@ -36,6 +36,10 @@ struct MethodInfo {
   std::vector<std::string> stages = {"all"};
   // The rows a new regression baseline measures for the method: {sampler, steps, cfg} each.
   std::vector<std::array<std::string, 3>> regress_rows = {};
+  // The config keys (integers) whose sum is the student optimiser steps the method trains: its
+  // training budget, times train.batch. `compare --budget N` splits N between them in the ratio the
+  // config has. Empty: the method is not trained by distillation (the teacher) and has no budget.
+  std::vector<std::string> budget_keys = {};
 };
 
 class MethodRegistry {

@@ -436,7 +436,8 @@ void register_osv(MethodRegistry& registry) {
       "none",
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) { return train_osv(c, pipe, stage); },
       {"1", "2", "all"},
-      {{{"consistency", "1", "none"}}, {{"tts", "1", "none"}}}});
+      {{{"consistency", "1", "none"}}, {{"tts", "1", "none"}}},
+      {"osv.stage1_iters", "osv.stage2_iters"}});
 }
 
 }  // namespace osv

@@ -242,7 +242,8 @@ void register_sfv(MethodRegistry& registry) {
       "none",
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string&) { return train_sfv(c, pipe); },
       {"all"},
-      {{{"consistency", "1", "none"}}}});
+      {{{"consistency", "1", "none"}}},
+      {"sfv.iters"}});
 }
 
 }  // namespace osv
