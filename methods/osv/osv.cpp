@@ -174,9 +174,11 @@ struct OsvStageTask : TrainTask {
   Conditioning probe_cond;
   std::vector<double> probe_sigmas;
   int64_t probe_every = 100;
+  int64_t probe_passes = 0;  // the probe's student passes: a diagnostic, not training cost
 
   double probe_recon() {
     torch::NoGradGuard g;
+    const int64_t before = student->clip_passes();
     student->eval();
     double total = 0;
     for (double s : probe_sigmas) {
@@ -185,6 +187,7 @@ struct OsvStageTask : TrainTask {
       total += huber(probe_z0, p).mean().item<double>();
     }
     student->train();
+    probe_passes += student->clip_passes() - before;
     return total / static_cast<double>(probe_sigmas.size());
   }
 
@@ -279,7 +282,13 @@ struct OsvStageTask : TrainTask {
   GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
   void save(CheckpointWriter& a) override { state().save(a); }
   void load(const CheckpointReader& a) override { state().load(a); }
-  std::map<std::string, int64_t> unet_passes() const override { return distill_unet_passes(student, pipe.models().unet); }
+  // The probe's passes are logged apart (probe_passes) and left out of the student's training cost.
+  std::map<std::string, int64_t> unet_passes() const override {
+    auto p = distill_unet_passes(student, pipe.models().unet);
+    p["student_passes"] -= probe_passes;
+    p["probe_passes"] = probe_passes;
+    return p;
+  }
 };
 
 Dinov2Model load_backbone(const Config& c) {
