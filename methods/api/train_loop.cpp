@@ -25,13 +25,6 @@ namespace fs = std::filesystem;
 
 bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
 
-double grad_norm(const std::vector<torch::Tensor>& params) {
-  double sq = 0;
-  for (const auto& p : params)
-    if (p.grad().defined()) sq += p.grad().detach().to(torch::kDouble).pow(2).sum().item<double>();
-  return std::sqrt(sq);
-}
-
 namespace {
 // Fault injection for the tests (OSVBENCH_FAULT_NONFINITE=RANK:STEP[:local]): on rank RANK, every
 // gradient update of step STEP sees a NaN gradient, as after an overflow on that rank alone. With

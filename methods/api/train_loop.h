@@ -23,6 +23,7 @@
 
 #include "common/config.h"
 #include "methods/api/checkpoint.h"
+#include "methods/api/optim.h"  // the optimiser tail every task uses
 
 namespace osv {
 
@@ -121,7 +122,5 @@ bool writes_run_files();
 
 // Shared helpers for tasks.
 bool all_finite(const torch::Tensor& t);
-// Global L2 norm of the parameters' gradients (0 when none).
-double grad_norm(const std::vector<torch::Tensor>& params);
 
 }  // namespace osv

@@ -127,7 +127,7 @@ bool discriminator_update(torch::optim::Optimizer& opt, const std::vector<torch:
   if (finite) loss.backward();
   if (sync_gradients(params, finite)) {  // data parallel: every rank's average
     if (std::isfinite(grad_norm(params))) {
-      opt.step();
+      adam_step(opt);
       skipped = false;
     }
   }
@@ -147,9 +147,8 @@ bool generator_update(torch::optim::Optimizer& opt, const std::vector<torch::Ten
     m["grad_norm"] = gn;
     ok = std::isfinite(gn);
     if (ok) {
-      opt.step();
-      torch::NoGradGuard g;
-      for (std::size_t i = 0; i < params.size(); ++i) ema[i].mul_(mu).add_(params[i].detach(), 1.0 - mu);
+      adam_step(opt);
+      ema_update(ema, params, mu);
     }
   }
   opt.zero_grad();

@@ -137,7 +137,7 @@ struct SimMimTask : TrainTask {
     if (out.finite) {
       out.metrics["grad_norm"] = grad_norm(params);
       out.finite = std::isfinite(out.metrics["grad_norm"]);
-      if (out.finite) opt->step();
+      if (out.finite) adam_step(*opt);
     }
     opt->zero_grad();
     out.metrics["loss"] = mean_loss;

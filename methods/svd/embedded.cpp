@@ -143,7 +143,7 @@ struct Ema {
   void update(const std::vector<torch::Tensor>& params, double decay, int64_t step) {
     torch::NoGradGuard g;
     const double d = std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
-    for (std::size_t i = 0; i < params.size(); ++i) shadow[i].mul_(d).add_(params[i].detach(), 1.0 - d);
+    ema_update(shadow, params, d);
   }
   void copy_to(const std::vector<torch::Tensor>& params) const {
     torch::NoGradGuard g;
@@ -163,13 +163,14 @@ StepOutput finish_step(torch::optim::Optimizer& opt, const std::vector<torch::Te
   if (!sync_gradients(params, finite, &metrics["loss"])) {  // data parallel: every rank's average
     out.finite = false;
   } else {
-    const double gn = grad_norm(params);
+    const auto norm = grad_norm_tensor(params);
+    const double gn = norm.item<double>();
     metrics["grad_norm"] = gn;
     if (!std::isfinite(gn)) {
       out.finite = false;
     } else {
-      if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
-      opt.step();
+      if (clip > 0) clip_grads(params, norm, clip);
+      adam_step(opt);
     }
   }
   opt.zero_grad();
