@@ -6,7 +6,10 @@
 #include <ATen/ops/_fused_adam.h>
 #include <ATen/ops/_fused_adamw.h>
 
+#include <map>
 #include <stdexcept>
+#include <string>
+#include <utility>
 #include <type_traits>
 
 namespace osv {
@@ -26,6 +29,9 @@ bool fused_group(torch::optim::Optimizer& opt, torch::optim::OptimizerParamGroup
   if (!o) return false;
   if (o->amsgrad()) throw std::logic_error("adam_step: amsgrad is not supported");
   std::vector<torch::Tensor> ps, gs, m, v, steps;
+  // The kernel reads each parameter's step count from a float tensor [] on the parameter's device
+  // (it does not write it): one tensor per distinct (count, device), shared by the parameters.
+  std::map<std::pair<int64_t, std::string>, torch::Tensor> step_tensors;
   for (auto& p : group.params()) {
     if (!p.grad().defined()) continue;
     if (!p.is_contiguous() || !p.grad().is_contiguous())
@@ -44,7 +50,9 @@ bool fused_group(torch::optim::Optimizer& opt, torch::optim::OptimizerParamGroup
     gs.push_back(p.grad().detach());
     m.push_back(s.exp_avg());
     v.push_back(s.exp_avg_sq());
-    steps.push_back(torch::full({}, static_cast<double>(s.step()), torch::TensorOptions(torch::kFloat32)));
+    auto& st = step_tensors[{s.step(), p.device().str()}];
+    if (!st.defined()) st = torch::full({}, static_cast<double>(s.step()), p.options().dtype(torch::kFloat32));
+    steps.push_back(st);
   }
   if (ps.empty()) return true;
   const auto [b1, b2] = o->betas();

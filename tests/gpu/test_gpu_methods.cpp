@@ -15,6 +15,7 @@
 
 #include "common/config.h"
 #include "methods/animatelcm/animatelcm.h"
+#include "methods/api/optim.h"
 #include "methods/distill/consistency.h"
 #include "methods/distill/student.h"
 #include "methods/distill/student_method.h"
@@ -104,6 +105,32 @@ void train_and_sample(const Shape& shape, const std::string& precision) {
   }
   std::printf("[gpu] methods %s %s: 5 trainings x 2 steps + 3 samplers in %.1f s\n", shape.name.c_str(),
               precision.c_str(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// The fused optimiser tail on CUDA (its step counts on the device, one CUDA kernel per group)
+// against torch::optim::Adam on the CPU: 5 steps of the same gradients, lr 1e-2.
+TEST(GpuMethods, FusedAdamOnCudaFollowsTheStockCpuStep) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(0);
+  std::vector<torch::Tensor> cpu, gpu;
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{64, 32, 3, 3}, {257}, {1}}) {
+    cpu.push_back(torch::randn(shape).requires_grad_(true));
+    gpu.push_back(cpu.back().detach().to(torch::kCUDA).requires_grad_(true));
+  }
+  torch::optim::Adam a(cpu, torch::optim::AdamOptions(1e-2).weight_decay(0.01));
+  torch::optim::Adam b(gpu, torch::optim::AdamOptions(1e-2).weight_decay(0.01));
+  for (int s = 0; s < 5; ++s) {
+    for (std::size_t i = 0; i < cpu.size(); ++i) {
+      cpu[i].mutable_grad() = torch::randn(cpu[i].sizes());
+      gpu[i].mutable_grad() = cpu[i].grad().to(torch::kCUDA);
+    }
+    const auto norm = grad_norm_tensor(gpu);
+    EXPECT_EQ(norm.device().type(), torch::kCUDA);
+    a.step();
+    adam_step(b);
+  }
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_LT((cpu[i].detach() - gpu[i].detach().cpu()).abs().max().item<double>(), 1e-5) << i;
 }
 
 TEST(GpuMethods, EveryMethodTrainsAndSamplesOnCudaInFp32AndBf16) {
