@@ -52,15 +52,18 @@ std::vector<std::string> budget_overrides(const CommonOptions& c, long long n) {
   for (const auto& name : MethodRegistry::instance().names()) {
     const auto& keys = MethodRegistry::instance().get(name).budget_keys;
     if (keys.empty()) continue;
-    if (n < static_cast<long long>(keys.size()) + 1)
-      throw UsageError(fmt::format("--budget: expected at least {} student steps ({} trains {} stages), got {}",
-                                   keys.size() + 1, name, keys.size(), n));
+    if (n < static_cast<long long>(keys.size()))  // every stage at least one step
+      throw UsageError(fmt::format("--budget: expected at least {} student steps ({} splits them between {}), got {}",
+                                   keys.size(), name, join(keys, ", "), n));
     long long total = 0;
     for (const auto& k : keys) {
       if (plain.get<long long>(k) != mine.get<long long>(k))
         throw UsageError(fmt::format("--budget sets {}; drop the {}={} override", k, k, mine.get<long long>(k)));
       total += mine.get<long long>(k);
     }
+    if (total <= 0)
+      throw UsageError(fmt::format("--budget: {} has no steps to split N in the ratio of ({} are all 0 in this config)",
+                                   name, join(keys, ", ")));
     long long left = n;
     for (std::size_t i = 0; i < keys.size(); ++i) {
       const auto later = static_cast<long long>(keys.size() - i - 1);

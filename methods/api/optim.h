@@ -20,8 +20,8 @@ torch::Tensor grad_norm_tensor(const std::vector<torch::Tensor>& params);
 // The same as a double (one host synchronisation).
 double grad_norm(const std::vector<torch::Tensor>& params);
 // Scales every gradient by min(1, max_norm / (total_norm + 1e-6)), total_norm from
-// grad_norm_tensor: bit for bit what clip_grad_norm_(params, max_norm) does, without its second
-// walk over the gradients.
+// grad_norm_tensor: what clip_grad_norm_(params, max_norm) does without its second walk over the
+// gradients — bit for bit on the CPU (on CUDA the foreach norm may sum in another order: last bit).
 void clip_grads(const std::vector<torch::Tensor>& params, const torch::Tensor& total_norm, double max_norm);
 // One step of an Adam or AdamW optimiser over every group with one fused kernel per group
 // (at::_fused_adam_ / at::_fused_adamw_). The state is the optimiser's own (AdamParamState /

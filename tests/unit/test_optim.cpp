@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <type_traits>
+
 #include "methods/api/checkpoint.h"
 #include "methods/api/optim.h"
 
@@ -55,7 +57,15 @@ void expect_same_as_stock(const Options& options) {
   a.step();
   b.step();  // stock step on the state adam_step kept
   EXPECT_LT(max_abs_diff(ref, fused), 1e-6);
-  CheckpointWriter wa, wb;  // the checkpointed state: same names, same step counts
+  using State = std::conditional_t<std::is_same_v<Opt, torch::optim::AdamW>, torch::optim::AdamWParamState,
+                                   torch::optim::AdamParamState>;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const auto& sa = static_cast<const State&>(*a.state().at(ref[i].unsafeGetTensorImpl()));
+    const auto& sb = static_cast<const State&>(*b.state().at(fused[i].unsafeGetTensorImpl()));
+    EXPECT_EQ(sa.step(), 7);
+    EXPECT_EQ(sb.step(), 7);
+  }
+  CheckpointWriter wa, wb;  // the checkpointed state: same names, same tensors
   wa.optimizer("o", a);
   wb.optimizer("o", b);
   ASSERT_EQ(wa.entries().size(), wb.entries().size());
@@ -70,6 +80,54 @@ TEST(Optim, FusedAdamFollowsTheStockStep) {
   expect_same_as_stock<torch::optim::Adam>(torch::optim::AdamOptions(1e-2).betas({0.5, 0.999}).weight_decay(0.1));
   expect_same_as_stock<torch::optim::AdamW>(torch::optim::AdamWOptions(1e-2).weight_decay(0.05));
   expect_same_as_stock<torch::optim::AdamW>(torch::optim::AdamWOptions(1e-2).weight_decay(0.0).eps(1e-6));
+}
+
+// eps matters only where sqrt(v) is about eps: gradients of 1e-6 with eps 1e-6 (a misplaced or
+// dropped eps moves the parameters by ~lr).
+TEST(Optim, FusedAdamFollowsTheStockStepWhereEpsMatters) {
+  for (const double eps : {1e-6, 1e-8}) {
+    auto ref = make_params(6), fused = clones(ref);
+    torch::optim::Adam a(ref, torch::optim::AdamOptions(1e-2).eps(eps));
+    torch::optim::Adam b(fused, torch::optim::AdamOptions(1e-2).eps(eps));
+    for (int s = 0; s < 4; ++s) {
+      set_grads(ref, s, 1e-6);
+      set_grads(fused, s, 1e-6);
+      a.step();
+      adam_step(b);
+    }
+    EXPECT_LT(max_abs_diff(ref, fused), 1e-6) << eps;
+  }
+}
+
+// Two groups with their own lr and decay, and parameters whose step counts differ inside a group
+// (one had no gradient at the first step): each follows the stock step.
+TEST(Optim, FusedAdamKeepsEachGroupsOptionsAndEachParametersCount) {
+  auto ref = make_params(7), fused = clones(ref);
+  auto groups = [](std::vector<torch::Tensor>& p) {
+    std::vector<torch::optim::OptimizerParamGroup> g;
+    g.emplace_back(std::vector<torch::Tensor>{p[0], p[1]}, std::make_unique<torch::optim::AdamOptions>(1e-2));
+    g.emplace_back(std::vector<torch::Tensor>{p[2], p[3]},
+                   std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(3e-2).weight_decay(0.2)));
+    return g;
+  };
+  torch::optim::Adam a(groups(ref)), b(groups(fused));
+  for (int s = 0; s < 5; ++s) {
+    set_grads(ref, s);
+    set_grads(fused, s);
+    if (s == 0) {
+      ref[1].mutable_grad() = torch::Tensor();
+      fused[1].mutable_grad() = torch::Tensor();
+      ref[2].mutable_grad() = torch::Tensor();
+      fused[2].mutable_grad() = torch::Tensor();
+    }
+    a.step();
+    adam_step(b);
+  }
+  EXPECT_LT(max_abs_diff(ref, fused), 1e-6);
+  const auto& s1 = static_cast<const torch::optim::AdamParamState&>(*b.state().at(fused[1].unsafeGetTensorImpl()));
+  const auto& s0 = static_cast<const torch::optim::AdamParamState&>(*b.state().at(fused[0].unsafeGetTensorImpl()));
+  EXPECT_EQ(s0.step(), 5);
+  EXPECT_EQ(s1.step(), 4);
 }
 
 TEST(Optim, AdamStepSkipsParametersWithoutAGradientAndRefusesOtherOptimisers) {
