@@ -26,9 +26,19 @@ namespace {
 struct CompareArgs {
   CommonOptions c;
   std::string methods = "teacher,animatelcm,sfv,osv", steps = "1,2,8,25", samplers, cfg, format = "md,json,html", out;
+  std::vector<std::string> steps_for;  // "METHOD=LIST": that method's step counts instead of --steps
   long long budget = 0;
   bool budget_matched = false;
 };
+
+std::vector<std::string> positive_steps(const std::string& list, const std::string& option) {
+  const auto steps = comma_list(list);
+  if (steps.empty()) throw UsageError(fmt::format("{}: expected a comma list of step counts, got '{}'", option, list));
+  for (const auto& s : steps)
+    if (auto v = parse_int(s); !v || *v < 1)
+      throw UsageError(fmt::format("{}: expected positive integers, got '{}'", option, s));
+  return steps;
+}
 
 // The student optimiser steps a method trains under a config (the sum of its registered budget
 // keys; OSV: both stages); times train.batch, which every method reads, the clip-steps budget
@@ -82,15 +92,31 @@ int run(const CompareArgs& a_in) {
   CompareArgs a = a_in;
   if (a.budget != 0)
     for (auto& o : budget_overrides(a.c, a.budget)) a.c.overrides.push_back(std::move(o));
-  const auto steps = comma_list(a.steps);
+  const auto steps = positive_steps(a.steps, "--steps");
   const auto formats = parse_formats(comma_list(a.format));
-  for (const auto& s : steps)
-    if (auto v = parse_int(s); !v || *v < 1) throw UsageError(fmt::format("--steps: expected positive integers, got '{}'", s));
-  // llama-bench style: the Cartesian product of every list, one run config per row.
-  auto grid = expand_grid(comma_list(a.methods), comma_list(a.samplers), steps, comma_list(a.cfg),
-                          [&](const std::string& m, const std::string& s, const std::string& st, const std::string& cf) {
-                            return resolve_config(a.c, row_sugar(m, s, st, cf));
-                          });
+  const auto methods = comma_list(a.methods);
+  std::map<std::string, std::vector<std::string>> steps_for;  // --steps-for METHOD=LIST
+  for (const auto& sf : a.steps_for) {
+    const auto eq = sf.find('=');
+    if (eq == std::string::npos) throw UsageError(fmt::format("--steps-for: expected METHOD=LIST (osv=1,2), got '{}'", sf));
+    const auto m = sf.substr(0, eq);
+    if (std::find(methods.begin(), methods.end(), m) == methods.end())
+      throw UsageError(fmt::format("--steps-for: '{}' is not one of --methods ({})", m, join(methods, ", ")));
+    if (steps_for.count(m)) throw UsageError(fmt::format("--steps-for: {} given twice", m));
+    steps_for[m] = positive_steps(sf.substr(eq + 1), "--steps-for " + m);
+  }
+  // llama-bench style: the Cartesian product of every list, one run config per row (per method,
+  // its --steps-for list where it has one).
+  Grid grid;
+  for (const auto& m : methods) {
+    const auto it = steps_for.find(m);
+    auto g = expand_grid({m}, comma_list(a.samplers), it == steps_for.end() ? steps : it->second, comma_list(a.cfg),
+                         [&](const std::string& mm, const std::string& s, const std::string& st, const std::string& cf) {
+                           return resolve_config(a.c, row_sugar(mm, s, st, cf));
+                         });
+    for (auto& r : g.rows) grid.rows.push_back(std::move(r));
+    for (auto& r : g.refused) grid.refused.push_back(std::move(r));
+  }
   if (grid.rows.empty())
     throw UsageError("compare: no (method, sampler) combination applies" +
                      (grid.refused.empty() ? std::string() : ": " + join(grid.refused, "; ")));
@@ -145,6 +171,9 @@ void add_compare_command(CLI::App& app, CommandSet& set) {
   add_common(sub, a->c);
   sub->add_option("--methods", a->methods, "comma list of methods")->capture_default_str();
   sub->add_option("--steps", a->steps, "comma list of step counts")->capture_default_str();
+  sub->add_option("--steps-for", a->steps_for,
+                  "METHOD=LIST: that method's step counts instead of --steps (repeatable), e.g. --steps-for "
+                  "osv=1,2 --steps-for sfv=1 for the paper's Table 1 rows");
   sub->add_option("--samplers", a->samplers, "comma list of samplers (default: each method's own)");
   sub->add_option("--cfg", a->cfg, "comma list of CFG w_max values or 'none' (default: each method's own)");
   sub->add_option("--format", a->format,

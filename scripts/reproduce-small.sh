@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${1:-runs}"
 snap="${2:-reports/small}"
-bash scripts/run.sh "$runs"
+OSVBENCH_MAIN_GRID=full bash scripts/run.sh "$runs"  # the full compare grid: every method at 1/2/8/25 steps
 source scripts/env.sh
 osvbench=build/default/harness/osvbench
 echo

@@ -132,6 +132,28 @@ TEST(Cli, CompareExpandsTheGrid) {
   EXPECT_TRUE(has(r, "| teacher | euler | 2 | 3.0 |"));
 }
 
+// --steps-for gives one method its own step list; the others keep --steps. Bad uses are usage errors.
+TEST(Cli, CompareStepsForGivesAMethodItsOwnSteps) {
+  const auto r = run("compare --preset tiny --methods teacher,osv,sfv --steps 1,2,8 --steps-for osv=1 "
+                     "--steps-for sfv=1,4 --dry-run");
+  EXPECT_EQ(r.code, 0) << r.out;
+  // teacher: euler x {1,2,8}; osv: {consistency, tts} x {1}; sfv: consistency x {1,4}.
+  EXPECT_TRUE(has(r, "7 runs planned")) << r.out;
+  EXPECT_TRUE(has(r, "| teacher | euler | 8 | 3.0 |"));
+  EXPECT_TRUE(has(r, "| sfv | consistency | 4 | none |"));
+  EXPECT_FALSE(has(r, "| osv | tts | 2 |"));
+  EXPECT_FALSE(has(r, "| sfv | consistency | 2 |"));
+  for (const auto& [args, msg] : std::vector<std::pair<std::string, std::string>>{
+           {"--steps-for animatelcm=1", "--steps-for: 'animatelcm' is not one of --methods (teacher, osv)"},
+           {"--steps-for osv", "expected METHOD=LIST (osv=1,2), got 'osv'"},
+           {"--steps-for osv=1,0", "--steps-for osv: expected positive integers, got '0'"},
+           {"--steps-for osv=1 --steps-for osv=2", "--steps-for: osv given twice"}}) {
+    const auto bad = run("compare --preset tiny --methods teacher,osv --dry-run " + args);
+    EXPECT_EQ(bad.code, 2) << args << bad.out;
+    EXPECT_TRUE(has(bad, msg)) << args << bad.out;
+  }
+}
+
 // --budget N trains every distilled method N student steps (OSV split 1:2 as the preset's 4 + 8):
 // its grid is the grid of those overrides, row for row. --budget-matched refuses tiny's own
 // unequal budgets (OSV 12 against 8 and 8) and an override --budget would overwrite.
