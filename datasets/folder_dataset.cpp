@@ -216,8 +216,22 @@ VideoFolderDataset::VideoFolderDataset(FolderKind kind, const fs::path& root, co
         if (sidecar) continue;
       }
       entries_.push_back({p, "", false});  // decoding decides; non-videos are reported then
+    } else {
+      report_.skip(p.string(), fmt::format("not a video file: {} is a folder (a folder of frame folders is read as "
+                                           "one only when it holds no video files)",
+                                           p.string()));
     }
   }
+}
+
+FolderKind folder_kind_of(const fs::path& root) {
+  bool dirs = false, files = false;
+  if (!fs::is_directory(root)) return FolderKind::Videos;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory()) dirs = true;
+    else if (e.path().extension() != ".json") files = true;
+  }
+  return dirs && !files ? FolderKind::Frames : FolderKind::Videos;
 }
 
 std::optional<torch::Tensor> VideoFolderDataset::load(std::size_t i, const DecodeOptions& o) {

@@ -37,6 +37,10 @@ struct ClipEntry {
 
 enum class FolderKind { Videos, Frames, OpenVid };
 
+// What a folder given on the command line holds: Frames when it has sub-folders and no files but
+// label sidecars (.json), else Videos (whose sub-folders are then skipped and counted).
+FolderKind folder_kind_of(const std::filesystem::path& root);
+
 class VideoFolderDataset {
  public:
   // Videos/Frames: `root` is the folder. OpenVid: `root` holds the videos, `csv` the metadata

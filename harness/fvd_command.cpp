@@ -41,7 +41,7 @@ namespace {
 const char* kIdentity[] = {"detector", "weights_sha256", "preprocess", "features", "frames", "bn_eps"};
 
 FrechetStats stats_from_folder(const Config& c, FvdDetector& detector, const std::string& dir, const FolderRule& rule) {
-  VideoFolderDataset ds(FolderKind::Videos, dir);
+  VideoFolderDataset ds(folder_kind_of(dir), dir);  // videos, or one frame folder per video
   const auto entries = static_cast<int64_t>(ds.entries().size());
   rule.require_count(entries, dir, "video file(s)");
   // Every video in name order; a seeded subset when the folder holds more than the protocol takes
@@ -284,8 +284,8 @@ void add_fvd_command(CLI::App& app, CommandSet& set) {
   merge->add_option("--out", a->merge_out, "merged stats file")->required();
   auto* compute = fvd->add_subcommand("compute", "FVD between two sets (folders of videos or stats files)");
   add_common(compute, a->compute_c);
-  compute->add_option("--real", a->real, "reference set: folder of videos or stats file")->required();
-  compute->add_option("--fake", a->fake, "generated set: folder of videos or stats file")->required();
+  compute->add_option("--real", a->real, "reference set: folder of videos, folder of frame folders (PNG/JPEG, one per video) or stats file")->required();
+  compute->add_option("--fake", a->fake, "generated set: folder of videos, folder of frame folders (PNG/JPEG, one per video) or stats file")->required();
   compute->add_option("--protocol", a->protocol,
                       "named protocol (osvbench info --protocols): fvd2048_16f, fvd_tf, osv_paper");
   compute->add_flag("--allow-fewer", a->allow_fewer,

@@ -197,7 +197,15 @@ TEST_F(FolderDataset, FrameFoldersAndSplit) {
   EXPECT_NE(error_of(few_bytes).find("too long: "), std::string::npos) << error_of(few_bytes);
   EXPECT_NE(error_of(few_bytes).find("4 frames of 40x40"), std::string::npos) << error_of(few_bytes);
 
+  // A folder of frame folders is recognised as one (a stray .json beside them is a sidecar); a
+  // folder holding videos is read as videos, its sub-folders skipped and counted.
+  EXPECT_EQ(folder_kind_of(dir_ / "frames"), FolderKind::Videos);  // stray.txt is a file
+  fs::remove(dir_ / "frames" / "stray.txt");
+  atomic_write(dir_ / "frames" / "labels.json", "{}");
+  EXPECT_EQ(folder_kind_of(dir_ / "frames"), FolderKind::Frames);
+  EXPECT_EQ(folder_kind_of(dir_), FolderKind::Videos);
   VideoFolderDataset videos(FolderKind::Videos, dir_);
+  EXPECT_EQ(videos.report().skipped_by_reason.at("not a video file"), 1) << videos.report().summary();  // frames/
   auto [train1, test1] = videos.split(3, 42);
   auto [train2, test2] = videos.split(3, 42);
   EXPECT_EQ(test1, test2);
