@@ -253,9 +253,13 @@ TEST_F(DistCli, TwoRanksTrainOsvStage2AsOneProcessWithTheSameGlobalBatch) {
   ASSERT_EQ(b.size(), 8u);
   int split = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    // The generator's loss is the global batch's (measured: 3.7e-5 relative apart at most; with the
-    // noise drawn per rank instead of for the global batch, 85x); recon is rank 0's row.
-    EXPECT_NEAR(a[i]["loss"].get<double>(), b[i]["loss"].get<double>(), 2e-4 * std::abs(a[i]["loss"].get<double>()))
+    // The generator's loss is the global batch's; recon is rank 0's row. How far apart the two
+    // runs' losses are is how much the GAN amplifies the batch split's rounding over the stages'
+    // steps — it moves with any change of rounding (measured, relative, at most: 3.7e-5 when the
+    // test was written; 1.3e-4 with libtorch's Adam and 3.5e-4 with the fused one, both at steps
+    // 2-3 of the same commit; steps 0-1 3e-6 and 4e-5). Noise drawn per rank instead of for the
+    // global batch moved them 3.1e-3 (85x the first figure), so 1e-3 still tells the two apart.
+    EXPECT_NEAR(a[i]["loss"].get<double>(), b[i]["loss"].get<double>(), 1e-3 * std::abs(a[i]["loss"].get<double>()))
         << "step " << i;
     split += std::abs(a[i]["recon"].get<double>() - b[i]["recon"].get<double>()) > 1e-4 * a[i]["recon"].get<double>();
   }
