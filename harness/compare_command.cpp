@@ -107,16 +107,12 @@ int run(const CompareArgs& a_in) {
   }
   // llama-bench style: the Cartesian product of every list, one run config per row (per method,
   // its --steps-for list where it has one).
-  Grid grid;
-  for (const auto& m : methods) {
-    const auto it = steps_for.find(m);
-    auto g = expand_grid({m}, comma_list(a.samplers), it == steps_for.end() ? steps : it->second, comma_list(a.cfg),
-                         [&](const std::string& mm, const std::string& s, const std::string& st, const std::string& cf) {
-                           return resolve_config(a.c, row_sugar(mm, s, st, cf));
-                         });
-    for (auto& r : g.rows) grid.rows.push_back(std::move(r));
-    for (auto& r : g.refused) grid.refused.push_back(std::move(r));
-  }
+  Grid grid = expand_grid(
+      methods, comma_list(a.samplers), steps, comma_list(a.cfg),
+      [&](const std::string& m, const std::string& s, const std::string& st, const std::string& cf) {
+        return resolve_config(a.c, row_sugar(m, s, st, cf));
+      },
+      steps_for);
   if (grid.rows.empty())
     throw UsageError("compare: no (method, sampler) combination applies" +
                      (grid.refused.empty() ? std::string() : ": " + join(grid.refused, "; ")));

@@ -138,10 +138,13 @@ fs::path RowCache::store(const Config& cfg, const std::string& detector_sha, con
 Grid expand_grid(const std::vector<std::string>& methods, const std::vector<std::string>& samplers,
                  const std::vector<std::string>& steps, const std::vector<std::string>& cfgs,
                  const std::function<Config(const std::string&, const std::string&, const std::string&,
-                                            const std::string&)>& resolve) {
+                                            const std::string&)>& resolve,
+                 const std::map<std::string, std::vector<std::string>>& steps_for) {
   Grid g;
   for (const auto& mname : methods) {
     const auto& m = MethodRegistry::instance().get(mname);
+    const auto own = steps_for.find(mname);
+    const auto& method_steps = own == steps_for.end() ? steps : own->second;
     const auto& ss = samplers.empty() ? m.samplers : samplers;
     const std::vector<std::string> cs = cfgs.empty() ? std::vector<std::string>{m.default_cfg} : cfgs;
     for (const auto& sampler : ss) {
@@ -150,7 +153,7 @@ Grid expand_grid(const std::vector<std::string>& methods, const std::vector<std:
                                         sampler, join(m.samplers, ", ")));
         continue;
       }
-      for (const auto& st : steps)
+      for (const auto& st : method_steps)
         for (const auto& cf : cs) g.rows.push_back(RowSpec{mname, sampler, st, cf, resolve(mname, sampler, st, cf)});
     }
   }

@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,8 +31,9 @@ struct RowSpec {
 };
 
 // compare's grid: the Cartesian product of methods x samplers (each method's own when empty) x
-// steps x cfgs (each method's default CFG when empty), one config per row from `resolve`.
-// Combinations a method cannot sample are added to `refused` with the reason.
+// steps (a method's own list in `steps_for` where it has one) x cfgs (each method's default CFG
+// when empty), one config per row from `resolve`. Combinations a method cannot sample are added to
+// `refused` with the reason.
 struct Grid {
   std::vector<RowSpec> rows;
   std::vector<std::string> refused;
@@ -39,7 +41,8 @@ struct Grid {
 Grid expand_grid(const std::vector<std::string>& methods, const std::vector<std::string>& samplers,
                  const std::vector<std::string>& steps, const std::vector<std::string>& cfgs,
                  const std::function<Config(const std::string& method, const std::string& sampler,
-                                            const std::string& steps, const std::string& cfg)>& resolve);
+                                            const std::string& steps, const std::string& cfg)>& resolve,
+                 const std::map<std::string, std::vector<std::string>>& steps_for = {});
 
 // What running rows produced, aligned with the rows.
 struct RowsRun {
