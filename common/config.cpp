@@ -267,6 +267,9 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("fvd.input_size", T::Int, 224, "detector input resolution (224 for Kinetics weights)", {}, 16));
   s.push_back(K("fvd.embedded_train_steps", T::Int, 400,
                 "training steps of the embedded detector (used when fvd.weights is empty)", {}, 0));
+  s.push_back(K("fvd.embedded_motion_weight", T::Float, 4.0,
+                "loss weight of the embedded detector's motion targets, appearance targets weigh 1 (used when "
+                "fvd.weights is empty)", {}, 0.0));
   s.push_back(K("fvd.bootstrap", T::Int, 1000, "bootstrap resamples of the confidence interval, 0 = none", {}, 0, 1000000));
   s.push_back(K("fvd.bootstrap_seed", T::Int, 0, "seed of the bootstrap", {}, 0));
   return s;

@@ -50,11 +50,12 @@ std::string embedded_detector_path(const Config& c, bool force, bool data_parall
   eo.input_size = c.get<long long>("fvd.input_size");
   eo.frames = c.get<long long>("fvd.frames");
   eo.train_steps = c.get<long long>("fvd.embedded_train_steps");
+  eo.motion_weight = c.get<double>("fvd.embedded_motion_weight");
   eo.bn_eps = c.get<double>("fvd.bn_eps");
   eo.data_parallel = data_parallel;
   const fs::path p = fs::path(c.get<std::string>("run.root")) / "assets" /
-                     fmt::format("i3d-embedded-v3-s{}-{}px-{}f-{}steps-eps{}.safetensors", eo.seed, eo.input_size,
-                                 eo.frames, eo.train_steps, eo.bn_eps);
+                     fmt::format("i3d-embedded-v3-s{}-{}px-{}f-{}steps-{}.safetensors", eo.seed, eo.input_size,
+                                 eo.frames, eo.train_steps, embedded_i3d_key(eo));
   if (data_parallel && dist::world() > 1) {
     // The ranks build together (a split build's collectives): rank 0 decides under the lock whether
     // the file is there and tells the others (ranks that looked for themselves could decide

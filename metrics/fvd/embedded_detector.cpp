@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/sha256.h"
 #include "datasets/synthetic.h"
 #include "dist/dist.h"
 #include "metrics/fvd/preprocess.h"
@@ -163,6 +164,25 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o) {
   return net;
 }
 
+std::map<std::string, std::string> embedded_i3d_description(const EmbeddedDetectorOptions& o) {
+  return {{"detector", "i3d-embedded"},
+          {"seed", std::to_string(o.seed)},
+          {"input_size", std::to_string(o.input_size)},
+          {"training", fmt::format("{} steps x {} synthetic clips (seed {}), factor regression (lr {}, cosine, clip {}, "
+                                   "motion weight {}) + {} steps at lr {} with fixed statistics",
+                                   o.train_steps, o.batch, o.seed + 104729, o.lr, o.grad_clip, o.motion_weight,
+                                   embedded_finetune_steps(o), o.finetune_lr)},
+          {"calibration", fmt::format("{} synthetic clips, seed {}, {} frames", o.calibration_clips, o.seed + 7919,
+                                      o.frames)}};
+}
+
+std::string embedded_i3d_key(const EmbeddedDetectorOptions& o) {
+  // The file's own description plus what shapes the network without being written into it.
+  std::string text = fmt::format("bn_eps={}\n", o.bn_eps);
+  for (const auto& [k, v] : embedded_i3d_description(o)) text += k + "=" + v + "\n";
+  return sha256_hex(text).substr(0, 12);
+}
+
 bool embedded_i3d_splits(const EmbeddedDetectorOptions& o) {
   return o.data_parallel && dist::world() > 1 && o.batch % dist::world() == 0;
 }
@@ -180,14 +200,7 @@ void build_embedded_i3d_to(const std::filesystem::path& path, const EmbeddedDete
   log::info("building the embedded FVD detector (I3D, {} + {} steps of factor regression on synthetic clips) -> {}",
             o.train_steps, embedded_finetune_steps(o), path.string());
   auto net = build_embedded_i3d(o);
-  std::map<std::string, std::string> meta = {{"detector", "i3d-embedded"},
-                {"seed", std::to_string(o.seed)},
-                {"input_size", std::to_string(o.input_size)},
-                {"training", fmt::format("{} steps x {} synthetic clips (seed {}), factor regression (lr {}, cosine, clip {}, motion weight {}) + {} steps at lr {} with fixed statistics",
-                                         o.train_steps, o.batch, o.seed + 104729, o.lr, o.grad_clip, o.motion_weight,
-                                         embedded_finetune_steps(o), o.finetune_lr)},
-                {"calibration", fmt::format("{} synthetic clips, seed {}, {} frames", o.calibration_clips, o.seed + 7919,
-                                            o.frames)}};
+  auto meta = embedded_i3d_description(o);
   // Split across ranks: said in the file (one process's file stays as it was, bits included).
   if (embedded_i3d_splits(o))
     meta["data_parallel"] = fmt::format("{} ranks, {} clips each per step, global batch statistics", dist::world(),

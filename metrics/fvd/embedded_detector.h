@@ -13,6 +13,8 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
 
 #include "metrics/fvd/i3d.h"
 
@@ -48,6 +50,13 @@ InceptionI3d build_embedded_i3d(const EmbeddedDetectorOptions& o);
 
 // Builds and saves it (atomically) unless `path` exists; returns `path`.
 std::filesystem::path ensure_embedded_i3d(const std::filesystem::path& path, const EmbeddedDetectorOptions& o);
+// What the saved file says about how it was built (its safetensors metadata, before a split build's
+// note): every option that shapes the weights except bn_eps.
+std::map<std::string, std::string> embedded_i3d_description(const EmbeddedDetectorOptions& o);
+// A content key of the options that shape the weights (the description above and bn_eps): 12 hex
+// digits, for the file's cached name.
+std::string embedded_i3d_key(const EmbeddedDetectorOptions& o);
+
 // Builds it and, with `write`, saves it to `path` (atomically). A split build (embedded_i3d_splits)
 // is a collective: every rank calls this together, and one of them writes.
 void build_embedded_i3d_to(const std::filesystem::path& path, const EmbeddedDetectorOptions& o, bool write);

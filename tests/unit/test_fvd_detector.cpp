@@ -7,10 +7,14 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/errors.h"
 #include "metrics/fvd/detector.h"
+#include "metrics/fvd/embedded_detector.h"
 #include "metrics/fvd/i3d.h"
 
 namespace osv {
@@ -98,5 +102,36 @@ TEST(FvdDetector, GlobalBatchNormIsTorchsBatchNormInOneProcess) {
   EXPECT_LT((rm - rm2).abs().max().item<double>(), 1e-5);
   EXPECT_LT((rv - rv2).abs().max().item<double>(), 1e-4);
 }
+// The embedded detector's cached file is named by a key of its options: every option that shapes
+// the weights changes it (a detector trained with another motion weight was found under the old
+// name before the key existed), splitting the batch across ranks (same weights) does not.
+TEST(FvdDetector, EmbeddedDetectorKeyFollowsEveryOptionThatShapesTheWeights) {
+  const EmbeddedDetectorOptions base;
+  const auto key = embedded_i3d_key(base);
+  EXPECT_EQ(key.size(), 12u);
+  EXPECT_EQ(embedded_i3d_key(base), key);
+  const std::vector<std::pair<std::string, std::function<void(EmbeddedDetectorOptions&)>>> changes = {
+      {"seed", [](auto& o) { o.seed = 1; }},
+      {"input_size", [](auto& o) { o.input_size = 32; }},
+      {"frames", [](auto& o) { o.frames = 4; }},
+      {"calibration_clips", [](auto& o) { o.calibration_clips = 32; }},
+      {"train_steps", [](auto& o) { o.train_steps = 401; }},
+      {"batch", [](auto& o) { o.batch = 8; }},
+      {"lr", [](auto& o) { o.lr = 1e-4; }},
+      {"grad_clip", [](auto& o) { o.grad_clip = 0.5; }},
+      {"motion_weight", [](auto& o) { o.motion_weight = 16.0; }},
+      {"finetune_lr", [](auto& o) { o.finetune_lr = 3e-5; }},
+      {"bn_eps", [](auto& o) { o.bn_eps = 1e-5; }},
+  };
+  for (const auto& [name, change] : changes) {
+    auto o = base;
+    change(o);
+    EXPECT_NE(embedded_i3d_key(o), key) << name;
+  }
+  auto dp = base;
+  dp.data_parallel = true;
+  EXPECT_EQ(embedded_i3d_key(dp), key);
+}
+
 }  // namespace
 }  // namespace osv
