@@ -37,18 +37,20 @@ def blur(frame, sigma):
     return np.asarray(Image.fromarray(frame).filter(ImageFilter.GaussianBlur(radius=sigma)))
 
 
-def variants(clip, rng):
-    t = clip.shape[0]
+def smear(clip):
     f = clip.astype(np.float64)
-    smear = np.stack([f[: i + 1].mean(0) for i in range(t)]).round().astype(np.uint8)
-    return {
-        "identity": clip,
-        "frozen (every frame = frame 0)": np.repeat(clip[:1], t, 0),
-        "motion smear (frame t = mean of 0..t)": smear,
-        "blur growing 0.5 px per frame": np.stack([blur(clip[i], 0.5 * i) for i in range(t)]),
-        "uniform blur 1 px": np.stack([blur(x, 1.0) for x in clip]),
-        "frame order shuffled": clip[rng.permutation(t)],
-    }
+    return np.stack([f[: i + 1].mean(0) for i in range(clip.shape[0])]).round().astype(np.uint8)
+
+
+# (name, degradation of a [T, H, W, 3] uint8 clip given a numpy Generator)
+VARIANTS = [
+    ("identity", lambda clip, rng: clip),
+    ("frozen (every frame = frame 0)", lambda clip, rng: np.repeat(clip[:1], clip.shape[0], 0)),
+    ("motion smear (frame t = mean of 0..t)", lambda clip, rng: smear(clip)),
+    ("blur growing 0.5 px per frame", lambda clip, rng: np.stack([blur(x, 0.5 * i) for i, x in enumerate(clip)])),
+    ("uniform blur 1 px", lambda clip, rng: np.stack([blur(x, 1.0) for x in clip])),
+    ("frame order shuffled", lambda clip, rng: clip[rng.permutation(clip.shape[0])]),
+]
 
 
 def main():
@@ -65,10 +67,12 @@ def main():
     data, out = pathlib.Path(a.data), pathlib.Path(a.out)
     rng = np.random.default_rng(0)
     clips = sorted((data / "train").glob("*.mp4"))[: a.n]
-    names = list(variants(read_clip(clips[0]), rng).keys())
+    names = [name for name, _ in VARIANTS]
     if not (a.reuse_frames and (out / f"v{len(names) - 1}").is_dir()):
         for i, p in enumerate(clips):
-            for k, v in enumerate(variants(read_clip(p), rng).values()):
+            clip = read_clip(p)
+            for k, (_, degrade) in enumerate(VARIANTS):
+                v = degrade(clip, rng)
                 d = out / f"v{k}" / f"{i:05d}"
                 d.mkdir(parents=True, exist_ok=True)
                 for j, fr in enumerate(v):
@@ -89,8 +93,13 @@ def main():
         rows.append({"variant": name, "fvd": fvd, "ci": [ci.get("low"), ci.get("high")], "n_fake": len(clips)})
         print(f"| {name} | {fvd:.2f} | [{ci.get('low', float('nan')):.2f}, {ci.get('high', float('nan')):.2f}] |",
               flush=True)
-    (out / f"results-{tag}.json").write_text(
-        json.dumps({"data": str(data), "n": len(clips), "overrides": a.overrides, "rows": rows}, indent=2))
+    # A clip with no motion against a motion-smeared one: how far apart the detector puts the two
+    # failure modes a 1-step and a many-step sampler of a weak model tend to produce.
+    frozen_over_smear = rows[1]["fvd"] / rows[2]["fvd"] if rows[2]["fvd"] else float("nan")
+    print(f"frozen / smear = {frozen_over_smear:.2f}; frozen / identity = {rows[1]['fvd'] / rows[0]['fvd']:.2f}")
+    (out / f"results-{tag}.json").write_text(json.dumps(
+        {"data": str(data), "n": len(clips), "overrides": a.overrides, "rows": rows,
+         "frozen_over_smear": frozen_over_smear}, indent=2))
 
 
 if __name__ == "__main__":
