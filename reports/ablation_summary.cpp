@@ -97,7 +97,42 @@ std::string ablate_markdown(const nlohmann::json& table, const std::vector<Ablat
   }
   for (const auto& l : lines)
     if (!l.refused.empty()) s += fmt::format("refused: {}: {}\n", l.label, l.refused);
+  if (const auto pairs = pairwise_sentence(pairwise_order(lines)); !pairs.empty()) s += "\n" + pairs;
   return s;
+}
+
+PairwiseOrder pairwise_order(const std::vector<AblateLine>& lines) {
+  PairwiseOrder out;
+  auto usable = [](const AblateLine& l) { return !l.x && l.paper && l.fvd && l.ci_low && l.ci_high; };
+  for (size_t i = 0; i < lines.size(); ++i)
+    for (size_t j = i + 1; j < lines.size(); ++j) {
+      const AblateLine *a = &lines[i], *b = &lines[j];
+      if (!usable(*a) || !usable(*b) || *a->paper == *b->paper) continue;
+      if (*a->paper > *b->paper) std::swap(a, b);
+      PairOrder p{a->label, b->label, *a->fvd, *b->fvd, *a->fvd < *b->fvd, false};
+      const bool a_out = *a->fvd < *b->ci_low || *a->fvd > *b->ci_high;
+      const bool b_out = *b->fvd < *a->ci_low || *b->fvd > *a->ci_high;
+      p.outside_noise = a_out && b_out;
+      ++(p.in_order ? (p.outside_noise ? out.in_order_outside : out.in_order_within)
+                    : (p.outside_noise ? out.reversed_outside : out.reversed_within));
+      out.pairs.push_back(std::move(p));
+    }
+  return out;
+}
+
+std::string pairwise_sentence(const PairwiseOrder& p) {
+  if (p.pairs.size() < 3) return "";
+  std::string s = fmt::format(
+      "Every pair of rows ({} pairs with the paper's values and measured intervals): {} in the paper's order outside "
+      "the noise, {} in its order within the noise, {} reversed within the noise, {} reversed outside the noise",
+      p.pairs.size(), p.in_order_outside, p.in_order_within, p.reversed_within, p.reversed_outside);
+  std::string rev;
+  for (const auto& q : p.pairs)
+    if (!q.in_order && q.outside_noise)
+      rev += fmt::format("{}{} ({:.2f}) vs {} ({:.2f})", rev.empty() ? "" : "; ", q.better, q.better_fvd, q.worse,
+                         q.worse_fvd);
+  if (!rev.empty()) s += " (the paper's better row first: " + rev + ")";
+  return s + ".\n";
 }
 
 std::string ablation_verdict(const AblateLine& l) {

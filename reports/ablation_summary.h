@@ -39,6 +39,25 @@ std::string ablate_markdown(const nlohmann::json& table, const std::vector<Ablat
 // to judge the noise by), "no paper value", "reference not measured", "refused" or "not measured".
 std::string ablation_verdict(const AblateLine& line);
 
+// Every pair of a row table's lines that both carry the paper's value (two different values) and a
+// measured FVD with CI: is the measured order the paper's, and is it outside the noise (each row's
+// FVD outside the other's CI, the test used against the reference)? A table of many methods
+// (Table 1) claims an order between every two rows, not only against its reference row.
+struct PairOrder {
+  std::string better, worse;  // the paper's order: `better` has the lower paper FVD
+  double better_fvd = 0, worse_fvd = 0;  // measured
+  bool in_order = false;       // measured better_fvd < worse_fvd
+  bool outside_noise = false;
+};
+struct PairwiseOrder {
+  std::vector<PairOrder> pairs;
+  int in_order_outside = 0, in_order_within = 0, reversed_within = 0, reversed_outside = 0;
+};
+PairwiseOrder pairwise_order(const std::vector<AblateLine>& lines);
+// One sentence of counts and the pairs reversed outside the noise (empty below 3 pairs: then the
+// reference column already says it).
+std::string pairwise_sentence(const PairwiseOrder& p);
+
 // The lines of an osvbench.ablate/1 document (its table, measured rows and refusals).
 std::vector<AblateLine> ablate_lines(const nlohmann::json& ablate_doc);
 

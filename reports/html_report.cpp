@@ -395,6 +395,12 @@ std::string render_html_report(const ReportInputs& in) {
                      "statistical noise (the row's FVD outside the reference's 95% interval and the reference's outside "
                      "the row's).</p>\n",
                      claims, reproduced);
+    // Tables of many rows claim an order between every two of them (Table 1: methods at their
+    // step counts), which the counts against the reference row do not show.
+    for (const auto& [doc, lines] : tables)
+      if (const auto pairs = pairwise_sentence(pairwise_order(lines)); !pairs.empty())
+        h += "<p class=\"pairs\"><b>" + html_escape(doc->at("table").at("title").get<std::string>()) + ".</b> " +
+             html_escape(pairs) + "</p>\n";
   }
   // The floors every row is read against: the VAE's reconstructions of the held-out clips (every
   // sample is decoded by the same VAE) and the training clips against the held-out ones, at the same N.

@@ -137,6 +137,53 @@ TEST(Ablate, DirectionsAndSignificance) {
   }
 }
 
+TEST(Ablate, EveryPairOfRowsAgainstThePapersOrder) {
+  // Paper order: a (100) < b (200) < c (300) < d (400); e has no paper value, f no interval.
+  nlohmann::json table = {{"title", "t"}, {"reference", "a"},
+                          {"rows", {{{"label", "a"}, {"paper_fvd", 100.0}},
+                                    {{"label", "b"}, {"paper_fvd", 200.0}},
+                                    {{"label", "c"}, {"paper_fvd", 300.0}},
+                                    {{"label", "d"}, {"paper_fvd", 400.0}},
+                                    {{"label", "e"}, {"paper_fvd", nullptr}},
+                                    {{"label", "f"}, {"paper_fvd", 500.0}}}}};
+  auto no_ci = row("x", 1, 0, 2);
+  no_ci.erase("ci");
+  std::vector<std::pair<std::string, nlohmann::json>> m = {
+      {"a", row("x", 10, 8, 12)},    // a < b, a < c outside the noise; a vs d: reversed, outside
+      {"b", row("x", 20, 18, 22)},   // b vs c: reversed within (19 is inside b's CI, 20 inside c's)
+      {"c", row("x", 19, 15, 25)},   // c vs d: reversed outside (5 is outside c's CI, 19 outside d's)
+      {"d", row("x", 5, 4, 6)},      // b vs d: reversed outside
+      {"e", row("x", 1, 0, 2)},
+      {"f", no_ci}};
+  const auto lines = ablate_lines(table, m, {});
+  const auto p = pairwise_order(lines);
+  ASSERT_EQ(p.pairs.size(), 6u);  // a, b, c, d: 4 choose 2; e and f left out
+  EXPECT_EQ(p.in_order_outside, 2);  // a<b, a<c
+  EXPECT_EQ(p.in_order_within, 0);
+  EXPECT_EQ(p.reversed_within, 1);   // b vs c
+  EXPECT_EQ(p.reversed_outside, 3);  // a vs d, b vs d, c vs d
+  for (const auto& q : p.pairs)
+    if (q.better == "b" && q.worse == "c") {
+      EXPECT_FALSE(q.in_order);
+      EXPECT_FALSE(q.outside_noise);
+    }
+  const auto s = pairwise_sentence(p);
+  EXPECT_NE(s.find("6 pairs"), std::string::npos) << s;
+  EXPECT_NE(s.find("2 in the paper's order outside the noise, 0 in its order within the noise, 1 reversed within the "
+                   "noise, 3 reversed outside the noise"),
+            std::string::npos) << s;
+  EXPECT_NE(s.find("a (10.00) vs d (5.00); b (20.00) vs d (5.00); c (19.00) vs d (5.00)"), std::string::npos) << s;
+  EXPECT_NE(ablate_markdown(table, lines).find(s), std::string::npos);
+  // The report's summary says it too.
+  nlohmann::json doc = {{"table", table}, {"measured", nlohmann::json::array()}, {"refused", nlohmann::json::array()}};
+  for (const auto& [l, r] : m) doc["measured"].push_back({{"label", l}, {"result", r}});
+  ReportInputs in;
+  in.ablations.push_back(doc);
+  EXPECT_NE(render_html_report(in).find("3 reversed outside the noise"), std::string::npos);
+  // Two rows make one pair: the reference column already says it, no sentence.
+  EXPECT_EQ(pairwise_sentence(pairwise_order(ablate_lines(table, {m[0], m[1]}, {}))), "");
+}
+
 TEST(Ablate, CurvesCompareSeriesAtTheSamePoint) {
   nlohmann::json table = {{"kind", "curve"}, {"title", "t"}, {"reference", "a"}, {"scale_key", "k"},
                           {"points", {0.25, 1.0}},
