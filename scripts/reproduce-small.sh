@@ -7,6 +7,11 @@
 #
 #   bash scripts/reproduce-small.sh [runs folder, default runs] [snapshot folder, default reports/small]
 #
+# OSVBENCH_TABLES="1 2e fidelity" measures only those ablation tables (default: all);
+# OSVBENCH_MAIN_GRID=table1 samples only Table 1's step counts in the comparison (default: full).
+# The snapshot's MANIFEST.md lists every table of harness/tables/ and whether this snapshot holds it,
+# so a partial snapshot says what it lacks.
+#
 # Every stage is cached and resumable in the runs folder (a killed run picks up where it stopped;
 # a second run measures nothing again). On 2 CPU cores the whole of it is many hours: most of it
 # is the trainings of the ablation rows (every row that changes a training knob trains its own
@@ -16,13 +21,18 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${1:-runs}"
 snap="${2:-reports/small}"
-OSVBENCH_MAIN_GRID=full bash scripts/run.sh "$runs"  # the full compare grid: every method at 1/2/8/25 steps
+OSVBENCH_MAIN_GRID="${OSVBENCH_MAIN_GRID:-full}" bash scripts/run.sh "$runs"  # full: every method at 1/2/8/25 steps
 source scripts/env.sh
 osvbench=build/default/harness/osvbench
 echo
-"$osvbench" ablate --preset small --runs "$runs" --table all --format md,json
-echo
+tables_asked="${OSVBENCH_TABLES:-all}"
+read -r -a tables <<< "${tables_asked//,/ }"
+for t in "${tables[@]}"; do
+  "$osvbench" ablate --preset small --runs "$runs" --table "$t" --format md,json
+  echo
+done
 mkdir -p "$snap"
+rm -f "$snap"/ablate-*.json "$snap"/ablate-*.md  # the snapshot holds what this runs folder measured, nothing older
 "$osvbench" report --preset small --runs "$runs" --out "$snap/report.html"
 cp "$runs/compare-main/results.json" "$snap/compare.json"
 cp "$runs/compare-main/results.md" "$snap/compare.md"
@@ -37,6 +47,21 @@ for d in "$runs"/ablate-*/; do
   cp "$d/ablate.json" "$snap/ablate-$t.json"
   [ -f "$d/ablate.md" ] && cp "$d/ablate.md" "$snap/ablate-$t.md"
 done
+{
+  echo "# Snapshot of the embedded default (small preset)"
+  echo
+  echo "Written by scripts/reproduce-small.sh at git $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "on $(date -u +%Y-%m-%dT%H:%MZ); tables asked for: ${OSVBENCH_TABLES:-all}; compare grid: ${OSVBENCH_MAIN_GRID:-full}."
+  echo "Each JSON file carries its own provenance (config hash, git hash, torch, device, detector, seeds, costs)."
+  echo
+  echo "| table | in this snapshot |"
+  echo "|---|---|"
+  for f in harness/tables/table_*.json; do
+    id="$(basename "$f" .json)"
+    id="${id#table_}"
+    if [ -f "$snap/ablate-$id.json" ]; then echo "| $id | yes (ablate-$id.json, .md) |"; else echo "| $id | **not measured** |"; fi
+  done
+} > "$snap/MANIFEST.md"
 if command -v chromium >/dev/null 2>&1; then
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1300,1600 \
     --screenshot="$PWD/$snap/report.png" "file://$PWD/$snap/report.html" >/dev/null 2>&1 ||
