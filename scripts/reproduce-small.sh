@@ -21,11 +21,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${1:-runs}"
 snap="${2:-reports/small}"
-OSVBENCH_MAIN_GRID="${OSVBENCH_MAIN_GRID:-full}" bash scripts/run.sh "$runs"  # full: every method at 1/2/8/25 steps
+main_grid="${OSVBENCH_MAIN_GRID:-full}"  # full: every method at 1/2/8/25 steps
+tables_asked="${OSVBENCH_TABLES:-all}"
+OSVBENCH_MAIN_GRID="$main_grid" bash scripts/run.sh "$runs"
 source scripts/env.sh
 osvbench=build/default/harness/osvbench
 echo
-tables_asked="${OSVBENCH_TABLES:-all}"
 read -r -a tables <<< "${tables_asked//,/ }"
 for t in "${tables[@]}"; do
   "$osvbench" ablate --preset small --runs "$runs" --table "$t" --format md,json
@@ -50,8 +51,8 @@ done
 {
   echo "# Snapshot of the embedded default (small preset)"
   echo
-  echo "Written by scripts/reproduce-small.sh at git $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "on $(date -u +%Y-%m-%dT%H:%MZ); tables asked for: ${OSVBENCH_TABLES:-all}; compare grid: ${OSVBENCH_MAIN_GRID:-full}."
+  echo "Written by scripts/reproduce-small.sh at git $(git describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "on $(date -u +%Y-%m-%dT%H:%MZ); tables asked for: $tables_asked; compare grid: $main_grid."
   echo "Each JSON file carries its own provenance (config hash, git hash, torch, device, detector, seeds, costs)."
   echo
   echo "| table | in this snapshot |"
