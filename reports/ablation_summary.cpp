@@ -12,6 +12,12 @@ bool has_ci(const nlohmann::json& r) {
          r["ci"].contains("high") && r["ci"]["high"].is_number();
 }
 
+// Outside the statistical noise: each FVD lies outside the other's interval (the test of a row
+// against its reference and of every pair of rows).
+bool outside_noise(double a, double a_low, double a_high, double b, double b_low, double b_high) {
+  return (a < b_low || a > b_high) && (b < a_low || b > a_high);
+}
+
 std::string direction(double row, double ref) {
   if (row < ref) return "better";
   if (row > ref) return "worse";
@@ -66,9 +72,7 @@ std::vector<AblateLine> ablate_lines(const nlohmann::json& table,
       // FVD outside the row's CI.
       if (l.ci_low && has_ci(*ref)) {
         const double rl = (*ref)["ci"]["low"].get<double>(), rh = (*ref)["ci"]["high"].get<double>();
-        const bool out_ref = *l.fvd < rl || *l.fvd > rh;
-        const bool ref_out = rf < *l.ci_low || rf > *l.ci_high;
-        l.significant = out_ref && ref_out ? "yes" : "no";
+        l.significant = outside_noise(*l.fvd, *l.ci_low, *l.ci_high, rf, rl, rh) ? "yes" : "no";
       }
     }
     out.push_back(l);
@@ -109,10 +113,8 @@ PairwiseOrder pairwise_order(const std::vector<AblateLine>& lines) {
       const AblateLine *a = &lines[i], *b = &lines[j];
       if (!usable(*a) || !usable(*b) || *a->paper == *b->paper) continue;
       if (*a->paper > *b->paper) std::swap(a, b);
-      PairOrder p{a->label, b->label, *a->fvd, *b->fvd, *a->fvd < *b->fvd, false};
-      const bool a_out = *a->fvd < *b->ci_low || *a->fvd > *b->ci_high;
-      const bool b_out = *b->fvd < *a->ci_low || *b->fvd > *a->ci_high;
-      p.outside_noise = a_out && b_out;
+      PairOrder p{a->label, b->label, *a->fvd, *b->fvd, *a->fvd < *b->fvd,
+                  outside_noise(*a->fvd, *a->ci_low, *a->ci_high, *b->fvd, *b->ci_low, *b->ci_high)};
       ++(p.in_order ? (p.outside_noise ? out.in_order_outside : out.in_order_within)
                     : (p.outside_noise ? out.reversed_outside : out.reversed_within));
       out.pairs.push_back(std::move(p));
