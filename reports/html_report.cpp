@@ -101,10 +101,15 @@ std::vector<std::size_t> pareto_front(const std::vector<std::pair<double, double
   return front;
 }
 
+std::string series_name(const nlohmann::json& r) {
+  return r.at("method").get<std::string>() + " " + r.at("sampler").get<std::string>();
+}
+
 // FVD (y, with CI bars) against a positive cost (x, log axis), one colour per method and sampler,
 // the Pareto front ringed and joined. `x` gives a row's cost (<= 0: the row is not drawn).
 std::string fvd_scatter_svg(const std::vector<nlohmann::json>& rows, const std::function<double(const nlohmann::json&)>& x,
-                            const std::string& x_label, int log_base, const std::string& aria) {
+                            const std::string& x_label, int log_base, const std::string& aria,
+                            const std::map<std::string, int>& colour) {
   std::vector<const nlohmann::json*> drawn;
   for (const auto& r : rows)
     if (x(r) > 0 && r.contains("fvd") && r["fvd"].is_number()) drawn.push_back(&r);
@@ -148,12 +153,13 @@ std::string fvd_scatter_svg(const std::vector<nlohmann::json>& rows, const std::
   for (std::size_t i : front)
     s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"8\" fill=\"none\" stroke=\"#555\"/>", ax(lx(xy[i].first)),
                      ay(xy[i].second));
-  std::map<std::string, int> colour;
+  std::map<std::string, int> shown;  // the legend: the series drawn here, with their colours
   for (std::size_t i = 0; i < drawn.size(); ++i) {
     const auto& r = *drawn[i];
-    const auto m = r.at("method").get<std::string>() + " " + r.at("sampler").get<std::string>();
-    if (!colour.count(m)) colour[m] = static_cast<int>(colour.size());
-    const char* c = kColours[colour[m] % 8];
+    const auto m = series_name(r);
+    const auto it = colour.find(m);
+    shown[m] = it != colour.end() ? it->second : 0;
+    const char* c = kColours[shown[m] % 8];
     const double px = ax(lx(xy[i].first)), py = ay(xy[i].second);
     if (r.contains("ci"))
       s += fmt::format("<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"/>", px, px,
@@ -162,7 +168,7 @@ std::string fvd_scatter_svg(const std::vector<nlohmann::json>& rows, const std::
                      px, py, c, html_escape(row_key(r)), xy[i].second, html_escape(x_label), xy[i].first);
   }
   int i = 0;
-  for (const auto& [m, ci] : colour) {
+  for (const auto& [m, ci] : shown) {
     s += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"11\">{}</text>",
                      W - R + 12, T + 10 + 16 * i, kColours[ci % 8], W - R + 20, T + 14 + 16 * i, html_escape(m));
     ++i;
@@ -281,17 +287,25 @@ std::string markdown_tables_html(const std::string& md) {
 
 }  // namespace
 
-std::string fvd_vs_nfe_svg(const nlohmann::json& rows) {
-  return fvd_scatter_svg(
-      as_vector(rows), [](const nlohmann::json& r) { return std::max<double>(1, r.at("nfe").get<double>()); }, "NFE", 2,
-      "FVD against NFE");
+std::map<std::string, int> series_colours(const nlohmann::json& rows) {
+  std::map<std::string, int> colour;
+  for (const auto& r : rows) colour[series_name(r)] = 0;
+  int i = 0;
+  for (auto& [m, c] : colour) c = i++;
+  return colour;
 }
 
-std::string fvd_vs_cost_svg(const nlohmann::json& rows) {
+std::string fvd_vs_nfe_svg(const nlohmann::json& rows, const std::map<std::string, int>& colours) {
+  return fvd_scatter_svg(
+      as_vector(rows), [](const nlohmann::json& r) { return std::max<double>(1, r.at("nfe").get<double>()); }, "NFE", 2,
+      "FVD against NFE", colours.empty() ? series_colours(rows) : colours);
+}
+
+std::string fvd_vs_cost_svg(const nlohmann::json& rows, const std::map<std::string, int>& colours) {
   return fvd_scatter_svg(
       as_vector(rows),
       [](const nlohmann::json& r) { return r.contains("train_s") && r["train_s"].is_number() ? r["train_s"].get<double>() : 0.0; },
-      "training seconds", 10, "FVD against training cost");
+      "training seconds", 10, "FVD against training cost", colours.empty() ? series_colours(rows) : colours);
 }
 
 std::string curves_svg(const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& curves,
@@ -431,6 +445,7 @@ std::string render_html_report(const ReportInputs& in) {
   std::map<long long, nlohmann::json> by_n;
   for (const auto& r : all_rows)
     by_n[r.contains("n_fake") && r["n_fake"].is_number() ? r["n_fake"].get<long long>() : 0].push_back(r);
+  const auto colours = series_colours(all_rows);  // a series has one colour in every chart
   for (const auto& [n, rows] : by_n) {
     const std::string at_n = by_n.size() > 1 ? fmt::format(" (N = {} clips)", n) : "";
     std::vector<std::pair<double, double>> xy;
@@ -442,7 +457,7 @@ std::string render_html_report(const ReportInputs& in) {
       h += (k++ ? "; " : "") + fmt::format("<b>{}</b> (NFE {}, FVD {:.2f})", html_escape(row_key(rows[i])),
                                            rows[i].at("nfe").get<int64_t>(), rows[i].at("fvd").get<double>());
     h += ".</p>\n";
-    h += "<h3>FVD against NFE, every compared row" + at_n + "</h3>\n" + fvd_vs_nfe_svg(rows) + "\n";
+    h += "<h3>FVD against NFE, every compared row" + at_n + "</h3>\n" + fvd_vs_nfe_svg(rows, colours) + "\n";
     nlohmann::json costed = nlohmann::json::array();
     for (const auto& r : rows)
       if (r.contains("train_s") && r["train_s"].is_number() && r["train_s"].get<double>() > 0) costed.push_back(r);
@@ -450,7 +465,7 @@ std::string render_html_report(const ReportInputs& in) {
       h += "<h3>FVD against training cost" + at_n + "</h3>\n<p class=\"note\">Training cost: the seconds of the "
            "logged training steps of the run behind each row's weights (checkpoints and data encoding excluded; "
            "OSV: both stages); rows without a trained run of their own, such as the teacher's, are not drawn.</p>\n" +
-           fvd_vs_cost_svg(costed) + "\n";
+           fvd_vs_cost_svg(costed, colours) + "\n";
   }
 
   for (std::size_t ci = 0; ci < in.compares.size(); ++ci) {

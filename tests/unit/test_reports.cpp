@@ -296,6 +296,34 @@ TEST(Report, ParetoFrontSamplesPerFirstFrameAndCurvesPerKindOfRun) {
   EXPECT_NE(html.find("<figcaption>embedded VAE (1 run)</figcaption>"), std::string::npos);
 }
 
+// A series ("method sampler") has one colour in both charts, though the cost chart leaves out the
+// rows without a training cost (before, colours went by order of appearance in each chart, so the
+// cost chart, lacking the teacher, drew OSV in the teacher's colour).
+TEST(Report, ASeriesKeepsItsColourAcrossCharts) {
+  auto a = row("a", 500, 450, 550, 1), b = row("b", 300, 280, 320, 2), c = row("c", 200, 190, 210, 4);
+  b["train_s"] = 100.0;
+  c["train_s"] = 1000.0;
+  ReportInputs in;
+  in.compares.push_back({{"schema", "osvbench.compare/1"}, {"rows", {a, b, c}}});
+  const auto html = render_html_report(in);
+  // The fill of the point whose tooltip names `key`, inside the chart labelled `aria`.
+  auto fill = [&](const std::string& aria, const std::string& key) {
+    const auto chart = html.find("aria-label=\"" + aria + "\"");
+    EXPECT_NE(chart, std::string::npos) << aria;
+    const auto title = html.find("<title>" + key, chart);
+    EXPECT_LT(title, html.find("</svg>", chart)) << aria << ": no point " << key;
+    const auto f = html.rfind("fill=\"", title);
+    return html.substr(f + 6, html.find('"', f + 6) - f - 6);
+  };
+  for (const std::string key : {"b consistency 2", "c consistency 4"})
+    EXPECT_EQ(fill("FVD against NFE", key), fill("FVD against training cost", key)) << key;
+  EXPECT_NE(fill("FVD against NFE", "a consistency 1"), fill("FVD against NFE", "b consistency 2"));
+  EXPECT_NE(fill("FVD against NFE", "b consistency 2"), fill("FVD against NFE", "c consistency 4"));
+  const auto by_name = series_colours(nlohmann::json::array({c, a, b}));
+  EXPECT_EQ(by_name.at("a consistency"), 0);
+  EXPECT_EQ(by_name.at("c consistency"), 2);
+}
+
 TEST(Report, EscapesDataAndEncodesVideos) {
   EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   EXPECT_EQ(base64_encode(""), "");
