@@ -391,7 +391,8 @@ std::string render_html_report(const ReportInputs& in) {
     int claims = 0, reproduced = 0;
     h += "<table id=\"summary-claims\"><thead><tr><th class=\"l\">paper table</th><th>reproduced</th>"
          "<th>same direction, within noise (or no CI)</th><th>opposite, within noise (or no CI)</th><th>not reproduced</th>"
-         "<th>not measured</th></tr></thead><tbody>\n";
+         "<th>not measured</th><th>no paper value: measured (differs from its reference outside the noise)</th>"
+         "</tr></thead><tbody>\n";
     for (const auto& [doc, lines] : tables) {
       std::map<std::string, int> count;
       for (const auto& l : lines) ++count[ablation_verdict(l)];
@@ -400,9 +401,15 @@ std::string render_html_report(const ReportInputs& in) {
       const int opposite = count["opposite, within noise"] + count["opposite, no CI"];
       claims += count["reproduced"] + same + opposite + count["not reproduced"];
       reproduced += count["reproduced"];
-      h += fmt::format("<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+      // Rows without a paper value (the fidelity ledger's alternatives) claim nothing; what they
+      // show is whether the choice moves the FVD at all.
+      int moved = 0;
+      for (const auto& l : lines) moved += ablation_verdict(l) == "no paper value" && l.significant == "yes";
+      const int no_paper = count["no paper value"];
+      h += fmt::format("<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                        html_escape(doc->at("table").at("title").get<std::string>()), count["reproduced"], same,
-                       opposite, count["not reproduced"], unmeasured);
+                       opposite, count["not reproduced"], unmeasured,
+                       no_paper ? fmt::format("{} ({} outside the noise)", no_paper, moved) : std::string("0"));
     }
     h += "</tbody></table>\n";
     h += fmt::format("<p>Of the {} measured rows with a direction in the paper, <b>{}</b> reproduce it outside the "

@@ -247,8 +247,11 @@ TEST(Report, VerdictsAgainstThePaper) {
   EXPECT_NE(html.find("<span class=\"badge ok\">reproduced</span>"), std::string::npos);
   EXPECT_NE(html.find("<span class=\"badge bad\">not reproduced</span>"), std::string::npos);
   // The summary counts the table's rows by verdict: 1 reproduced, 1 within noise each way, 1 not,
-  // 1 refused; 4 rows with a paper direction were measured.
-  EXPECT_NE(html.find("<td class=\"l\">Table x</td><td>1</td><td>1</td><td>1</td><td>1</td><td>1</td>"), std::string::npos)
+  // 1 refused; 4 rows with a paper direction were measured; the row without a paper value is
+  // counted apart, with whether it moved outside the noise (300 [290, 310] against 100 [95, 105]).
+  EXPECT_NE(html.find("<td class=\"l\">Table x</td><td>1</td><td>1</td><td>1</td><td>1</td><td>1</td>"
+                      "<td>1 (1 outside the noise)</td></tr>"),
+            std::string::npos)
       << html;
   EXPECT_NE(html.find("Of the 4 measured rows with a direction in the paper, <b>1</b>"), std::string::npos);
   // Without the reference's FVD, or without intervals, the direction cannot be judged against the noise.
