@@ -23,6 +23,8 @@ runs="${1:-runs}"
 snap="${2:-reports/small}"
 main_grid="${OSVBENCH_MAIN_GRID:-full}"  # full: every method at 1/2/8/25 steps
 tables_asked="${OSVBENCH_TABLES:-all}"
+# The tree's state before this script writes into it (the snapshot's own files would make it dirty).
+tree="$(git describe --always --dirty 2>/dev/null || echo unknown)"
 OSVBENCH_MAIN_GRID="$main_grid" bash scripts/run.sh "$runs"
 source scripts/env.sh
 osvbench=build/default/harness/osvbench
@@ -51,7 +53,7 @@ done
 {
   echo "# Snapshot of the embedded default (small preset)"
   echo
-  echo "Written by scripts/reproduce-small.sh at git $(git describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "Written by scripts/reproduce-small.sh at git $tree"
   echo "on $(date -u +%Y-%m-%dT%H:%MZ); tables asked for: $tables_asked; compare grid: $main_grid."
   echo "Each JSON file carries its own provenance (config hash, git hash, torch, device, detector, seeds, costs)."
   echo
