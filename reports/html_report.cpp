@@ -109,7 +109,9 @@ std::string series_name(const nlohmann::json& r) {
 // the Pareto front ringed and joined. `x` gives a row's cost (<= 0: the row is not drawn).
 std::string fvd_scatter_svg(const std::vector<nlohmann::json>& rows, const std::function<double(const nlohmann::json&)>& x,
                             const std::string& x_label, int log_base, const std::string& aria,
-                            const std::map<std::string, int>& colour) {
+                            const std::map<std::string, int>& colours) {
+  // Without the whole comparison's colours, the colours of the rows given.
+  const auto colour = colours.empty() ? series_colours(nlohmann::json(rows)) : colours;
   std::vector<const nlohmann::json*> drawn;
   for (const auto& r : rows)
     if (x(r) > 0 && r.contains("fvd") && r["fvd"].is_number()) drawn.push_back(&r);
@@ -157,8 +159,7 @@ std::string fvd_scatter_svg(const std::vector<nlohmann::json>& rows, const std::
   for (std::size_t i = 0; i < drawn.size(); ++i) {
     const auto& r = *drawn[i];
     const auto m = series_name(r);
-    const auto it = colour.find(m);
-    shown[m] = it != colour.end() ? it->second : 0;
+    shown[m] = colour.at(m);  // series_colours names every row's series
     const char* c = kColours[shown[m] % 8];
     const double px = ax(lx(xy[i].first)), py = ay(xy[i].second);
     if (r.contains("ci"))
@@ -298,14 +299,14 @@ std::map<std::string, int> series_colours(const nlohmann::json& rows) {
 std::string fvd_vs_nfe_svg(const nlohmann::json& rows, const std::map<std::string, int>& colours) {
   return fvd_scatter_svg(
       as_vector(rows), [](const nlohmann::json& r) { return std::max<double>(1, r.at("nfe").get<double>()); }, "NFE", 2,
-      "FVD against NFE", colours.empty() ? series_colours(rows) : colours);
+      "FVD against NFE", colours);
 }
 
 std::string fvd_vs_cost_svg(const nlohmann::json& rows, const std::map<std::string, int>& colours) {
   return fvd_scatter_svg(
       as_vector(rows),
       [](const nlohmann::json& r) { return r.contains("train_s") && r["train_s"].is_number() ? r["train_s"].get<double>() : 0.0; },
-      "training seconds", 10, "FVD against training cost", colours.empty() ? series_colours(rows) : colours);
+      "training seconds", 10, "FVD against training cost", colours);
 }
 
 std::string curves_svg(const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& curves,
