@@ -239,6 +239,38 @@ TEST(OsvDiscriminator, OutputShapesAndTrainableParts) {
   EXPECT_THROW(LatentDiscriminator(bad, tiny_dinov2(3)), std::exception);
 }
 
+// The discriminator can learn: trained alone with the optimiser, learning rate and batch the small
+// preset uses (Adam, 1e-4, one clip per side per step), on a fixed set of "real" clips against their
+// spatially averaged copies (what a one-step student's blurry mean prediction looks like), its
+// held-in gap D(real) - D(fake) grows past the hinge margin. A head that did not step, a gradient
+// that did not reach it, or a backbone path that erased the difference would leave it near 0.
+TEST(OsvDiscriminator, LearnsToSeparateSharpFromBlurredClipsAtThePresetsRate) {
+  LatentDiscriminatorOptions o;
+  o.input_size = 56;
+  o.taps = {0, 1};
+  o.head_channels = 16;
+  LatentDiscriminator d(o, tiny_dinov2(2));
+  torch::manual_seed(11);
+  auto real = torch::randn({8, 2, 4, 8, 8});                                            // [B, T, C, h, w]
+  auto fake = real.mean({3, 4}, /*keepdim=*/true).expand_as(real).contiguous();         // the clip's per-frame mean
+  torch::optim::Adam opt(d->trainable_parameters(), torch::optim::AdamOptions(1e-4));
+  auto gap = [&] {
+    torch::NoGradGuard g;
+    return (d->forward(real).mean() - d->forward(fake).mean()).item<double>();
+  };
+  const double before = gap();
+  for (int64_t s = 0; s < 200; ++s) {
+    const auto i = s % 8;
+    auto loss = hinge_d_loss(d->forward(real.slice(0, i, i + 1)), d->forward(fake.slice(0, i, i + 1)));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  EXPECT_LT(std::abs(before), 0.5);
+  const double after = gap();
+  EXPECT_GT(after, 1.0) << "before " << before;
+}
+
 TEST(OsvDiscriminator, TapsScaleWithTheBackbonesDepth) {
   const std::vector<int64_t> st{2, 5, 8, 11};  // StyleGAN-T's taps of a 12-block ViT
   EXPECT_EQ(scaled_taps(st, 12, 12), st);
