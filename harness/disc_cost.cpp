@@ -38,6 +38,7 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
   const int batch = o.batch;
   LatentDiscriminatorOptions lo;
   lo.kind = kind;
+  lo.head_blocks = c.get<std::string>("disc.head_blocks");
   int64_t T = o.frames, h = o.latent_h, w = o.latent_w;
   if (o.arch == "embedded") {
     const auto e = embedded_svd_config(c);

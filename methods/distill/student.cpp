@@ -175,6 +175,7 @@ void GanState::save(CheckpointWriter& a) const {
   a.tensors("ema.", ema);
   a.optimizer("opt_g", opt_g);
   a.optimizer("opt_d", opt_d);
+  if (d_state) a.tensors("d_state.", *d_state);
 }
 
 void GanState::load(const CheckpointReader& a) const {
@@ -183,6 +184,7 @@ void GanState::load(const CheckpointReader& a) const {
   a.tensors("ema.", ema);
   a.optimizer("opt_g", opt_g);
   a.optimizer("opt_d", opt_d);
+  if (d_state) a.tensors("d_state.", *d_state);
 }
 
 nlohmann::json config_values(const Config& c, std::initializer_list<const char*> names) {

@@ -93,6 +93,8 @@ struct GanState {
   std::vector<torch::Tensor>& ema;
   torch::optim::Optimizer& opt_g;
   torch::optim::Optimizer& opt_d;
+  // The discriminator's untrained state that a resumed run needs (spectral norm's u, v); may be null.
+  std::vector<torch::Tensor>* d_state = nullptr;
   void save(CheckpointWriter& a) const;
   void load(const CheckpointReader& a) const;
 };

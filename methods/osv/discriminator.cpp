@@ -14,6 +14,8 @@ namespace F = torch::nn::functional;
 namespace {
 
 using disc_heads::SpatialHeadImpl;
+using disc_heads::StyleGanTSpatialHeadImpl;
+using disc_heads::StyleGanTTemporalHeadImpl;
 using disc_heads::TemporalHeadImpl;
 
 // ImageNet normalisation of DINOv2's image processor.
@@ -51,6 +53,8 @@ LatentDiscriminatorImpl::LatentDiscriminatorImpl(LatentDiscriminatorOptions o, D
   if (o_.kind != "upsampler" && o_.kind != "decoder")
     throw UsageError(fmt::format("latent discriminator kind '{}': expected upsampler or decoder", o_.kind));
   if (o_.kind == "decoder" && !vae_) throw UsageError("the decoder discriminator needs the VAE");
+  if (o_.head_blocks != "stylegan_t" && o_.head_blocks != "plain")
+    throw UsageError(fmt::format("disc.head_blocks '{}': expected stylegan_t or plain", o_.head_blocks));
   // Frozen backbone (and VAE): registered so they move with the module, never trained.
   register_module("backbone", backbone_);
   for (auto& p : backbone_->parameters()) p.set_requires_grad(false);
@@ -76,8 +80,13 @@ LatentDiscriminatorImpl::LatentDiscriminatorImpl(LatentDiscriminatorOptions o, D
   spatial_heads_ = register_module("spatial_heads", torch::nn::ModuleList());
   temporal_heads_ = register_module("temporal_heads", torch::nn::ModuleList());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    spatial_heads_->push_back(std::make_shared<SpatialHeadImpl>(bc.hidden_size, o_.head_channels));
-    temporal_heads_->push_back(std::make_shared<TemporalHeadImpl>(bc.hidden_size, o_.head_channels));
+    if (o_.head_blocks == "stylegan_t") {
+      spatial_heads_->push_back(std::make_shared<StyleGanTSpatialHeadImpl>(bc.hidden_size, o_.head_channels));
+      temporal_heads_->push_back(std::make_shared<StyleGanTTemporalHeadImpl>(bc.hidden_size, o_.head_channels));
+    } else {
+      spatial_heads_->push_back(std::make_shared<SpatialHeadImpl>(bc.hidden_size, o_.head_channels));
+      temporal_heads_->push_back(std::make_shared<TemporalHeadImpl>(bc.hidden_size, o_.head_channels));
+    }
   }
 }
 
@@ -86,6 +95,13 @@ std::vector<torch::Tensor> LatentDiscriminatorImpl::trainable_parameters() {
   if (upsampler_) for (auto& p : upsampler_->parameters()) v.push_back(p);
   for (auto& p : spatial_heads_->parameters()) v.push_back(p);
   for (auto& p : temporal_heads_->parameters()) v.push_back(p);
+  return v;
+}
+
+std::vector<torch::Tensor> LatentDiscriminatorImpl::state_buffers() {
+  std::vector<torch::Tensor> v;
+  for (auto& b : spatial_heads_->buffers()) v.push_back(b);
+  for (auto& b : temporal_heads_->buffers()) v.push_back(b);
   return v;
 }
 
@@ -109,9 +125,14 @@ torch::Tensor LatentDiscriminatorImpl::forward(const torch::Tensor& latents) {
     auto h = out.hidden_states[static_cast<std::size_t>(layers_[i])].slice(1, 1);  // [B*T, N, D], CLS dropped
     const int64_t D = h.size(2);
     auto spatial = h.transpose(1, 2).reshape({B * T, D, side, side});              // [B*T, D, H', W']
-    logits.push_back(spatial_heads_[i]->as<SpatialHeadImpl>()->forward(spatial).view({B, -1}));
+    const bool sg = o_.head_blocks == "stylegan_t";
+    logits.push_back((sg ? spatial_heads_[i]->as<StyleGanTSpatialHeadImpl>()->forward(spatial)
+                         : spatial_heads_[i]->as<SpatialHeadImpl>()->forward(spatial))
+                         .view({B, -1}));
     auto temporal = h.view({B, T, side * side, D}).permute({0, 2, 3, 1}).reshape({B * side * side, D, T});
-    logits.push_back(temporal_heads_[i]->as<TemporalHeadImpl>()->forward(temporal).view({B, -1}));
+    logits.push_back((sg ? temporal_heads_[i]->as<StyleGanTTemporalHeadImpl>()->forward(temporal)
+                         : temporal_heads_[i]->as<TemporalHeadImpl>()->forward(temporal))
+                         .view({B, -1}));
   }
   return torch::cat(logits, 1);  // [B, L]: every head's every logit
 }

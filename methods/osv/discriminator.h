@@ -3,9 +3,10 @@
 // our choice, the paper names no output range) — or, variant `decoder`, the frozen VAE decoder —
 // resized bilinearly to the backbone's square S x S input (a non-square frame is squashed, its
 // aspect ratio not kept; the paper does not say how it fits DINOv2's 224 x 224), a frozen DINOv2, features tapped
-// after chosen blocks (and the patch embedding), and per tap a spatial head (Conv2d -> ResBlock2d
-// -> Conv2d -> logit map) and a temporal head over frames (Conv1d -> ResBlock1d -> Conv1d). The
-// output is every head's every logit, per clip (the hinge is taken per logit: consistency.h).
+// after chosen blocks (and the patch embedding), and per tap a spatial head (2-D conv blocks ->
+// logit map) and a temporal head over frames (1-D conv blocks). The heads' blocks are StyleGAN-T's
+// (spectral norm, local batch norm; `head_blocks`) by default. The output is every head's every
+// logit, per clip (the hinge is taken per logit: consistency.h).
 //
 // Dimension legend: B clips, T frames, C latent channels, h, w latent size, S backbone input,
 // P patch, D backbone width, H' = W' = S / P.
@@ -32,6 +33,9 @@ struct LatentDiscriminatorOptions {
   int64_t taps_depth = 0;
   bool tap_patch_embed = true;
   int64_t head_channels = 64;
+  // Head blocks: "stylegan_t" = StyleGAN-T's (spectral-normalised convs, BatchNormLocal, residual / sqrt 2;
+  // disc_heads.h), "plain" = Conv -> ResBlock -> Conv without normalisation (SPEC §3's wording).
+  std::string head_blocks = "stylegan_t";
   double vae_scaling_factor = 1.0;  // decoder variant: latents are divided by it before decoding
 };
 
@@ -46,6 +50,8 @@ class LatentDiscriminatorImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& latents);
   // The trainable parameters (upsampler and heads; never the backbone or the VAE).
   std::vector<torch::Tensor> trainable_parameters();
+  // The heads' state that is not trained but must survive a checkpoint (spectral norm's u, v).
+  std::vector<torch::Tensor> state_buffers();
   const LatentDiscriminatorOptions& options() const { return o_; }
 
  private:

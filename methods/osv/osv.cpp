@@ -46,7 +46,7 @@ void add_resolution(nlohmann::json& k, const Config& c, int stage) {
 nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
   auto k = run_key(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
                               "osv.stage1_iters", "osv.lr", "disc.kind", "disc.upsample_r", "disc.input_size",
-                              "disc.taps", "disc.taps_depth", "disc.tap_patch_embed", "disc.backbone_path", "disc.backbone_pretrain_iters", "disc.backbone_pretrain_lr",
+                              "disc.taps", "disc.taps_depth", "disc.tap_patch_embed", "disc.head_blocks", "disc.backbone_path", "disc.backbone_pretrain_iters", "disc.backbone_pretrain_lr",
                               "disc.backbone_pretrain_batch", "disc.backbone_pretrain_frames",
                               "disc.backbone_pretrain_mask", "disc.lr", "train.grid_n",
                               "train.huber_c", "train.huber_mode", "train.huber_c_scaling", "train.consistency_param",
@@ -73,6 +73,8 @@ void save_disc(LatentDiscriminator& d, const fs::path& path) {
   std::vector<std::pair<std::string, torch::Tensor>> named;
   auto ps = d->trainable_parameters();
   for (std::size_t i = 0; i < ps.size(); ++i) named.emplace_back(fmt::format("trainable.{}", i), ps[i].detach().cpu());
+  auto bs = d->state_buffers();
+  for (std::size_t i = 0; i < bs.size(); ++i) named.emplace_back(fmt::format("buffer.{}", i), bs[i].detach().cpu());
   save_safetensors(path, named, {{"what", "OSV latent discriminator: trainable parameters in order"}});
 }
 void load_disc(LatentDiscriminator& d, const fs::path& path) {
@@ -80,6 +82,8 @@ void load_disc(LatentDiscriminator& d, const fs::path& path) {
   auto ps = d->trainable_parameters();
   torch::NoGradGuard g;
   for (std::size_t i = 0; i < ps.size(); ++i) ps[i].copy_(ck.tensor(fmt::format("trainable.{}", i)));
+  auto bs = d->state_buffers();
+  for (std::size_t i = 0; i < bs.size(); ++i) bs[i].copy_(ck.tensor(fmt::format("buffer.{}", i)));
 }
 
 // The training set at the preset's frame size and at half of it, each encoded on first use.
@@ -113,7 +117,7 @@ struct OsvStageTask : TrainTask {
   int64_t iters;
   UNetSpatioTemporalConditionModel student;
   LatentDiscriminator disc;
-  std::vector<torch::Tensor> g_params, d_params, ema;
+  std::vector<torch::Tensor> g_params, d_params, ema, d_state;
   std::unique_ptr<torch::optim::Adam> opt_g, opt_d;
   std::vector<double> grid_desc, grid_asc;
   ConsistencyParam param;
@@ -146,6 +150,7 @@ struct OsvStageTask : TrainTask {
       if (train) g_params.push_back(np.value());
     }
     d_params = disc->trainable_parameters();
+    d_state = disc->state_buffers();
     const double lr = c.get<double>("osv.lr");
     opt_g = std::make_unique<torch::optim::Adam>(g_params, torch::optim::AdamOptions(lr));
     opt_d = std::make_unique<torch::optim::Adam>(d_params, torch::optim::AdamOptions(c.get<double>("disc.lr")));
@@ -279,7 +284,7 @@ struct OsvStageTask : TrainTask {
     out.metrics = std::move(m);
     return out;
   }
-  GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d}; }
+  GanState state() { return GanState{g_params, d_params, ema, *opt_g, *opt_d, &d_state}; }
   void save(CheckpointWriter& a) override { state().save(a); }
   void load(const CheckpointReader& a) override { state().load(a); }
   // The probe's passes are logged apart (probe_passes) and left out of the student's training cost.
@@ -310,6 +315,7 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
   for (auto t : c.get<std::vector<long long>>("disc.taps")) o.taps.push_back(t);
   o.taps_depth = c.get<long long>("disc.taps_depth");
   o.tap_patch_embed = c.get<bool>("disc.tap_patch_embed");
+  o.head_blocks = c.get<std::string>("disc.head_blocks");
   o.vae_scaling_factor = pipe.scaling_factor();
   // The backbone first: building it (first use in a runs folder) seeds and draws from torch's
   // generator, loading it does not — the heads must start from the same state either way.
