@@ -218,8 +218,8 @@ std::vector<KeySpec> build_schema() {
                 {}, 0.0, 1.0));
   s.push_back(K("disc.lr", T::Float, 5e-6, "discriminator learning rate", {}, 0.0));
   s.push_back(K("disc.head_blocks", T::String, "stylegan_t",
-                "OSV's discriminator head blocks: StyleGAN-T's (spectral-normalised convs, local batch norm over "
-                "8 samples, residual / sqrt 2) [default], or plain Conv -> ResBlock -> Conv without normalisation",
+                "OSV's discriminator head blocks: StyleGAN-T's (spectral-normalised convs, local batch norm per clip, "
+                "residual / sqrt 2) [default], or plain Conv -> ResBlock -> Conv without normalisation",
                 {"stylegan_t", "plain"}));
   s.push_back(K("disc.hinge", T::String, "per_logit",
                 "hinge of OSV's and SF-V's discriminators: on every head's every logit, then the mean (Projected "

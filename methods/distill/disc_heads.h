@@ -94,27 +94,27 @@ struct SpectralConvImpl : torch::nn::Module {
   torch::Tensor weight_orig, bias, weight_u, weight_v;
 };
 
-// StyleGAN-T's BatchNormLocal: per channel over groups of `virtual_bs` samples and every position,
-// no running statistics (the same in training and evaluation), affine. The samples are split into
-// the fewest equal groups of at most virtual_bs (the reference's view needs equal groups too).
+// StyleGAN-T's BatchNormLocal: per channel over a group of samples and every position, no running
+// statistics (the same in training and evaluation), affine. StyleGAN-T groups 8 images of the
+// batch; here a group is one clip's samples (its frames for a spatial head, its token sequences for
+// a temporal head: `group` rows of x), so a clip's logits never depend on the other clips of its
+// batch or on how a data-parallel run splits the batch (ledger D9).
 struct BatchNormLocalImpl : torch::nn::Module {
-  explicit BatchNormLocalImpl(int64_t c, int64_t virtual_bs = 8) : vbs(virtual_bs) {
+  explicit BatchNormLocalImpl(int64_t c) {
     weight = register_parameter("weight", torch::ones({c}));
     bias = register_parameter("bias", torch::zeros({c}));
   }
-  // x: [N, C, ...] -> same
-  torch::Tensor forward(const torch::Tensor& x) {
+  // x: [N, C, ...], N a multiple of group -> same
+  torch::Tensor forward(const torch::Tensor& x, int64_t group) {
     const int64_t N = x.size(0), C = x.size(1);
-    int64_t G = (N + vbs - 1) / vbs;
-    while (N % G != 0) ++G;
-    auto h = x.reshape({G, N / G, C, -1});
+    TORCH_CHECK(group > 0 && N % group == 0, "BatchNormLocal: ", N, " samples are not groups of ", group);
+    auto h = x.reshape({N / group, group, C, -1});
     const auto mean = h.mean({1, 3}, /*keepdim=*/true);
     const auto var = h.var({1, 3}, /*unbiased=*/false, /*keepdim=*/true);
     h = (h - mean) / torch::sqrt(var + 1e-5);
     h = h * weight.view({1, 1, C, 1}) + bias.view({1, 1, C, 1});
     return h.reshape(x.sizes());
   }
-  int64_t vbs;
   torch::Tensor weight, bias;
 };
 
@@ -130,10 +130,10 @@ struct StyleGanTHeadImpl : torch::nn::Module {
     norm_res = register_module("norm_res", std::make_shared<BatchNormLocalImpl>(c));
     conv_out = register_module("conv_out", std::make_shared<SpectralConvImpl<Dim>>(c, 1, 1));
   }
-  // x: [N, in, ...spatial] -> [N, 1, ...spatial]
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto h = lrelu(norm_in->forward(conv_in->forward(x)));
-    h = (h + lrelu(norm_res->forward(conv_res->forward(h)))) / std::sqrt(2.0);
+  // x: [N, in, ...spatial], N = clips x group (one clip's rows adjacent) -> [N, 1, ...spatial]
+  torch::Tensor forward(const torch::Tensor& x, int64_t group) {
+    auto h = lrelu(norm_in->forward(conv_in->forward(x), group));
+    h = (h + lrelu(norm_res->forward(conv_res->forward(h), group))) / std::sqrt(2.0);
     return conv_out->forward(h);
   }
   std::shared_ptr<SpectralConvImpl<Dim>> conv_in, conv_res, conv_out;

@@ -126,11 +126,11 @@ torch::Tensor LatentDiscriminatorImpl::forward(const torch::Tensor& latents) {
     const int64_t D = h.size(2);
     auto spatial = h.transpose(1, 2).reshape({B * T, D, side, side});              // [B*T, D, H', W']
     const bool sg = o_.head_blocks == "stylegan_t";
-    logits.push_back((sg ? spatial_heads_[i]->as<StyleGanTSpatialHeadImpl>()->forward(spatial)
+    logits.push_back((sg ? spatial_heads_[i]->as<StyleGanTSpatialHeadImpl>()->forward(spatial, T)
                          : spatial_heads_[i]->as<SpatialHeadImpl>()->forward(spatial))
                          .view({B, -1}));
     auto temporal = h.view({B, T, side * side, D}).permute({0, 2, 3, 1}).reshape({B * side * side, D, T});
-    logits.push_back((sg ? temporal_heads_[i]->as<StyleGanTTemporalHeadImpl>()->forward(temporal)
+    logits.push_back((sg ? temporal_heads_[i]->as<StyleGanTTemporalHeadImpl>()->forward(temporal, side * side)
                          : temporal_heads_[i]->as<TemporalHeadImpl>()->forward(temporal))
                          .view({B, -1}));
   }

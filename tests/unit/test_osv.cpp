@@ -256,9 +256,25 @@ TEST(OsvDiscriminator, OutputShapesAndTrainableParts) {
   EXPECT_THROW(LatentDiscriminator(bad, tiny_dinov2(3)), UsageError);
 }
 
+// A clip's logits do not depend on the other clips of its batch (local batch norm groups one clip's
+// frames and token sequences), so a data-parallel split of the batch changes nothing.
+TEST(OsvDiscriminator, AClipsLogitsDoNotDependOnItsBatchNeighbours) {
+  LatentDiscriminatorOptions o;
+  o.input_size = 56;
+  o.taps = {0, 1};
+  o.head_channels = 8;
+  LatentDiscriminator d(o, tiny_dinov2(2));
+  d->eval();  // spectral norm's u, v stay put between the calls
+  torch::NoGradGuard g;
+  auto x = torch::randn({3, 4, 4, 8, 8});
+  const auto all = d->forward(x);
+  for (int64_t b = 0; b < 3; ++b)
+    EXPECT_TRUE(torch::allclose(d->forward(x.slice(0, b, b + 1)), all.slice(0, b, b + 1), 1e-4, 1e-5)) << b;
+}
+
 // StyleGAN-T's blocks against hand computation: a spectral conv's effective weight has largest
 // singular value 1 once its power iteration has converged (torch.nn.utils.spectral_norm), and it
-// convolves with that weight; BatchNormLocal normalises per channel over groups of 8 samples and
+// convolves with that weight; BatchNormLocal normalises per channel over each group of samples and
 // every position, without running statistics.
 TEST(OsvDiscriminator, StyleGanTSpectralConvAndLocalBatchNormByHand) {
   torch::manual_seed(4);
@@ -277,15 +293,16 @@ TEST(OsvDiscriminator, StyleGanTSpectralConvAndLocalBatchNormByHand) {
 
   disc_heads::BatchNormLocalImpl bn(3);
   auto z = torch::randn({16, 3, 5}) * 3.0 + 1.0;  // two groups of 8
-  const auto out = bn.forward(z);
+  const auto out = bn.forward(z, 8);
   for (int64_t g = 0; g < 2; ++g)
     for (int64_t ch = 0; ch < 3; ++ch) {
       auto v = z.slice(0, 8 * g, 8 * g + 8).select(1, ch);
       auto want = (v - v.mean()) / torch::sqrt(v.var(/*unbiased=*/false) + 1e-5);
       EXPECT_TRUE(torch::allclose(out.slice(0, 8 * g, 8 * g + 8).select(1, ch), want, 1e-4, 1e-5)) << g << " " << ch;
     }
-  EXPECT_EQ(bn.forward(torch::randn({12, 3, 2, 2})).sizes(), torch::IntArrayRef({12, 3, 2, 2}));  // 2 groups of 6
+  EXPECT_THROW(bn.forward(torch::randn({12, 3, 2, 2}), 8), std::exception);  // 12 rows are not groups of 8
 }
+
 
 // The discriminator can learn: trained alone (Adam 1e-3, one clip per side per step, 100 steps) on a
 // fixed set of "real" clips against their spatially averaged copies (what a one-step student's
