@@ -53,7 +53,7 @@ nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
                               "train.batch", "disc.hinge", "osv.adversarial_stage1",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                               "cond.motion_bucket_id", "model.embedded"},
-                 svd, "osv-stage1-3");
+                 svd, "osv-stage1-4");  // 4: the discriminator's local batch norm groups one clip
   add_resolution(k, c, 1);
   return k;
 }
@@ -64,7 +64,7 @@ nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
                               "osv.adversarial", "train.lambda_power"});
   k["stage1"] = c.get<bool>("osv.stage1") ? digest12(stage1_key(c, svd)) : "none";
   k["stage1_key"] = stage1_key(c, svd);  // stage 2 without stage 1 still depends on the shared knobs
-  k["version"] = "osv-stage2-3";
+  k["version"] = "osv-stage2-4";
   add_resolution(k, c, 2);
   return k;
 }
