@@ -121,11 +121,11 @@ torch::Tensor LatentDiscriminatorImpl::forward(const torch::Tensor& latents) {
   auto out = backbone_->forward(imagenet_normalise(rgb), /*output_hidden_states=*/true);
   const int64_t side = o_.input_size / backbone_->config().patch_size;
   std::vector<torch::Tensor> logits;
+  const bool sg = o_.head_blocks == "stylegan_t";
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     auto h = out.hidden_states[static_cast<std::size_t>(layers_[i])].slice(1, 1);  // [B*T, N, D], CLS dropped
     const int64_t D = h.size(2);
     auto spatial = h.transpose(1, 2).reshape({B * T, D, side, side});              // [B*T, D, H', W']
-    const bool sg = o_.head_blocks == "stylegan_t";
     logits.push_back((sg ? spatial_heads_[i]->as<StyleGanTSpatialHeadImpl>()->forward(spatial, T)
                          : spatial_heads_[i]->as<SpatialHeadImpl>()->forward(spatial))
                          .view({B, -1}));

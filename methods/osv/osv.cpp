@@ -75,7 +75,7 @@ void save_disc(LatentDiscriminator& d, const fs::path& path) {
   for (std::size_t i = 0; i < ps.size(); ++i) named.emplace_back(fmt::format("trainable.{}", i), ps[i].detach().cpu());
   auto bs = d->state_buffers();
   for (std::size_t i = 0; i < bs.size(); ++i) named.emplace_back(fmt::format("buffer.{}", i), bs[i].detach().cpu());
-  save_safetensors(path, named, {{"what", "OSV latent discriminator: trainable parameters in order"}});
+  save_safetensors(path, named, {{"what", "OSV latent discriminator: trainable parameters, then the heads' state buffers, in order"}});
 }
 void load_disc(LatentDiscriminator& d, const fs::path& path) {
   auto ck = SafetensorsCheckpoint::open(path);
