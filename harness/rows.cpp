@@ -20,19 +20,20 @@
 #include "dist/dist.h"
 #include "harness/evaluate.h"
 #include "harness/assets.h"
+#include "harness/builtin_methods.h"
 #include "harness/regress.h"
 #include "methods/api/registry.h"
+#include "methods/svd/embedded.h"
 
 namespace osv {
 namespace fs = std::filesystem;
 
 namespace {
 
-// Bumped when a method's recipe changes in code without a config key to show it: a row's key is
-// what it read from the config, and a row measured with the old recipe still points at weights
-// that exist. 3: OSV's discriminator heads became StyleGAN-T's blocks (rows measured before read
-// no disc.head_blocks, so their key sets would still match).
-constexpr const char* kVersion = "row-key-3";
+// The row key's format. A method's training recipe changed in code reaches the key through its
+// recipe tags (RowCache::recipe_of), not through this. 3: OSV's discriminator heads became
+// StyleGAN-T's blocks (bumped by hand, before keys carried recipes). 4: keys carry the recipe.
+constexpr const char* kVersion = "row-key-4";
 
 std::vector<std::set<std::string>> read_keysets(const fs::path& file) {
   std::vector<std::set<std::string>> out;
@@ -72,15 +73,28 @@ bool weights_unchanged(const nlohmann::json& row, const fs::path& dir) {
 
 }  // namespace
 
-RowCache::RowCache(fs::path root) : root_(std::move(root)) {}
+RowCache::RowCache(fs::path root, RecipeFn recipe)
+    : root_(std::move(root)), recipe_(recipe ? std::move(recipe) : RecipeFn(&RowCache::recipe_of)) {}
 
 std::set<std::string> RowCache::key_set(const std::set<std::string>& reads) { return result_keys(reads); }
 
-std::string RowCache::key(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& keys) {
+std::string RowCache::key(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& keys,
+                          const nlohmann::json& recipe) {
   nlohmann::json values = nlohmann::json::object();
   for (const auto& k : key_set(keys)) values[k] = cfg.at(k);
-  const nlohmann::json doc = {{"version", kVersion}, {"values", values}, {"detector_sha256", detector_sha}};
+  const nlohmann::json doc = {
+      {"version", kVersion}, {"values", values}, {"detector_sha256", detector_sha}, {"recipe", recipe}};
   return sha256_hex(doc.dump()).substr(0, 16);
+}
+
+nlohmann::json RowCache::recipe_of(const Config& cfg) {
+  register_builtin_methods();
+  nlohmann::json r = nlohmann::json::array();
+  const auto method = cfg.get<std::string>("method");
+  if (MethodRegistry::instance().contains(method))
+    for (const auto& tag : MethodRegistry::instance().get(method).recipe) r.push_back(tag);
+  for (const auto& tag : embedded_svd_recipe()) r.push_back(tag);
+  return r;
 }
 
 nlohmann::json RowCache::lookup(const Config& cfg, const std::string& detector_sha, fs::path* where) const {
@@ -91,7 +105,7 @@ nlohmann::json RowCache::lookup(const Config& cfg, const std::string& detector_s
     return row;
   }
   for (const auto& ks : read_keysets(root_ / "keysets.json")) {
-    const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, ks));
+    const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, ks, recipe_(cfg)));
     if (auto row = read_cached_row(dir / "row.json"); !row.is_null() && weights_unchanged(row, dir)) {
       if (where) *where = dir;
       return row;
@@ -111,7 +125,8 @@ fs::path RowCache::pending() const {
 fs::path RowCache::store(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& reads,
                          const nlohmann::json& row, const fs::path& pending) {
   const auto keys = key_set(reads);
-  const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, keys));
+  const auto recipe = recipe_(cfg);
+  const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, keys, recipe));
   fs::create_directories(root_);
   // Record the key set first: a row stored under a key set that no lookup tries would be lost.
   auto sets = read_keysets(root_ / "keysets.json");
@@ -133,7 +148,7 @@ fs::path RowCache::store(const Config& cfg, const std::string& detector_sha, con
     const fs::path v = stored["videos"].get<std::string>();
     if (!pending.empty() && v.parent_path() == fs::absolute(pending)) stored["videos"] = fs::absolute(dir / v.filename()).string();
   }
-  stored["row_key"] = {{"key", dir.filename().string()}, {"reads", keys}};
+  stored["row_key"] = {{"key", dir.filename().string()}, {"reads", keys}, {"recipe", recipe}};
   if (const auto sha = weights_sha256(stored); !sha.empty()) stored["weights_sha256"] = sha;
   atomic_write(dir / "row.json", stored.dump(2) + "\n");
   return dir;

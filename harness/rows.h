@@ -4,8 +4,10 @@
 //
 // A row's key is the SHA-256 of the values of the hashed config keys its measurement read (the
 // method's sampling and training knobs, the data and FVD knobs, the embedded assets' knobs — all
-// recorded by a ConfigReadLog while the row was measured, the Evaluator's construction included)
-// and the detector weights' sha256. Editing a knob a row never read (sfv.iters for the teacher's
+// recorded by a ConfigReadLog while the row was measured, the Evaluator's construction included),
+// the detector weights' sha256, and the recipe of the code that trained the weights the row samples
+// (the method's MethodInfo::recipe and the embedded models' version tags: a training recipe changed
+// in code, with its stage keys' version bumped, measures that method's rows again and no other's). Editing a knob a row never read (sfv.iters for the teacher's
 // row) or adding a config key keeps the row; changing one it read measures it again. The key sets
 // seen so far live in rows/keysets.json; a lookup tries each. Rows cached by the previous scheme
 // (the whole config's hash + the detector's sha256) are still found.
@@ -61,7 +63,9 @@ RowsRun run_rows(const std::vector<RowSpec>& rows, const std::filesystem::path& 
 
 class RowCache {
  public:
-  explicit RowCache(std::filesystem::path root);  // <run.root>/rows
+  // The recipe tags a row's key includes (default: recipe_of).
+  using RecipeFn = std::function<nlohmann::json(const Config&)>;
+  explicit RowCache(std::filesystem::path root, RecipeFn recipe = {});  // <run.root>/rows
 
   // The trusted cached row (read_cached_row) for `cfg` measured with detector weights `detector_sha`,
   // or null. `where` receives its folder.
@@ -76,13 +80,18 @@ class RowCache {
   std::filesystem::path store(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& reads,
                               const nlohmann::json& row, const std::filesystem::path& pending);
 
-  // The row key of `cfg` over `keys` (hashed schema keys only) and the detector.
-  static std::string key(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& keys);
+  // The row key of `cfg` over `keys` (hashed schema keys only), the detector and the recipe tags.
+  static std::string key(const Config& cfg, const std::string& detector_sha, const std::set<std::string>& keys,
+                         const nlohmann::json& recipe);
+  // The row's recipe: the config's method's MethodInfo::recipe (none for a method the registry does
+  // not know), then embedded_svd_recipe().
+  static nlohmann::json recipe_of(const Config& cfg);
   // The key set a read log gives: hashed schema keys only, "preset" excluded.
   static std::set<std::string> key_set(const std::set<std::string>& reads);
 
  private:
   std::filesystem::path root_;
+  RecipeFn recipe_;
 };
 
 }  // namespace osv

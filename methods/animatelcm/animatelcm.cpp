@@ -29,6 +29,8 @@ bool is_temporal_parameter(const std::string& n) {
 
 namespace {
 
+constexpr const char* kRecipeVersion = "animatelcm-2";  // the training cache key's "version"; MethodInfo::recipe
+
 nlohmann::json animatelcm_key(const Config& c, const fs::path& svd) {
   nlohmann::json k = run_key(c, {"seed", "animatelcm.grid_n", "animatelcm.lr", "animatelcm.weight_decay",
                                        "animatelcm.strategy", "animatelcm.ema", "animatelcm.iters",
@@ -36,7 +38,7 @@ nlohmann::json animatelcm_key(const Config& c, const fs::path& svd) {
                                        "train.huber_c", "train.huber_mode", "train.huber_c_scaling", "train.lambda_power",
                                        "train.consistency_param", "edm.sigma_min", "edm.sigma_max", "edm.rho",
                                        "cond.noise_aug", "cond.fps", "cond.motion_bucket_id"},
-                             svd, "animatelcm-2");
+                             svd, kRecipeVersion);
   if (c.get<std::string>("animatelcm.strategy") == "lora") k["lora"] = config_values(c, {"osv.lora_rank", "osv.lora_alpha"});
   return k;
 }
@@ -258,7 +260,8 @@ void register_animatelcm(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string&) { return train_animatelcm(c, pipe); },
       {"all"},
       {{{"consistency", "2", "none"}}},
-      {"animatelcm.iters"}});
+      {"animatelcm.iters"},
+      {kRecipeVersion}});
 }
 
 }  // namespace osv

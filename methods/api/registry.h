@@ -40,6 +40,11 @@ struct MethodInfo {
   // training budget, times train.batch. `compare --budget N` splits N between them in the ratio the
   // config has. Empty: the method is not trained by distillation (the teacher) and has no budget.
   std::vector<std::string> budget_keys = {};
+  // The version tags of the code that trains the method's weights: the same constants its training
+  // stages' cache keys carry, bumped when the recipe changes in code without a config key to show
+  // it. A measured row's cache key includes them, so such a bump measures this method's rows again
+  // and no other method's. Empty: the method trains nothing of its own (the teacher).
+  std::vector<std::string> recipe = {};
 };
 
 class MethodRegistry {

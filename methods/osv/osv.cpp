@@ -33,6 +33,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The recipe versions of the two stages (their cache keys' "version"; MethodInfo::recipe).
+// 4: the discriminator's local batch norm groups one clip.
+constexpr const char* kStage1Version = "osv-stage1-4";
+constexpr const char* kStage2Version = "osv-stage2-4";
+
 // The resolution knobs, under their config names (check_stage_reads matches those). The fraction
 // is read only by low_then_high, and enters the key only then.
 void add_resolution(nlohmann::json& k, const Config& c, int stage) {
@@ -53,7 +58,7 @@ nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
                               "train.batch", "disc.hinge", "osv.adversarial_stage1",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                               "cond.motion_bucket_id", "model.embedded"},
-                 svd, "osv-stage1-4");  // 4: the discriminator's local batch norm groups one clip
+                 svd, kStage1Version);
   add_resolution(k, c, 1);
   return k;
 }
@@ -64,7 +69,7 @@ nlohmann::json stage2_key(const Config& c, const fs::path& svd) {
                               "osv.adversarial", "train.lambda_power"});
   k["stage1"] = c.get<bool>("osv.stage1") ? digest12(stage1_key(c, svd)) : "none";
   k["stage1_key"] = stage1_key(c, svd);  // stage 2 without stage 1 still depends on the shared knobs
-  k["version"] = "osv-stage2-4";
+  k["version"] = kStage2Version;
   add_resolution(k, c, 2);
   return k;
 }
@@ -452,7 +457,8 @@ void register_osv(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string& stage) { return train_osv(c, pipe, stage); },
       {"1", "2", "all"},
       {{{"consistency", "1", "none"}}, {{"tts", "1", "none"}}},
-      {"osv.stage1_iters", "osv.stage2_iters"}});
+      {"osv.stage1_iters", "osv.stage2_iters"},
+      {kStage1Version, kStage2Version}});
 }
 
 }  // namespace osv

@@ -24,6 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr const char* kRecipeVersion = "sfv-2";  // the training cache key's "version"; MethodInfo::recipe
+
 nlohmann::json sfv_key(const Config& c, const fs::path& svd) {
   return run_key(c, {"seed", "sfv.gen_grid", "sfv.disc_grid", "sfv.p_mean", "sfv.p_std",
                                        "sfv.r1_gamma", "sfv.recon_weight", "sfv.lr_g", "sfv.lr_d", "sfv.ema",
@@ -31,7 +33,7 @@ nlohmann::json sfv_key(const Config& c, const fs::path& svd) {
                                        "train.huber_mode", "train.huber_c_scaling", "disc.hinge",
                                        "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                                        "cond.motion_bucket_id"},
-                 svd, "sfv-2");
+                 svd, kRecipeVersion);
 }
 
 }  // namespace
@@ -243,7 +245,8 @@ void register_sfv(MethodRegistry& registry) {
       [](const Config& c, std::shared_ptr<SvdPipeline> pipe, const std::string&) { return train_sfv(c, pipe); },
       {"all"},
       {{{"consistency", "1", "none"}}},
-      {"sfv.iters"}});
+      {"sfv.iters"},
+      {kRecipeVersion}});
 }
 
 }  // namespace osv

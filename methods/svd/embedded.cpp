@@ -398,6 +398,10 @@ std::unique_ptr<TrainTask> make_teacher_task(const Config& c, UNetSpatioTemporal
 
 namespace {
 
+// The cache keys' versions of the embedded models (embedded_svd_recipe).
+constexpr const char* kComponentVersion = "embedded-svd-component-1";
+constexpr const char* kFolderVersion = "embedded-svd-1";
+
 // What a component's weights depend on: the same value means the same trained weights. The
 // teacher depends on everything (it is trained on the VAE's latents and the encoder's
 // embeddings), so it is keyed by the whole folder; the VAE and the image encoder only by their
@@ -405,7 +409,7 @@ namespace {
 std::string component_key(const Config& c, const std::string& component) {
   const auto e = embedded_svd_config(c);
   nlohmann::json key;
-  key["version"] = "embedded-svd-component-1";
+  key["version"] = kComponentVersion;
   key["component"] = component;
   key["data"] = fs::path(synthetic_data_dir(c)).filename().string();
   for (const char* k : {"seed", "model.embedded"}) key[k] = c.at(k);
@@ -451,9 +455,11 @@ fs::path reuse_component(const fs::path& dir, const std::string& component, cons
 
 }  // namespace
 
+std::vector<std::string> embedded_svd_recipe() { return {kFolderVersion, kComponentVersion}; }
+
 fs::path embedded_svd_dir(const Config& c) {
   nlohmann::json key;
-  key["version"] = "embedded-svd-1";
+  key["version"] = kFolderVersion;
   key["data"] = fs::path(synthetic_data_dir(c)).filename().string();  // not the runs folder
   for (const char* k : kKnobs) key[k] = c.at(k);
   const auto e = embedded_svd_config(c);

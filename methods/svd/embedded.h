@@ -46,6 +46,10 @@ EmbeddedSvdConfig embedded_svd_config(const Config& config);
 // <run.root>/assets/svd-embedded-<hash>: the hash covers the data, the configs and every training knob.
 std::filesystem::path embedded_svd_dir(const Config& config);
 
+// The version tags of the code that trains the embedded models (their cache keys' "version"): every
+// measured row's cache key includes them, as it includes a method's MethodInfo::recipe.
+std::vector<std::string> embedded_svd_recipe();
+
 // The SVD folder the config uses: model.path, or the embedded folder (which must be prepared).
 std::filesystem::path svd_folder_for(const Config& config);
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,8 @@
 #include "harness/ablate.h"
 #include "harness/regress.h"
 #include "harness/rows.h"
+#include "methods/api/registry.h"
+#include "methods/svd/embedded.h"
 #include "metrics/fvd/frechet.h"
 #include "reports/html_report.h"
 
@@ -439,6 +442,47 @@ TEST(RowCache, ReplacedWeightsAreMeasuredAgain) {
   fs::remove(weights);
   EXPECT_FALSE(cache.lookup(c, "det").is_null());
   fs::remove_all(dir);
+}
+
+// A training recipe changed in code (its stage keys' version bumped, no config key to show it) must
+// measure that method's rows again: their old weights still exist and their key sets still match.
+// The row key carries the method's recipe tags, so the bump reaches its rows and no other method's.
+TEST(RowCache, ARecipeBumpMeasuresOnlyThatMethodsRowsAgain) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_row_cache_recipe";
+  fs::remove_all(dir);
+  std::map<std::string, nlohmann::json> tags = {{"osv", {"osv-stage1-4", "osv-stage2-4"}}, {"sfv", {"sfv-2"}}};
+  RowCache cache(dir, [&](const Config& c) { return tags.at(c.get<std::string>("method")); });
+  const Config osv_cfg = Config::resolve("tiny", {"method=osv"});
+  const Config sfv_cfg = Config::resolve("tiny", {"method=sfv"});
+  cache.store(osv_cfg, "det", {"method", "sample.steps"}, {{"fvd", 1.0}}, fs::path());
+  cache.store(sfv_cfg, "det", {"method", "sample.steps"}, {{"fvd", 2.0}}, fs::path());
+  const auto osv_row = cache.lookup(osv_cfg, "det");
+  ASSERT_FALSE(osv_row.is_null());
+  EXPECT_EQ(osv_row["row_key"]["recipe"], tags["osv"]);  // the row says which recipe trained its weights
+  ASSERT_FALSE(cache.lookup(sfv_cfg, "det").is_null());
+  tags["osv"] = {"osv-stage1-5", "osv-stage2-4"};
+  EXPECT_TRUE(cache.lookup(osv_cfg, "det").is_null());
+  ASSERT_FALSE(cache.lookup(sfv_cfg, "det").is_null());
+  EXPECT_EQ(cache.lookup(sfv_cfg, "det")["fvd"].get<double>(), 2.0);
+  fs::remove_all(dir);
+}
+
+// Every method that trains weights of its own declares the recipe tags its rows are keyed by, and
+// the default recipe of a row is its method's tags followed by the embedded models' tags.
+TEST(RowCache, EveryTrainedMethodDeclaresItsRecipe) {
+  const auto osv_recipe = RowCache::recipe_of(Config::resolve("tiny", {"method=osv"}));
+  auto& registry = MethodRegistry::instance();  // recipe_of registered the built-in methods
+  for (const auto& name : registry.names()) {
+    const auto& m = registry.get(name);
+    if (!m.budget_keys.empty()) {
+      EXPECT_FALSE(m.recipe.empty()) << name << " trains weights but declares no recipe";
+    }
+    nlohmann::json expected = m.recipe;
+    for (const auto& tag : embedded_svd_recipe()) expected.push_back(tag);
+    EXPECT_EQ(RowCache::recipe_of(Config::resolve("tiny", {"method=" + name})), expected) << name;
+  }
+  EXPECT_NE(osv_recipe, RowCache::recipe_of(Config::resolve("tiny", {"method=sfv"})));
 }
 
 TEST(Report, FloorsShowTheReconstructionAndTheRealVsRealFvd) {
