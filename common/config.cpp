@@ -217,10 +217,17 @@ std::vector<KeySpec> build_schema() {
   s.push_back(K("disc.backbone_pretrain_mask", T::Float, 0.6, "embedded DINOv2: share of patches masked (SimMIM)",
                 {}, 0.0, 1.0));
   s.push_back(K("disc.lr", T::Float, 5e-6, "discriminator learning rate", {}, 0.0));
+  s.push_back(K("disc.adam_betas", T::FloatList, Json::array({0.9, 0.999}),
+                "OSV's discriminator's Adam (beta1, beta2): torch's defaults, as the paper says only 'Adam' [default]; "
+                "StyleGAN-T's discriminator uses 0,0.99"));
   s.push_back(K("disc.head_blocks", T::String, "stylegan_t",
                 "OSV's discriminator head blocks: StyleGAN-T's (spectral-normalised convs, local batch norm per clip, "
                 "residual / sqrt 2) [default], or plain Conv -> ResBlock -> Conv without normalisation",
                 {"stylegan_t", "plain"}));
+  s.push_back(K("disc.cls_token", T::String, "add",
+                "the backbone's CLS token at OSV's discriminator taps: added to every patch token (StyleGAN-T's "
+                "AddReadout) [default], or dropped",
+                {"add", "drop"}));
   s.push_back(K("disc.hinge", T::String, "per_logit",
                 "hinge of OSV's and SF-V's discriminators: on every head's every logit, then the mean (Projected "
                 "GAN / StyleGAN-T) [default], or on each clip's mean logit",

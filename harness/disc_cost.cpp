@@ -39,6 +39,7 @@ nlohmann::json measure_disc_cost(const DiscCostOptions& o) {
   LatentDiscriminatorOptions lo;
   lo.kind = kind;
   lo.head_blocks = c.get<std::string>("disc.head_blocks");
+  lo.cls_token = c.get<std::string>("disc.cls_token");
   int64_t T = o.frames, h = o.latent_h, w = o.latent_w;
   if (o.arch == "embedded") {
     const auto e = embedded_svd_config(c);

@@ -55,6 +55,8 @@ LatentDiscriminatorImpl::LatentDiscriminatorImpl(LatentDiscriminatorOptions o, D
   if (o_.kind == "decoder" && !vae_) throw UsageError("the decoder discriminator needs the VAE");
   if (o_.head_blocks != "stylegan_t" && o_.head_blocks != "plain")
     throw UsageError(fmt::format("disc.head_blocks '{}': expected stylegan_t or plain", o_.head_blocks));
+  if (o_.cls_token != "add" && o_.cls_token != "drop")
+    throw UsageError(fmt::format("disc.cls_token '{}': expected add or drop", o_.cls_token));
   // Frozen backbone (and VAE): registered so they move with the module, never trained.
   register_module("backbone", backbone_);
   for (auto& p : backbone_->parameters()) p.set_requires_grad(false);
@@ -122,8 +124,11 @@ torch::Tensor LatentDiscriminatorImpl::forward(const torch::Tensor& latents) {
   const int64_t side = o_.input_size / backbone_->config().patch_size;
   std::vector<torch::Tensor> logits;
   const bool sg = o_.head_blocks == "stylegan_t";
+  const bool add_cls = o_.cls_token == "add";
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    auto h = out.hidden_states[static_cast<std::size_t>(layers_[i])].slice(1, 1);  // [B*T, N, D], CLS dropped
+    const auto& tokens = out.hidden_states[static_cast<std::size_t>(layers_[i])];  // [B*T, 1+N, D], CLS first
+    auto h = tokens.slice(1, 1);                                                   // [B*T, N, D]
+    if (add_cls) h = h + tokens.slice(1, 0, 1);  // StyleGAN-T's AddReadout: CLS added to every patch token
     const int64_t D = h.size(2);
     auto spatial = h.transpose(1, 2).reshape({B * T, D, side, side});              // [B*T, D, H', W']
     logits.push_back((sg ? spatial_heads_[i]->as<StyleGanTSpatialHeadImpl>()->forward(spatial, T)

@@ -36,6 +36,9 @@ struct LatentDiscriminatorOptions {
   // Head blocks: "stylegan_t" = StyleGAN-T's (spectral-normalised convs, BatchNormLocal, residual / sqrt 2;
   // disc_heads.h), "plain" = Conv -> ResBlock -> Conv without normalisation (SPEC §3's wording).
   std::string head_blocks = "stylegan_t";
+  // The backbone's CLS token at every tap: "add" = added to every patch token (StyleGAN-T's
+  // AddReadout), "drop" = left out.
+  std::string cls_token = "add";
   double vae_scaling_factor = 1.0;  // decoder variant: latents are divided by it before decoding
 };
 

@@ -47,13 +47,21 @@ void add_resolution(nlohmann::json& k, const Config& c, int stage) {
   if (r == "low_then_high") k["osv.stage2_highres_fraction"] = c.get<double>("osv.stage2_highres_fraction");
 }
 
+// The discriminator's Adam: disc.lr and disc.adam_betas (ledger D10).
+torch::optim::AdamOptions disc_adam_options(const Config& c) {
+  const auto b = c.get<std::vector<double>>("disc.adam_betas");
+  if (b.size() != 2 || !(b[0] >= 0.0 && b[0] < 1.0) || !(b[1] >= 0.0 && b[1] < 1.0))
+    throw UsageError(fmt::format("disc.adam_betas needs two numbers in [0, 1) (beta1,beta2), got {} value(s)", b.size()));
+  return torch::optim::AdamOptions(c.get<double>("disc.lr")).betas({b[0], b[1]});
+}
+
 // Everything stage 1 depends on.
 nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
   auto k = run_key(c, {"seed", "osv.lora_rank", "osv.lora_alpha", "osv.lambda_lgp", "osv.stage1",
                               "osv.stage1_iters", "osv.lr", "disc.kind", "disc.upsample_r", "disc.input_size",
-                              "disc.taps", "disc.taps_depth", "disc.tap_patch_embed", "disc.head_blocks", "disc.backbone_path", "disc.backbone_pretrain_iters", "disc.backbone_pretrain_lr",
+                              "disc.taps", "disc.taps_depth", "disc.tap_patch_embed", "disc.head_blocks", "disc.cls_token", "disc.backbone_path", "disc.backbone_pretrain_iters", "disc.backbone_pretrain_lr",
                               "disc.backbone_pretrain_batch", "disc.backbone_pretrain_frames",
-                              "disc.backbone_pretrain_mask", "disc.lr", "train.grid_n",
+                              "disc.backbone_pretrain_mask", "disc.lr", "disc.adam_betas", "train.grid_n",
                               "train.huber_c", "train.huber_mode", "train.huber_c_scaling", "train.consistency_param",
                               "train.batch", "disc.hinge", "osv.adversarial_stage1",
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
@@ -158,7 +166,7 @@ struct OsvStageTask : TrainTask {
     d_state = disc->state_buffers();
     const double lr = c.get<double>("osv.lr");
     opt_g = std::make_unique<torch::optim::Adam>(g_params, torch::optim::AdamOptions(lr));
-    opt_d = std::make_unique<torch::optim::Adam>(d_params, torch::optim::AdamOptions(c.get<double>("disc.lr")));
+    opt_d = std::make_unique<torch::optim::Adam>(d_params, disc_adam_options(c));
     for (const auto& p : g_params) ema.push_back(p.detach().clone());
     // A fixed probe (first clips, noise of its own generator): the student's reconstruction of real
     // latents at three fixed noise levels, logged every checkpoint interval as probe_recon.
@@ -321,6 +329,7 @@ LatentDiscriminator make_disc(const Config& c, SvdPipeline& pipe) {
   o.taps_depth = c.get<long long>("disc.taps_depth");
   o.tap_patch_embed = c.get<bool>("disc.tap_patch_embed");
   o.head_blocks = c.get<std::string>("disc.head_blocks");
+  o.cls_token = c.get<std::string>("disc.cls_token");
   o.vae_scaling_factor = pipe.scaling_factor();
   // The backbone first: building it (first use in a runs folder) seeds and draws from torch's
   // generator, loading it does not — the heads must start from the same state either way.

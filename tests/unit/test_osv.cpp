@@ -256,6 +256,38 @@ TEST(OsvDiscriminator, OutputShapesAndTrainableParts) {
   EXPECT_THROW(LatentDiscriminator(bad, tiny_dinov2(3)), UsageError);
 }
 
+// StyleGAN-T's AddReadout: the backbone's CLS token is added to every patch token at every tap
+// (disc.cls_token=add). At the patch-embedding tap, before any attention, the patch tokens do not
+// depend on the CLS token, so moving it changes that tap's logits only when it is added.
+TEST(OsvDiscriminator, AddsTheClsTokenToEveryPatchTokenAsStyleGanT) {
+  for (const std::string mode : {"add", "drop"}) {
+    LatentDiscriminatorOptions o;
+    o.input_size = 56;
+    o.taps = {0};  // the patch embedding first, then block 0
+    o.head_channels = 8;
+    o.cls_token = mode;
+    auto backbone = tiny_dinov2(1);
+    LatentDiscriminator d(o, backbone);
+    d->eval();
+    torch::NoGradGuard g;
+    const int64_t T = 2;
+    auto x = torch::randn({2, T, 4, 8, 8});
+    const auto before = d->forward(x);
+    for (auto& np : backbone->named_parameters(true))
+      if (np.key() == "embeddings.cls_token") np.value().add_(torch::randn_like(np.value()));
+    const auto after = d->forward(x);
+    const int64_t first_tap = 2 * T * 16;  // its spatial (T x 4 x 4) and temporal (4 x 4 x T) logits
+    const bool same_first = torch::allclose(before.slice(1, 0, first_tap), after.slice(1, 0, first_tap), 1e-5, 1e-6);
+    EXPECT_EQ(same_first, mode == "drop") << mode;
+    EXPECT_FALSE(torch::allclose(before.slice(1, first_tap), after.slice(1, first_tap), 1e-5, 1e-6)) << mode;
+  }
+  LatentDiscriminatorOptions bad;
+  bad.input_size = 56;
+  bad.taps = {0};
+  bad.cls_token = "concat";
+  EXPECT_THROW(LatentDiscriminator(bad, tiny_dinov2(1)), UsageError);
+}
+
 // A clip's logits do not depend on the other clips of its batch (local batch norm groups one clip's
 // frames and token sequences), so a data-parallel split of the batch changes nothing.
 TEST(OsvDiscriminator, AClipsLogitsDoNotDependOnItsBatchNeighbours) {
