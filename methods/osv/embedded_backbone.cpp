@@ -240,6 +240,8 @@ Dinov2Config embedded_backbone_config(const Config& c) {
   return d;
 }
 
+const char* embedded_backbone_version() { return "simmim-l1-v1"; }
+
 fs::path ensure_embedded_backbone(const Config& c, bool force) {
   const Dinov2Config d = embedded_backbone_config(c);
   const auto j = dinov2_config_json(d);
@@ -247,7 +249,7 @@ fs::path ensure_embedded_backbone(const Config& c, bool force) {
                                          "disc.backbone_pretrain_lr", "disc.backbone_pretrain_batch",
                                          "disc.backbone_pretrain_frames", "disc.backbone_pretrain_mask"});
   key["config"] = j;
-  key["objective"] = "simmim-l1-v1";
+  key["objective"] = embedded_backbone_version();
   const fs::path dir = fs::path(c.get<std::string>("run.root")) / "assets" / ("dinov2-embedded-" + digest12(key));
   const fs::path out = dir / "model.safetensors";
   if (force) fs::remove_all(dir);

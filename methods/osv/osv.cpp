@@ -34,9 +34,11 @@ namespace fs = std::filesystem;
 namespace {
 
 // The recipe versions of the two stages (their cache keys' "version"; MethodInfo::recipe).
-// 4: the discriminator's local batch norm groups one clip.
-constexpr const char* kStage1Version = "osv-stage1-4";
-constexpr const char* kStage2Version = "osv-stage2-4";
+// 4: the discriminator's local batch norm groups one clip. 5: the CLS token is added at the taps
+// by default (disc.cls_token: rows keyed by key sets recorded before the key existed would
+// otherwise still match).
+constexpr const char* kStage1Version = "osv-stage1-5";
+constexpr const char* kStage2Version = "osv-stage2-5";
 
 // The resolution knobs, under their config names (check_stage_reads matches those). The fraction
 // is read only by low_then_high, and enters the key only then.
@@ -51,7 +53,8 @@ void add_resolution(nlohmann::json& k, const Config& c, int stage) {
 torch::optim::AdamOptions disc_adam_options(const Config& c) {
   const auto b = c.get<std::vector<double>>("disc.adam_betas");
   if (b.size() != 2 || !(b[0] >= 0.0 && b[0] < 1.0) || !(b[1] >= 0.0 && b[1] < 1.0))
-    throw UsageError(fmt::format("disc.adam_betas needs two numbers in [0, 1) (beta1,beta2), got {} value(s)", b.size()));
+    throw UsageError(fmt::format("disc.adam_betas needs two numbers in [0, 1) (beta1,beta2), got [{}]",
+                                 fmt::join(b, ", ")));
   return torch::optim::AdamOptions(c.get<double>("disc.lr")).betas({b[0], b[1]});
 }
 
@@ -67,6 +70,7 @@ nlohmann::json stage1_key(const Config& c, const fs::path& svd) {
                               "edm.sigma_min", "edm.sigma_max", "edm.rho", "cond.noise_aug", "cond.fps",
                               "cond.motion_bucket_id", "model.embedded"},
                  svd, kStage1Version);
+  k["backbone_version"] = embedded_backbone_version();
   add_resolution(k, c, 1);
   return k;
 }
@@ -467,7 +471,7 @@ void register_osv(MethodRegistry& registry) {
       {"1", "2", "all"},
       {{{"consistency", "1", "none"}}, {{"tts", "1", "none"}}},
       {"osv.stage1_iters", "osv.stage2_iters"},
-      {kStage1Version, kStage2Version}});
+      {kStage1Version, kStage2Version, embedded_backbone_version()}});
 }
 
 }  // namespace osv

@@ -34,6 +34,9 @@ struct EncodedClips;
 std::filesystem::path ensure_embedded_backbone(const Config& config, bool force = false);
 // That backbone's config for the config's embedded preset (image size = disc.input_size).
 Dinov2Config embedded_backbone_config(const Config& config);
+// The embedded backbone's pretraining recipe version (its asset key's "objective"): part of OSV's
+// stage-1 key and of its MethodInfo::recipe, so a changed pretraining retrains and re-measures OSV.
+const char* embedded_backbone_version();
 // Accuracy on (test_f, test_y) of a ridge regression onto one-hot labels fitted on (train_f,
 // train_y), features standardised by the training set's statistics. f: [n, D] double, y: [n] int64.
 double linear_probe_accuracy(const torch::Tensor& train_f, const torch::Tensor& train_y, const torch::Tensor& test_f,

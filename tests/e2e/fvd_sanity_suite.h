@@ -8,9 +8,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <array>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "datasets/synthetic.h"
 #include "metrics/fvd/detector.h"

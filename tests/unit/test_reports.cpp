@@ -483,6 +483,16 @@ TEST(RowCache, EveryTrainedMethodDeclaresItsRecipe) {
     EXPECT_EQ(RowCache::recipe_of(Config::resolve("tiny", {"method=" + name})), expected) << name;
   }
   EXPECT_NE(osv_recipe, RowCache::recipe_of(Config::resolve("tiny", {"method=sfv"})));
+  // A cache built without a recipe function keys and records rows by recipe_of.
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "osvbench_test_row_cache_default_recipe";
+  fs::remove_all(dir);
+  const Config c = Config::resolve("tiny", {"method=osv"});
+  RowCache cache(dir);
+  const auto stored = cache.store(c, "det", {"method"}, {{"fvd", 3.0}}, fs::path());
+  EXPECT_EQ(stored.filename().string(), "k-" + RowCache::key(c, "det", {"method"}, osv_recipe));
+  EXPECT_EQ(cache.lookup(c, "det")["row_key"]["recipe"], osv_recipe);
+  fs::remove_all(dir);
 }
 
 TEST(Report, FloorsShowTheReconstructionAndTheRealVsRealFvd) {
