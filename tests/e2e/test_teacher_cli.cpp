@@ -33,7 +33,11 @@ using e2e::read_jsonl;
 using e2e::run;
 
 struct TeacherCli : ::testing::Test {
-  static inline fs::path dir = fs::temp_directory_path() / "osvbench_test_teacher_cli";
+  // One folder per test process: ctest runs each test as its own process, two at once, and each
+  // prepares its own tiny assets here (one shared folder was removed under a running test by the
+  // next test's set-up).
+  static inline fs::path dir =
+      fs::temp_directory_path() / ("osvbench_test_teacher_cli-" + std::to_string(::getpid()));
   static inline std::string knobs = " train.teacher_iters=24 run.checkpoint_every=4";
   static void SetUpTestSuite() {
     fs::remove_all(dir);
@@ -42,6 +46,7 @@ struct TeacherCli : ::testing::Test {
                            (dir / "a").string() + knobs);
     ASSERT_EQ(code, 0) << out;
   }
+  static void TearDownTestSuite() { fs::remove_all(dir); }
   void SetUp() override {
     if (!video_backend_info().available) GTEST_SKIP() << "built without FFmpeg";
   }
