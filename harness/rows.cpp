@@ -104,8 +104,9 @@ nlohmann::json RowCache::lookup(const Config& cfg, const std::string& detector_s
     if (where) *where = legacy;
     return row;
   }
+  const auto recipe = recipe_(cfg);  // the same for every key set
   for (const auto& ks : read_keysets(root_ / "keysets.json")) {
-    const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, ks, recipe_(cfg)));
+    const fs::path dir = root_ / ("k-" + key(cfg, detector_sha, ks, recipe));
     if (auto row = read_cached_row(dir / "row.json"); !row.is_null() && weights_unchanged(row, dir)) {
       if (where) *where = dir;
       return row;
